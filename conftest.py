@@ -1,0 +1,50 @@
+"""Test-session set-up shared by every test: offline, private progress file, fresh editions.
+
+The solution editions are rebuilt into build/solutions at the start of each run and executed
+in strict mode (COURSE_STRICT=1), so an exercise whose reference fails its own grader fails
+the tests; the student editions run in normal mode, where unsolved exercises read
+"not attempted yet".
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent
+os.environ["HF_HUB_OFFLINE"] = "1"
+os.environ["HF_DATASETS_OFFLINE"] = "1"
+os.environ["TRANSFORMERS_OFFLINE"] = "1"
+os.environ.setdefault("MPLBACKEND", "Agg")
+os.environ["COURSE_PROGRESS_FILE"] = str(Path(tempfile.mkdtemp(prefix="course-progress-"))
+                                         / "progress.json")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    sys.path.insert(0, str(ROOT / "scripts"))
+    import build_notebooks
+
+    _build_solutions(build_notebooks)
+
+
+def _build_solutions(build_notebooks) -> None:
+    """Write the solution editions only: the student editions are checked, never rewritten."""
+    for src in build_notebooks.sources():
+        text = build_notebooks.solution_text(src.read_text(encoding="utf-8"))
+        build_notebooks.SOLUTIONS.mkdir(parents=True, exist_ok=True)
+        nb = build_notebooks.to_notebook(text, src.stem)
+        (build_notebooks.SOLUTIONS / f"{src.stem}.ipynb").write_text(
+            build_notebooks.render(nb), encoding="utf-8")
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """Strict mode for the solution editions; the kernel inherits this when nbval starts it."""
+    if "build/solutions" in Path(str(item.fspath)).as_posix():
+        os.environ["COURSE_STRICT"] = "1"
+    else:
+        os.environ.pop("COURSE_STRICT", None)
