@@ -1,4 +1,4 @@
-"""Attention, written out: a stable softmax and scaled dot-product attention (lesson 01).
+"""Attention, written out: softmax and scaled dot-product attention (lesson 01), heads (02).
 
 The mask convention is the seed's: a mask holds 1 (or ``True``) where a query may look at a
 key and 0 (or ``False``) where it may not. :mod:`course_utils.masks` builds such masks and
@@ -97,3 +97,109 @@ def attention_weights(Q: torch.Tensor, K: torch.Tensor, mask: torch.Tensor | Non
     """Only the weights, with a temperature (used by the lesson's explorer widget)."""
     scores = apply_mask(attention_scores(Q, K, temperature), mask, fill_value)
     return softmax(scores, dim=-1)
+
+
+# --------------------------------------------------------------------------- lesson 02: heads
+
+
+def split_heads(x: torch.Tensor, num_heads: int) -> torch.Tensor:
+    """``(batch, seq, d_model) -> (batch, num_heads, seq, d_k)``, ``d_k = d_model // num_heads``.
+
+    Each head gets its own contiguous slice of ``d_k`` features: view the last axis as
+    ``(num_heads, d_k)``, then move the head axis in front of the sequence so every head is an
+    independent ``(seq, d_k)`` attention problem.
+    """
+    if not isinstance(x, torch.Tensor) or x.dim() != 3:
+        raise ValueError("split_heads takes a (batch, seq_len, d_model) tensor, got "
+                         f"{tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__}")
+    if isinstance(num_heads, bool) or not isinstance(num_heads, int) or num_heads < 1:
+        raise ValueError(f"num_heads must be a positive int, got {num_heads!r}")
+    batch, seq_len, d_model = x.shape
+    if d_model % num_heads:
+        raise ValueError(f"d_model={d_model} is not divisible by num_heads={num_heads}")
+    return x.view(batch, seq_len, num_heads, d_model // num_heads).transpose(1, 2)
+
+
+def merge_heads(x: torch.Tensor) -> torch.Tensor:
+    """``(batch, num_heads, seq, d_k) -> (batch, seq, num_heads * d_k)``: the inverse of
+    :func:`split_heads` (head 0's features first, then head 1's, ...)."""
+    if not isinstance(x, torch.Tensor) or x.dim() != 4:
+        raise ValueError("merge_heads takes a (batch, num_heads, seq_len, d_k) tensor, got "
+                         f"{tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__}")
+    batch, num_heads, seq_len, d_k = x.shape
+    return x.transpose(1, 2).reshape(batch, seq_len, num_heads * d_k)
+
+
+PARAM_NAMES = ("W_q", "b_q", "W_k", "b_k", "W_v", "b_v", "W_o", "b_o")
+"""Keys of the ``params`` dict of :func:`multi_head_attention` (``nn.Linear`` layout:
+weights are ``(out_features, in_features)``, applied as ``x @ W.T + b``)."""
+
+
+def _head_mask(mask: torch.Tensor | None) -> torch.Tensor | None:
+    """A 3-D mask ``(batch, queries or 1, keys)`` gets a head axis so it broadcasts per head."""
+    if mask is not None and isinstance(mask, torch.Tensor) and mask.dim() == 3:
+        return mask.unsqueeze(1)
+    return mask
+
+
+def multi_head_attention(Q: torch.Tensor, K: torch.Tensor, V: torch.Tensor,
+                         params: dict[str, torch.Tensor], num_heads: int,
+                         mask: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Multi-head attention as a pure function of its inputs and weights.
+
+    ``Q (batch, L, d_model)``, ``K`` and ``V`` ``(batch, S, d_model)``; ``params`` maps
+    :data:`PARAM_NAMES` to tensors. ``mask`` (1 = may attend) is ``(L, S)``, ``(batch, L or 1,
+    S)`` or ``(batch, heads, L, S)``. Returns ``(output (batch, L, d_model), attention_weights
+    (batch, num_heads, L, S))``: project, split into heads, attend in every head at once, merge,
+    and mix the heads with ``W_o``.
+    """
+    missing = [k for k in PARAM_NAMES if k not in params]
+    if missing:
+        raise ValueError(f"params is missing {missing}; it needs the keys {list(PARAM_NAMES)}")
+    q = split_heads(torch.nn.functional.linear(Q, params["W_q"], params["b_q"]), num_heads)
+    k = split_heads(torch.nn.functional.linear(K, params["W_k"], params["b_k"]), num_heads)
+    v = split_heads(torch.nn.functional.linear(V, params["W_v"], params["b_v"]), num_heads)
+    heads, weights = scaled_dot_product_attention(q, k, v, _head_mask(mask))
+    output = torch.nn.functional.linear(merge_heads(heads), params["W_o"], params["b_o"])
+    return output, weights
+
+
+class MultiHeadAttention(torch.nn.Module):
+    """The seed's multi-head attention: ``W_q``, ``W_k``, ``W_v`` project ``d_model -> d_model``
+    (all heads at once), :func:`scaled_dot_product_attention` runs per head, ``W_o`` mixes the
+    concatenated heads. ``forward(Q, K, V, mask=None) -> (output, attention_weights)``."""
+
+    def __init__(self, d_model: int, num_heads: int, bias: bool = True) -> None:
+        super().__init__()
+        if isinstance(d_model, bool) or not isinstance(d_model, int) or d_model < 1:
+            raise ValueError(f"d_model must be a positive int, got {d_model!r}")
+        if isinstance(num_heads, bool) or not isinstance(num_heads, int) or num_heads < 1:
+            raise ValueError(f"num_heads must be a positive int, got {num_heads!r}")
+        if d_model % num_heads:
+            raise ValueError(f"d_model={d_model} must be divisible by num_heads={num_heads} "
+                             "so every head gets d_k = d_model // num_heads features")
+        self.d_model, self.num_heads, self.d_k = d_model, num_heads, d_model // num_heads
+        self.W_q = torch.nn.Linear(d_model, d_model, bias=bias)
+        self.W_k = torch.nn.Linear(d_model, d_model, bias=bias)
+        self.W_v = torch.nn.Linear(d_model, d_model, bias=bias)
+        self.W_o = torch.nn.Linear(d_model, d_model, bias=bias)
+
+    def params(self) -> dict[str, torch.Tensor]:
+        """The weights as the dict :func:`multi_head_attention` takes (missing biases are 0)."""
+        out = {}
+        for name in ("q", "k", "v", "o"):
+            layer = getattr(self, f"W_{name}")
+            out[f"W_{name}"] = layer.weight
+            out[f"b_{name}"] = (layer.bias if layer.bias is not None
+                                else torch.zeros(self.d_model, dtype=layer.weight.dtype,
+                                                 device=layer.weight.device))
+        return out
+
+    def forward(self, Q: torch.Tensor, K: torch.Tensor, V: torch.Tensor,
+                mask: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """Self-attention is ``mha(x, x, x)``; cross-attention passes the encoder's ``K, V``."""
+        for name, t in (("Q", Q), ("K", K), ("V", V)):
+            if not isinstance(t, torch.Tensor) or t.dim() != 3 or t.shape[-1] != self.d_model:
+                raise ValueError(f"{name} must be (batch, seq_len, d_model={self.d_model}), got "
+                                 f"{tuple(t.shape) if isinstance(t, torch.Tensor) else t!r}")
+        return multi_head_attention(Q, K, V, self.params(), self.num_heads, mask)
