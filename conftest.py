@@ -25,6 +25,8 @@ os.environ["COURSE_PROGRESS_FILE"] = str(Path(tempfile.mkdtemp(prefix="course-pr
 
 
 def pytest_configure(config: pytest.Config) -> None:
+    if hasattr(config, "workerinput"):  # an xdist worker: the controller built them already
+        return
     sys.path.insert(0, str(ROOT / "scripts"))
     import build_notebooks
 
