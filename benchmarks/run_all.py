@@ -1,0 +1,97 @@
+"""Run every benchmark in one go and gather their tables into ``benchmarks/RESULTS.md``.
+
+    python benchmarks/run_all.py                 # everything (about 15-25 minutes on 2 cores)
+    python benchmarks/run_all.py --only attention generation
+    python benchmarks/run_all.py --collect       # only rebuild RESULTS.md from results/*.md
+
+Each script writes ``results/<name>.json`` and ``results/<name>.md``; the numbers in RESULTS.md
+are exactly what the scripts printed. Benchmarks are not tests: nothing here asserts a speed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+RESULTS = HERE / "results"
+
+# (script, results name, heading, what it compares)
+BENCHMARKS = [
+    ("run_notebooks.py", "course_run", "Course run",
+     "Each notebook, both editions: time and peak memory. Budget: 90 s and 1.5 GB each, the "
+     "whole course under 8 minutes per edition."),
+    ("attention.py", "attention", "Attention",
+     "Lesson 01's reference attention vs `torch.nn.functional.scaled_dot_product_attention`."),
+    ("training.py", "training", "Training",
+     "Tokens per second of `course_utils.gpt.GPT` vs `transformers`' `GPT2LMHeadModel` of the same "
+     "configuration on the same batches. Goal: at least 1.0x."),
+    ("generation.py", "generation", "Generation",
+     "Greedy tokens per second: KV cache vs no cache vs `transformers` `generate`, same weights. "
+     "Goals: KV cache >= 1.0x `generate`, >= 5x no cache at 256 tokens."),
+    ("load_test.py", "load_test", "Serving",
+     "Lesson 08's load test: one request at a time vs dynamic batching, 1/4/16 clients. Goal: "
+     "batched >= 3x throughput at 16 clients."),
+    ("finetune.py", "finetune", "Fine-tuning",
+     "Full fine-tuning vs LoRA vs prompt tuning: time per step and peak memory."),
+    ("capabilities.py", "capabilities", "Bundled checkpoints",
+     "What `course-gpt` and `course-bert` can do: few-shot vs zero-shot, chain of thought vs "
+     "direct, perplexity, MLM accuracy."),
+]
+
+
+def collect() -> Path:
+    """Write RESULTS.md from whatever results/<name>.md exist."""
+    parts = ["# Benchmark results", "",
+             "Written by `python benchmarks/run_all.py` on a 2-core CPU machine; every figure is "
+             "what the script printed (medians over repeated, alternating runs). Re-run it to "
+             "refresh. Raw numbers are in `benchmarks/results/*.json`.", ""]
+    for script, name, heading, what in BENCHMARKS:
+        md = RESULTS / f"{name}.md"
+        parts += [f"## {heading}", "", what, ""]
+        if md.exists():
+            parts += [md.read_text().rstrip(), ""]
+            if (RESULTS / f"{name}.png").exists():
+                parts += [f"![{heading}](results/{name}.png)", ""]
+        else:
+            parts += [f"_Not measured yet: run `python benchmarks/{script}`._", ""]
+    out = HERE / "RESULTS.md"
+    out.write_text("\n".join(parts))
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--only", nargs="*", help="results names, e.g. attention generation")
+    parser.add_argument("--collect", action="store_true", help="only rebuild RESULTS.md")
+    parser.add_argument("--timeout", type=int, default=1800, help="seconds per benchmark")
+    args = parser.parse_args(argv)
+    failed = []
+    if not args.collect:
+        for script, name, heading, _ in BENCHMARKS:
+            if args.only and name not in args.only:
+                continue
+            if not (HERE / script).exists():
+                print(f"-- {heading}: {script} does not exist, skipped")
+                continue
+            print(f"== {heading}: python benchmarks/{script}", flush=True)
+            started = time.perf_counter()
+            try:
+                code = subprocess.run([sys.executable, str(HERE / script)],
+                                      timeout=args.timeout).returncode
+            except subprocess.TimeoutExpired:
+                code = "timeout"
+            print(f"== {heading}: exit {code} after {time.perf_counter() - started:.0f} s")
+            if code != 0:
+                failed.append(name)
+    print(f"Wrote {collect()}")
+    if failed:
+        print(f"Benchmarks that failed: {', '.join(failed)}")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
