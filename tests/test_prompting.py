@@ -1,0 +1,328 @@
+"""course_utils.prompting: prompt builders against hand-written prompts, batched generation and
+scoring against one-prompt-at-a-time transformers runs, answer reading, votes and intervals."""
+
+from __future__ import annotations
+
+import math
+import time
+
+import pytest
+import torch
+from transformers import GPT2Config, GPT2LMHeadModel
+
+from course_utils import prompting as P
+from course_utils.pretrained.tokenizer_build import train_gpt_tokenizer
+
+TEXTS = ["Review: the food was great.\nSentiment: good\n\n",
+         "Review: the film was bad.\nSentiment: bad\n\n",
+         "Q: Mia has 3 cats. Leo gives Mia 4 more cats.\nA: 3 + 4 = 7. The answer is 7.\n\n",
+         "Once upon a time there was a cat who sat on a mat in the park."] * 10
+PROMPTS = ["Review: the food", "Q: Mia has 3 cats. Leo gives", "Once", "Review: the film was"]
+
+
+@pytest.fixture(scope="module")
+def tok():
+    return train_gpt_tokenizer(TEXTS, vocab_size=400, model_max_length=48)
+
+
+@pytest.fixture(scope="module")
+def model(tok):
+    torch.manual_seed(0)
+    cfg = GPT2Config(vocab_size=len(tok), n_positions=48, n_embd=32, n_layer=2, n_head=2,
+                     bos_token_id=tok.eos_token_id, eos_token_id=tok.eos_token_id,
+                     pad_token_id=tok.pad_token_id, tie_word_embeddings=False)
+    m = GPT2LMHeadModel(cfg).eval()
+    with torch.no_grad():
+        m.lm_head.weight.mul_(40)  # varied, confident next tokens
+    return m
+
+
+# ------------------------------------------------------------------------------ builders
+DEMOS = [("Great soup.", "positive"), ("Cold food.", "negative"), ("It was fine.", "neutral")]
+
+
+def test_few_shot_prompt_is_the_pretraining_format():
+    expected = ("Is each review positive, negative or neutral?\n\n"
+                "Review: Great soup.\nSentiment: positive\n\n"
+                "Review: Cold food.\nSentiment: negative\n\n"
+                "Review: Nice hat.\nSentiment:")
+    assert P.few_shot_prompt("Nice hat.", DEMOS, k=2) == expected
+    assert P.few_shot_prompt("Nice hat.", DEMOS).count("Review:") == 4
+    assert P.zero_shot_prompt("Nice hat.") == ("Is each review positive, negative or neutral?"
+                                               "\n\nReview: Nice hat.\nSentiment:")
+    assert P.few_shot_prompt("X", DEMOS, 1, instruction=None) == \
+        "Review: Great soup.\nSentiment: positive\n\nReview: X\nSentiment:"
+
+
+@pytest.mark.parametrize("k", [-1, 4, 1.5, True])
+def test_few_shot_prompt_rejects_a_bad_k(k):
+    with pytest.raises(ValueError, match="k must be an int between 0 and"):
+        P.few_shot_prompt("x", DEMOS, k)
+
+
+def test_few_shot_prompt_rejects_examples_that_are_not_pairs():
+    with pytest.raises(TypeError, match=r"examples\[1\] must be a pair"):
+        P.few_shot_prompt("x", [("a", "b"), ("c",)])
+    with pytest.raises(TypeError, match="list of"):
+        P.few_shot_prompt("x", "ab")
+
+
+def test_choose_examples_is_balanced_and_seeded():
+    pool = [{"text": f"r{i}", "label": i % 3} for i in range(30)]
+    words = ("negative", "neutral", "positive")
+    picks = P.choose_examples(pool, 7, words, seed=1)
+    counts = [sum(lab == w for _, lab in picks) for w in words]
+    assert sorted(counts) == [2, 2, 3] and len({t for t, _ in picks}) == 7
+    assert all(words[int(t[1:]) % 3] == lab for t, lab in picks)
+    assert picks == P.choose_examples(pool, 7, words, seed=1)
+    assert picks != P.choose_examples(pool, 7, words, seed=2)
+    assert len(P.choose_examples(pool, 5, words, balanced=False)) == 5
+    with pytest.raises(ValueError, match="more than the 30 rows"):
+        P.choose_examples(pool, 31, words)
+
+
+def test_order_examples():
+    demos = [("a", "positive"), ("b", "negative"), ("c", "neutral"), ("d", "negative")]
+    words = ("negative", "neutral", "positive")
+    assert [t for t, _ in P.order_examples(demos, "grouped", words)] == ["b", "d", "c", "a"]
+    assert P.order_examples(demos, "reversed") == demos[::-1]
+    shuffled = P.order_examples(demos, "shuffled", seed=3)
+    assert sorted(shuffled) == sorted(demos)
+    assert P.order_examples(demos) == demos and demos[0] == ("a", "positive")  # not in place
+    with pytest.raises(ValueError, match="order must be one of"):
+        P.order_examples(demos, "alphabetical")
+
+
+def test_word_problem_prompts_direct_and_chain_of_thought():
+    demo = [("Ann has 2 cups. Bo gives Ann 3 more cups. How many cups does Ann have now?",
+             "Ann has 2 + 3 = 5. The answer is 5.")]
+    q = "Tim has 4 pens. How many pens?"
+    assert P.word_problem_prompt(q, demo) == (
+        "Q: Ann has 2 cups. Bo gives Ann 3 more cups. How many cups does Ann have now?\n"
+        "A: Ann has 2 + 3 = 5. The answer is 5.\n\nQ: Tim has 4 pens. How many pens?\nA:")
+    assert P.word_problem_prompt(q, demo, chain_of_thought=False) == (
+        "Q: Ann has 2 cups. Bo gives Ann 3 more cups. How many cups does Ann have now?\n"
+        "A: The answer is 5.\n\nQ: Tim has 4 pens. How many pens?\nA: The answer is")
+
+
+def test_chat_and_role_prompts_use_the_chat_template(tok):
+    msgs = P.chat_messages("Tell me a story.", system="You are a storyteller.",
+                           history=[("Hi", "Hello!")])
+    assert P.chat_prompt(tok, msgs) == ("System: You are a storyteller.\nUser: Hi\n"
+                                        "Assistant: Hello!\nUser: Tell me a story.\nAssistant:")
+    assert P.role_prompt(tok, "a pirate", "Say hi.") == \
+        "System: You are a pirate.\nUser: Say hi.\nAssistant:"
+    with pytest.raises(ValueError, match="role"):
+        P.chat_prompt(tok, [{"role": "robot", "content": "x"}])
+    bare = train_gpt_tokenizer(TEXTS[:4], vocab_size=300)
+    bare.chat_template = None
+    with pytest.raises(ValueError, match="no chat template"):
+        P.chat_prompt(bare, msgs)
+
+
+def test_templates_fill_every_slot_or_say_which_is_wrong():
+    t = "Write a {tone} poem about {topic}. Make the {topic} the hero."
+    assert P.template_slots(t) == ["tone", "topic"]
+    assert P.fill_template(t, tone="sad", topic="cat") == \
+        "Write a sad poem about cat. Make the cat the hero."
+    with pytest.raises(ValueError, match=r"missing \['topic'\]"):
+        P.fill_template(t, tone="sad")
+    with pytest.raises(ValueError, match=r"unknown \['mood'\]"):
+        P.fill_template(t, tone="sad", topic="cat", mood="x")
+    with pytest.raises(ValueError, match=r"empty \['tone'\]"):
+        P.fill_template(t, tone="  ", topic="cat")
+    with pytest.raises(ValueError, match="slots must be names"):
+        P.template_slots("a {0} b")
+
+
+def test_conditional_prompt_branches_on_the_user():
+    branches = {"beginner": "Explain {topic} to {name} in one simple sentence.",
+                "expert": "Explain {topic} in depth."}
+    ann = {"name": "Ann", "level": "beginner", "topic": "attention"}
+    assert P.conditional_prompt(ann, "level", branches) == \
+        "Explain attention to Ann in one simple sentence."
+    assert P.conditional_prompt({**ann, "level": "expert"}, "level", branches) == \
+        "Explain attention in depth."
+    with pytest.raises(ValueError, match="no branch for level='child'"):
+        P.conditional_prompt({**ann, "level": "child"}, "level", branches)
+    assert P.conditional_prompt({**ann, "level": "child"}, "level", branches,
+                                default="Tell {name} about {topic}.") == \
+        "Tell Ann about attention."
+    with pytest.raises(ValueError, match="has no 'age'"):
+        P.conditional_prompt(ann, "age", branches)
+
+
+def test_iterative_refinement_feeds_each_output_forward():
+    calls = []
+
+    def fake(prompt: str) -> str:
+        calls.append(prompt)
+        return f"<{len(calls)}>"
+
+    trace = P.iterative_refinement(fake, ["Draft about {task}.", "Improve: {previous}",
+                                          "Shorten {previous} for {task}."], task="owls")
+    assert calls == ["Draft about owls.", "Improve: <1>", "Shorten <2> for owls."]
+    assert [o for _, o in trace] == ["<1>", "<2>", "<3>"]
+    with pytest.raises(ValueError, match="step 1 must use"):
+        P.iterative_refinement(fake, ["a", "b"])
+    with pytest.raises(ValueError, match="step 0 must not"):
+        P.iterative_refinement(fake, ["{previous}"])
+
+
+# ---------------------------------------------------------------------------------- runner
+def test_left_pad():
+    ids, mask = P.left_pad([[5, 6, 7], [8]], pad_id=0)
+    assert ids.tolist() == [[5, 6, 7], [0, 0, 8]]
+    assert mask.tolist() == [[1, 1, 1], [0, 0, 1]]
+
+
+def test_batched_generation_matches_one_prompt_at_a_time(model, tok):
+    batched = P.generate_batch(model, tok, PROMPTS, 8, batch_size=4, stop=())
+    for prompt, got in zip(PROMPTS, batched, strict=True):
+        ids = tok(prompt, return_tensors="pt")["input_ids"]
+        ref = model.generate(ids, attention_mask=torch.ones_like(ids), max_new_tokens=8,
+                             do_sample=False, pad_token_id=tok.pad_token_id)
+        assert got == tok.decode(ref[0, ids.shape[1]:], skip_special_tokens=True)
+    assert len(set(batched)) > 1  # the model does say different things
+
+
+def test_label_scores_match_an_unpadded_forward(model, tok):
+    words = ["food", "cat", "film"]
+    scores = P.label_scores(model, tok, PROMPTS, words, batch_size=3)
+    ids = [tok(" " + w)["input_ids"][0] for w in words]
+    for row, prompt in zip(scores, PROMPTS, strict=True):
+        x = tok(prompt, return_tensors="pt")["input_ids"]
+        with torch.no_grad():
+            ref = torch.log_softmax(model(x).logits[0, -1], -1)[ids]
+        torch.testing.assert_close(row, ref, atol=1e-5, rtol=1e-5)
+    with pytest.raises(ValueError, match="not one"):
+        P.label_scores(model, tok, PROMPTS, ["food", "zebracorn"])
+
+
+def test_sampling_is_seeded_and_leaves_the_global_rng_alone(model, tok):
+    torch.manual_seed(123)
+    before = torch.rand(1)
+    torch.manual_seed(123)
+    a = P.generate_batch(model, tok, PROMPTS, 6, do_sample=True, num_return_sequences=3,
+                         seed=5, stop=())
+    assert torch.rand(1) == before
+    b = P.generate_batch(model, tok, PROMPTS, 6, do_sample=True, num_return_sequences=3,
+                         seed=5, stop=())
+    assert a == b and len(a) == len(PROMPTS) and all(len(x) == 3 for x in a)
+    with pytest.raises(ValueError, match="needs do_sample"):
+        P.generate_batch(model, tok, PROMPTS, 4, num_return_sequences=2)
+
+
+def test_stop_strings_cut_and_long_prompts_warn(model, tok):
+    full = P.generate_batch(model, tok, PROMPTS[:1], 10, stop=())[0]
+    assert len(full) > 2
+    stop = full[2:4]
+    assert P.generate_batch(model, tok, PROMPTS[:1], 10, stop=(stop,))[0] == \
+        full[:full.index(stop)]
+    with pytest.warns(UserWarning, match="lost their beginning"):
+        P.generate_batch(model, tok, ["Once upon a time " * 20], 4)
+    with pytest.raises(TypeError, match="list of strings"):
+        P.generate_batch(model, tok, "Once", 4)
+
+
+def test_a_hub_model_fails_fast_offline(monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    start = time.perf_counter()
+    with pytest.raises(OSError, match="course-gpt"):
+        P.load_model("HuggingFaceTB/SmolLM2-135M-Instruct")
+    assert time.perf_counter() - start < 5
+
+
+# --------------------------------------------------------------------------------- harness
+@pytest.mark.parametrize("text, expected", [
+    (" 3 + 4 = 7. The answer is 7.", 7),
+    (" the answer is: -12.", -12),
+    (" So THE ANSWER IS 1,200 apples.", 1200),
+    (" 5 * 3 = 15. The answer is 15, I think.", 15),
+    (" 3 + 4 = 7.\n\nQ: Ann has 9 cups.\nA: The answer is 9.", None),
+    (" 3 + 4 = 7. The answer is 7.\nQ: next\nA: The answer is 9.", 7),
+    (" I have 12 apples and 3 pears.", None),
+    ("", None),
+])
+def test_extract_answer(text, expected):
+    assert P.extract_answer(text) == expected
+
+
+def test_extract_label():
+    words = ("negative", "neutral", "positive")
+    assert P.extract_label(" Positive, clearly", words) == "positive"
+    assert P.extract_label(" neutral or negative", words) == "neutral"
+    assert P.extract_label(" nonpositive\npositive", words) is None
+    assert P.extract_label("", words) is None
+
+
+@pytest.mark.parametrize("answers, expected", [
+    ([3, 5, 3], 3), ([None, None, 4], 4), ([], None), ([None, None], None),
+    ([5, 7, 7, 5], 5), ([7, 5, 5, 7], 7), (["yes", "no", "no"], "no"),
+])
+def test_majority_vote(answers, expected):
+    assert P.majority_vote(answers) == expected
+
+
+def _wilson_by_root_finding(k: int, n: int, z: float) -> tuple[float, float]:
+    """The Wilson bounds are the p where |k/n - p| = z * sqrt(p (1 - p) / n): bisect for them."""
+    f = lambda p: (k / n - p) ** 2 - z * z * p * (1 - p) / n  # noqa: E731
+
+    def root(lo, hi):
+        for _ in range(200):
+            mid = (lo + hi) / 2
+            lo, hi = (mid, hi) if (f(lo) > 0) == (f(mid) > 0) else (lo, mid)
+        return (lo + hi) / 2
+    phat = k / n
+    return (0.0 if k == 0 else root(0.0, phat)), (1.0 if k == n else root(phat, 1.0))
+
+
+@pytest.mark.parametrize("k, n", [(0, 10), (10, 10), (7, 20), (45, 90), (1, 60), (59, 60)])
+def test_wilson_interval_solves_its_defining_equation(k, n):
+    low, high = P.wilson_interval(k, n)
+    ref_low, ref_high = _wilson_by_root_finding(k, n, 1.959963984540054)
+    assert math.isclose(low, ref_low, abs_tol=1e-9) and math.isclose(high, ref_high, abs_tol=1e-9)
+    assert 0 <= low <= k / n <= high <= 1
+
+
+def test_wilson_interval_textbook_value_and_errors():
+    # Newcombe (1998), Statistics in Medicine 17:857, Table I: 81/263 -> 0.2553 to 0.3662
+    low, high = P.wilson_interval(81, 263)
+    assert (round(low, 4), round(high, 4)) == (0.2553, 0.3662)
+    with pytest.raises(ValueError, match="correct must be"):
+        P.wilson_interval(11, 10)
+    with pytest.raises(ValueError, match="n must be"):
+        P.wilson_interval(0, 0)
+
+
+def test_evaluate_counts_correct_answers_and_reports_an_interval():
+    rows = [{"q": str(i), "answer": i} for i in range(10)]
+
+    def predict(prompts):
+        return [int(p) if int(p) < 7 else None for p in prompts], list(prompts)
+
+    ev = P.evaluate("half", rows, lambda r: r["q"], predict, target="answer")
+    assert (ev.correct, ev.n, ev.accuracy) == (7, 10, 0.7)
+    assert (ev.low, ev.high) == P.wilson_interval(7, 10)
+    assert ev.row()["strategy"] == "half" and ev.prompts[3] == "3"
+    with pytest.raises(ValueError, match="returned 1 predictions"):
+        P.evaluate("bad", rows, lambda r: r["q"], lambda ps: ([1], [1]), target="answer")
+
+
+def test_predictors_run_on_a_model(model, tok):
+    rows = [{"text": "the food", "label": 0}, {"text": "the film", "label": 1}]
+    build = lambda r: f"Review: {r['text']}"  # noqa: E731
+    words = ["food", "film"]
+    ev = P.evaluate("scores", rows, build, P.by_label_scores(model, tok, words))
+    ref = P.label_scores(model, tok, [build(r) for r in rows], words).argmax(-1).tolist()
+    assert ev.predictions == ref
+    ev = P.evaluate("gen", rows, build, P.by_generated_label(model, tok, words))
+    assert all(p in (0, 1, None) for p in ev.predictions)
+    probs = [{"q": "Q: Mia has 3 cats. Leo gives", "answer": 7}]
+    sc = P.by_self_consistency(model, tok, n_samples=3, max_new_tokens=6)
+    preds, chains = sc([probs[0]["q"]])
+    assert len(chains[0]) == 3 and preds[0] == P.majority_vote(
+        [P.extract_answer(c) for c in chains[0]])
+    direct = P.by_answer(model, tok, direct=True, max_new_tokens=4)
+    preds, texts = direct([probs[0]["q"]])
+    assert preds[0] == P.extract_answer("The answer is" + texts[0])
