@@ -9,6 +9,9 @@ export HF_HUB_OFFLINE := 1
 export HF_DATASETS_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
+# The CPU-torch index in requirements.txt is tried for every package; where it cannot be reached
+# (an offline mirror, a closed network) retrying it five times per package would cost minutes.
+export PIP_RETRIES ?= 1
 
 .PHONY: install lab test notebooks check-notebooks lint benchmarks browser-deps
 
