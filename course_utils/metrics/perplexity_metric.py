@@ -63,8 +63,10 @@ def _context_length(model, max_length: int | None) -> int:
 def windows(n_tokens: int, max_length: int, stride: int) -> list[tuple[int, int, int]]:
     """Sliding windows over a text of ``n_tokens`` tokens as ``(begin, end, first_target)``.
 
-    The window covers tokens ``begin:end`` and scores tokens ``first_target:end``; token 0 is
-    never scored (nothing comes before it) and every other token is scored exactly once.
+    The window covers tokens ``begin:end`` and scores tokens ``first_target:end``. Token 0 is
+    never scored (nothing comes before it); with ``stride < max_length`` every other token is
+    scored exactly once. With ``stride == max_length`` the windows do not overlap and, as in
+    chunked evaluation, the first token of each window goes unscored (it has no context).
     """
     if not 1 <= stride <= max_length:
         raise ValueError(f"stride must be between 1 and max_length ({max_length}), got {stride}: "
