@@ -5,8 +5,6 @@ checkpoint folder, a bundled course model name, or a hub name when online; a loa
 its tokenizer can be passed as ``model=`` and ``tokenizer=`` instead.
 """
 
-import os
-
 import datasets
 import evaluate
 
@@ -31,18 +29,15 @@ Returns:
 
 
 def _load(model_id):
-    """A local folder loads directly; a name goes through the course's loader when present."""
-    if not os.path.isdir(str(model_id)):
-        try:
-            from course_utils.pretrained import load_pretrained
-        except ImportError:  # the course's loader arrives with the bundled checkpoints
-            pass
-        else:
-            return load_pretrained(model_id)
+    """A bundled name, a local folder, or a hub name when online: (causal LM, tokenizer)."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    return (AutoModelForCausalLM.from_pretrained(model_id),
-            AutoTokenizer.from_pretrained(model_id))
+    try:
+        from course_utils.pretrained import load_pretrained
+    except ImportError:  # an older course_utils without the bundled-model loader
+        return (AutoModelForCausalLM.from_pretrained(model_id),
+                AutoTokenizer.from_pretrained(model_id))
+    return load_pretrained(model_id, model_class=AutoModelForCausalLM)
 
 
 class Perplexity(evaluate.Metric):
