@@ -86,7 +86,7 @@ def pretraining_corpus(seed: int = 0, scale: float = 1.0) -> list[str]:
     summ = data.summaries(seed)["train"].to_list()
     trans = data.translations(seed)["train"].to_list()
     n = lambda k: max(1, int(k * scale))
-    docs = stories[: n(len(stories))]
+    docs = stories[: n(len(stories) // 2)]  # half the stories: more room for the task formats
     docs += [_labelled(rng, reviews, TRAIN_LABEL_SETS, FIELDS) for _ in range(n(5000))]
     docs += [_labelled(rng, toxic, TOXIC_LABEL_SETS, FIELDS[1:]) for _ in range(n(600))]
     docs += [drill(rng) for _ in range(n(6000))]

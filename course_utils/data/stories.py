@@ -14,12 +14,24 @@ import random
 from course_utils.data import world as w
 
 
+def _names(rng: random.Random) -> list[str]:
+    """Two names; held-out names come up often, so the tokenizer learns them as whole words."""
+    pool = w.HELD_OUT_NAMES if rng.random() < 0.5 else w.NAMES
+    return rng.sample(pool, 2)
+
+
+def _thing(rng: random.Random) -> tuple[str, str, str, str]:
+    """A countable thing, held-out ones half of the time (same reason as :func:`_names`)."""
+    held = [c for c in w.COUNTABLES if c[0] in w.HELD_OUT_COUNTABLES]
+    return rng.choice(held if rng.random() < 0.5 else w.COUNTABLES)
+
+
 def _story(rng: random.Random) -> str:
-    name, friend = rng.sample(w.NAMES, 2)
+    name, friend = _names(rng)
     animal, place, place2 = rng.choice(w.ANIMALS), *rng.sample(w.PLACES, 2)
     food, good, bad = rng.choice(w.FOODS), rng.choice(w.FEELINGS_GOOD), rng.choice(w.FEELINGS_BAD)
     color, weather, time = rng.choice(w.COLORS), rng.choice(w.WEATHER), rng.choice(w.TIMES)
-    thing = rng.choice(w.COUNTABLES)
+    thing = _thing(rng)
     n = rng.randint(2, 12)
     openings = (
         f"{time}, {name} went to the {place} with {friend}.",
@@ -58,10 +70,10 @@ def _story(rng: random.Random) -> str:
 
 
 def _prose(rng: random.Random) -> str:
-    name, friend = rng.sample(w.NAMES, 2)
+    name, friend = _names(rng)
     place, food, food2 = rng.choice(w.PLACES), *rng.sample(w.FOODS, 2)
     animal, weather = rng.choice(w.ANIMALS), rng.choice(w.WEATHER)
-    thing = rng.choice(w.COUNTABLES)
+    thing = _thing(rng)
     a, b = rng.randint(2, 9), rng.randint(2, 9)
     kinds = (
         (f"Dear diary, today was {weather}. I went to the {place} and bought {food}. "

@@ -1,0 +1,104 @@
+"""Rebuild the bundled tokenizers and checkpoints from scratch: ``python -m course_utils.pretrained
+build``. The files shipped in ``course_utils/assets/`` are this function's output.
+
+For each model the output directory gets the Hugging Face files (``config.json``,
+``model.safetensors``, tokenizer files) plus ``training_log.json`` and ``loss_curve.png``.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from pathlib import Path
+
+import torch
+
+from course_utils import data
+from course_utils.data.corpus import pretraining_corpus
+from course_utils.pretrained.tokenizer_build import train_bert_tokenizer, train_gpt_tokenizer
+from course_utils.pretrained.train_bert import BertRecipe, train_bert
+from course_utils.pretrained.train_gpt import GPTRecipe, train_gpt
+
+QUICK_GPT = GPTRecipe(n_layer=1, n_embd=32, n_head=2, n_positions=64, tokens=20 * 8 * 64,
+                      batch_size=8, eval_every=10)
+QUICK_BERT = BertRecipe(num_hidden_layers=1, hidden_size=32, num_attention_heads=2, max_len=32,
+                        steps=20, batch_size=8, eval_every=10)
+
+
+def plot_curve(log: dict, metric: str, path: Path, title: str) -> None:
+    """Save the training loss (and a validation metric) against the step as a small PNG."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 3.5), dpi=80)
+    ax.plot(log["step"], log["loss"], lw=0.8, alpha=0.6, label="train loss")
+    ax.set_xlabel("step")
+    ax.set_ylabel("loss")
+    if metric in log and log[metric]:
+        other = ax.twinx() if "accuracy" in metric else ax
+        other.plot(log["val_step"], log[metric], "o-", ms=3, color="C1", label=metric)
+        other.set_ylabel(metric) if other is not ax else None
+        other.legend(loc="center right")
+    ax.legend(loc="upper right")
+    ax.set_title(title)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+
+
+def _save(model: torch.nn.Module, tokenizer, log: dict, out: Path, metric: str, title: str) -> None:
+    if out.exists():
+        shutil.rmtree(out)
+    out.mkdir(parents=True)
+    model.save_pretrained(out)
+    tokenizer.save_pretrained(out)
+    (out / "training_log.json").write_text(json.dumps(log) + "\n")
+    plot_curve(log, metric, out / "loss_curve.png", title)
+
+
+def build(out_dir: Path, quick: bool = False, only: str | None = None, seed: int = 0,
+          gpt_recipe: GPTRecipe | None = None, bert_recipe: BertRecipe | None = None,
+          threads: int = 2) -> dict[str, Path]:
+    """Generate the corpus, train both tokenizers and models, save them under ``out_dir``.
+
+    ``quick`` uses a tiny slice of the corpus and tiny models (a smoke test, under a minute);
+    ``only`` ("course-gpt" or "course-bert") builds one of the two.
+    """
+    if only not in (None, "course-gpt", "course-bert"):
+        raise ValueError(f"only must be 'course-gpt' or 'course-bert', got {only!r}")
+    torch.set_num_threads(threads)
+    out_dir = Path(out_dir)
+    scale = 0.02 if quick else 1.0
+    t0 = time.time()
+    docs = pretraining_corpus(seed, scale=scale)
+    story_sets = data.stories(seed)
+    val_docs = list(story_sets["validation"]["text"])
+    print(f"corpus: {len(docs)} documents, {sum(map(len, docs)) / 1e6:.1f}M characters "
+          f"({time.time() - t0:.1f} s)")
+    made = {}
+    if only in (None, "course-gpt"):
+        recipe = gpt_recipe or (QUICK_GPT if quick else GPTRecipe(seed=seed))
+        tok = train_gpt_tokenizer(docs, vocab_size=300 if quick else 1024,
+                                  model_max_length=recipe.n_positions)
+        model, log = train_gpt(tok, docs, val_docs, recipe)
+        print(f"course-gpt: {recipe.steps} steps in {log['seconds']} s, "
+              f"validation perplexity {log['val_perplexity']}")
+        _save(model, tok, log, out_dir / "course-gpt", "val_loss", "course-gpt pretraining")
+        made["course-gpt"] = out_dir / "course-gpt"
+    if only in (None, "course-bert"):
+        texts = list(story_sets["train"]["text"])
+        texts = texts[: max(50, int(len(texts) * scale))]
+        recipe = bert_recipe or (QUICK_BERT if quick else BertRecipe(seed=seed))
+        btok = train_bert_tokenizer(texts, vocab_size=300 if quick else 1536,
+                                    model_max_length=recipe.max_len)
+        model, log = train_bert(btok, texts, val_docs, recipe)
+        print(f"course-bert: {recipe.steps} steps in {log['seconds']} s, "
+              f"MLM accuracy {log['mlm_accuracy']:.3f}, NSP accuracy {log['nsp_accuracy']:.3f}")
+        _save(model, btok, log, out_dir / "course-bert", "val_mlm_accuracy",
+              "course-bert pretraining (MLM + NSP)")
+        made["course-bert"] = out_dir / "course-bert"
+    print(f"built {', '.join(made)} in {time.time() - t0:.0f} s under {out_dir}")
+    return made
