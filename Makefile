@@ -9,16 +9,13 @@ export HF_HUB_OFFLINE := 1
 export HF_DATASETS_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
-# The CPU-torch index in requirements.txt is tried for every package; where it cannot be reached
-# (an offline mirror, a closed network) retrying it five times per package would cost minutes.
-export PIP_RETRIES ?= 1
 
 .PHONY: install lab test notebooks check-notebooks lint benchmarks browser-deps
 
 $(VENV)/.installed: requirements.txt pyproject.toml jupyter/overrides.json
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -r requirements.txt
+	$(BIN)/python scripts/install_requirements.py requirements.txt
 	$(BIN)/pip install --quiet --no-deps --no-build-isolation -e .
 	mkdir -p $(VENV)/share/jupyter/lab/settings
 	cp jupyter/overrides.json $(VENV)/share/jupyter/lab/settings/overrides.json
