@@ -1,0 +1,49 @@
+"""``python -m course_utils.serving``: serve a model with uvicorn (127.0.0.1:8000 by default).
+
+    python -m course_utils.serving --model course-gpt --port 8000
+    python -m course_utils.serving --host 0.0.0.0          # in a container
+    python -m course_utils.serving --no-batching           # the seed's one-at-a-time design
+
+One worker process: the model lives in memory once, and the dynamic batcher, not extra
+processes, is what uses the CPU under load. Run more replicas behind a load balancer to scale.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+
+import uvicorn
+
+from course_utils.serving.app import create_app
+from course_utils.serving.models import DEFAULT_MODEL
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m course_utils.serving",
+                                     description="Serve a causal LM over HTTP.")
+    parser.add_argument("--host", default="127.0.0.1",
+                        help="interface to listen on (0.0.0.0 inside a container)")
+    parser.add_argument("--port", type=int, default=8000)
+    parser.add_argument("--model", default=DEFAULT_MODEL,
+                        help="course-gpt, a checkpoint directory, or random-tiny")
+    parser.add_argument("--no-batching", action="store_true",
+                        help="serve one request at a time (the seed's design)")
+    parser.add_argument("--max-batch-size", type=int, default=16)
+    parser.add_argument("--max-wait-ms", type=float, default=5.0,
+                        help="how long the batcher waits for more requests to join a batch")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="torch threads (default: available CPUs minus one)")
+    parser.add_argument("--quantize", action="store_true", help="serve the int8 model")
+    parser.add_argument("--log-level", default="warning")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=args.log_level.upper())
+    app = create_app(model_name=args.model, batching=not args.no_batching,
+                     max_batch_size=args.max_batch_size, max_wait_ms=args.max_wait_ms,
+                     num_threads=args.threads, quantize=args.quantize)
+    uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level,
+                timeout_graceful_shutdown=10)
+
+
+if __name__ == "__main__":
+    main()

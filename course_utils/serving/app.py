@@ -1,0 +1,194 @@
+"""The FastAPI application: ``/generate`` (the seed's API), streaming, health and docs.
+
+:func:`create_app` takes a ``(model, tokenizer)`` pair (tests inject a tiny one) or a model name
+to load once at start-up in the app's lifespan, never per request. The OpenAI-compatible routes
+live in :mod:`course_utils.serving.openai_compat`; error bodies in :mod:`.errors`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from contextlib import aclosing, asynccontextmanager
+from pathlib import Path
+from typing import Annotated
+
+from fastapi import Depends, FastAPI, Request
+from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
+from fastapi.responses import HTMLResponse, StreamingResponse
+from fastapi.staticfiles import StaticFiles
+from transformers import PreTrainedModel, PreTrainedTokenizerBase
+
+from course_utils.serving.engine import Engine, GenerationFailed, TokenStream, collect
+from course_utils.serving.errors import (
+    APIError,
+    BodyLimit,
+    body_schema,
+    install_error_handlers,
+    json_body,
+)
+from course_utils.serving.models import DEFAULT_MODEL, load_model
+from course_utils.serving.runtime import configure_torch_threads
+from course_utils.serving.schemas import ErrorResponse, GenerateRequest, GenerateResponse
+from course_utils.serving.streaming import sse_event
+
+Loader = Callable[[str], tuple[PreTrainedModel, PreTrainedTokenizerBase]]
+SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+_ERRORS = {422: {"model": ErrorResponse, "description": "The request is invalid"},
+           503: {"model": ErrorResponse, "description": "Too many requests are waiting"}}
+
+
+def get_engine(request: Request) -> Engine:
+    """The app's engine (a FastAPI dependency)."""
+    return request.app.state.engine
+
+
+EngineDep = Annotated[Engine, Depends(get_engine)]
+
+
+def create_app(model: PreTrainedModel | None = None,
+               tokenizer: PreTrainedTokenizerBase | None = None, *,
+               model_name: str = DEFAULT_MODEL, loader: Loader = load_model,
+               batching: bool = True, max_batch_size: int = 16, max_wait_ms: float = 5.0,
+               max_queue: int = 256, num_threads: int | None = None, quantize: bool = False,
+               max_body_bytes: int = 64 * 1024) -> FastAPI:
+    """Build the service around ``(model, tokenizer)``, or around ``loader(model_name)``.
+
+    ``batching=False`` serves one request at a time (the seed's design); otherwise up to
+    ``max_batch_size`` concurrent requests share each forward pass. ``quantize=True`` serves
+    the int8 dynamically quantized model. Bodies over ``max_body_bytes`` get 413.
+    """
+    if (model is None) != (tokenizer is None):
+        raise TypeError("pass both model and tokenizer, or neither (then model_name is loaded)")
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        threads = configure_torch_threads(num_threads)
+        m, tok = (model, tokenizer) if model is not None else loader(model_name)
+        if quantize:
+            from course_utils.serving.quantize import quantize_int8
+
+            m = quantize_int8(m)
+        engine = Engine(m, tok, name=model_name, max_batch_size=max_batch_size if batching else 1,
+                        max_wait_ms=max_wait_ms, max_queue=max_queue)
+        engine.start()
+        app.state.engine, app.state.threads = engine, threads
+        app.state.quantized = quantize
+        try:
+            yield
+        finally:
+            engine.stop()
+
+    app = FastAPI(title="course-gpt service", version="1.0",
+                  description="A small language model behind a validated, batched, streaming "
+                              "HTTP API with an OpenAI-compatible /v1/completions.",
+                  lifespan=lifespan, docs_url=None, redoc_url=None)
+    app.add_middleware(BodyLimit, max_bytes=max_body_bytes)
+    install_error_handlers(app)
+    _add_docs(app)
+    _add_routes(app)
+    from course_utils.serving.openai_compat import router
+
+    app.include_router(router)
+    return app
+
+
+def _prepare(engine: Engine, req: GenerateRequest) -> tuple[list[int], int]:
+    """Prompt ids and the number of new tokens ``max_length`` leaves room for."""
+    ids = engine.encode(req.prompt)
+    if req.max_length > engine.context_length:
+        raise APIError(422, f"max_length is {req.max_length}, but the model's context holds "
+                            f"{engine.context_length} tokens", param="max_length")
+    if req.max_length <= len(ids):
+        raise APIError(422, f"max_length ({req.max_length}) counts the prompt too, which is "
+                            f"already {len(ids)} tokens: ask for more than {len(ids)}",
+                       param="max_length")
+    return ids, req.max_length - len(ids)
+
+
+def _add_routes(app: FastAPI) -> None:
+    @app.get("/health", summary="Liveness and load")
+    async def health(request: Request, engine: EngineDep) -> dict:
+        return {"status": "ok", "model": engine.name, "context_length": engine.context_length,
+                "max_batch_size": engine.batcher.max_batch_size,
+                "torch_threads": request.app.state.threads,
+                "quantized": request.app.state.quantized, **engine.batcher.stats()}
+
+    @app.post("/generate", response_model=GenerateResponse, responses=_ERRORS,
+              openapi_extra=body_schema(GenerateRequest), summary="Continue a prompt")
+    async def generate(req: Annotated[GenerateRequest, Depends(json_body(GenerateRequest))],
+                       engine: EngineDep) -> GenerateResponse:
+        ids, new_tokens = _prepare(engine, req)
+        out = await collect(engine.submit(ids, new_tokens, temperature=req.temperature))
+        return GenerateResponse(generated_text=req.prompt + out.text,
+                                finish_reason=out.finish_reason)
+
+    @app.post("/generate/stream", response_class=StreamingResponse,
+              openapi_extra=body_schema(GenerateRequest), summary="Continue a prompt, streamed",
+              responses={200: {"content": {"text/event-stream": {}},
+                               "description": 'Server-sent events: `{"text": ...}` per piece, '
+                                              'then `{"generated_text": ..., "finish_reason": '
+                                              '...}`, then `[DONE]`.'}, **_ERRORS})
+    async def generate_stream(
+            req: Annotated[GenerateRequest, Depends(json_body(GenerateRequest))],
+            engine: EngineDep) -> StreamingResponse:
+        ids, new_tokens = _prepare(engine, req)
+        chunks = engine.submit(ids, new_tokens, temperature=req.temperature)
+        return StreamingResponse(_generate_events(req.prompt, chunks),
+                                 media_type="text/event-stream", headers=SSE_HEADERS)
+
+
+async def _generate_events(prompt: str, chunks: TokenStream) -> AsyncIterator[str]:
+    text = prompt
+    async with aclosing(chunks):
+        try:
+            async for chunk in chunks:
+                if chunk.text:
+                    text += chunk.text
+                    yield sse_event({"text": chunk.text})
+                if chunk.finish_reason:
+                    yield sse_event({"generated_text": text,
+                                     "finish_reason": chunk.finish_reason})
+        except GenerationFailed as exc:  # the status line is sent: report in the stream
+            yield sse_event({"error": {"message": str(exc), "type": "server_error"}})
+    yield sse_event("[DONE]")
+
+
+def _swagger_assets() -> Path | None:
+    """Swagger UI files shipped by the ``fastapi-offline`` package, if it is installed."""
+    try:
+        import fastapi_offline
+    except ImportError:
+        return None
+    static = Path(fastapi_offline.__file__).parent / "static"
+    return static if (static / "swagger-ui-bundle.js").is_file() else None
+
+
+def _add_docs(app: FastAPI) -> None:
+    """Serve /docs and /redoc from local files: FastAPI's defaults load them from a CDN,
+    which is a blank page offline. Without the files, /docs explains and /openapi.json stays."""
+    static = _swagger_assets()
+    if static is None:
+        @app.get("/docs", include_in_schema=False)
+        async def no_docs() -> None:
+            raise APIError(404, "interactive docs are off: their files come from the "
+                                "fastapi-offline package, which is not installed. The API "
+                                "schema is at /openapi.json", type_="not_found_error")
+        return
+    app.mount("/docs-static", StaticFiles(directory=static), name="docs-static")
+
+    @app.get("/docs", include_in_schema=False)
+    async def docs(request: Request) -> HTMLResponse:
+        root = request.scope.get("root_path", "")
+        return get_swagger_ui_html(openapi_url=f"{root}/openapi.json",
+                                   title=f"{app.title} - docs",
+                                   swagger_js_url=f"{root}/docs-static/swagger-ui-bundle.js",
+                                   swagger_css_url=f"{root}/docs-static/swagger-ui.css",
+                                   swagger_favicon_url=f"{root}/docs-static/favicon.png")
+
+    @app.get("/redoc", include_in_schema=False)
+    async def redoc(request: Request) -> HTMLResponse:
+        root = request.scope.get("root_path", "")
+        return get_redoc_html(openapi_url=f"{root}/openapi.json", title=f"{app.title} - ReDoc",
+                              redoc_js_url=f"{root}/docs-static/redoc.standalone.js",
+                              redoc_favicon_url=f"{root}/docs-static/favicon.png",
+                              with_google_fonts=False)

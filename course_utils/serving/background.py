@@ -1,0 +1,134 @@
+"""Run the service in the background on 127.0.0.1: in a subprocess, or in a thread.
+
+A notebook cell or a test must not block on ``uvicorn.run``. :class:`ServerProcess` starts
+``python -m course_utils.serving`` as a child process (what a deployment runs), waits until
+``/health`` answers, and stops it with SIGTERM, which uvicorn handles by finishing the requests
+in flight and running the app's shutdown. :class:`ServerThread` runs an app object in this
+process, which lets a test inject a model it built itself. Both wait a bounded time and report
+the server's own output when it fails to start.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import httpx
+import uvicorn
+from fastapi import FastAPI
+
+HOST = "127.0.0.1"
+
+
+def free_port(host: str = HOST) -> int:
+    """A TCP port that nothing listens on right now."""
+    with socket.socket() as s:
+        s.bind((host, 0))
+        return s.getsockname()[1]
+
+
+def wait_healthy(url: str, timeout: float, alive: callable = lambda: True) -> None:
+    """Poll ``url/health`` until it answers 200; raise ``TimeoutError`` after ``timeout`` s."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not alive():
+            raise RuntimeError("the server stopped during start-up")
+        try:
+            if httpx.get(f"{url}/health", timeout=1.0).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.05)
+    raise TimeoutError(f"the server at {url} did not become healthy within {timeout:g} s")
+
+
+class ServerProcess:
+    """``python -m course_utils.serving ARGS`` on a free port; use as a context manager."""
+
+    def __init__(self, *args: str, port: int | None = None, startup_timeout: float = 60.0,
+                 env: dict[str, str] | None = None):
+        self.args, self.port = list(args), port or free_port()
+        self.startup_timeout = startup_timeout
+        self.env = {**os.environ, "HF_HUB_OFFLINE": "1", **(env or {})}
+        self.url = f"http://{HOST}:{self.port}"
+        self.process: subprocess.Popen | None = None
+        self._log = Path(tempfile.mkstemp(prefix="course-server-", suffix=".log")[1])
+
+    def start(self) -> ServerProcess:
+        with open(self._log, "wb") as log:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "course_utils.serving", "--host", HOST,
+                 "--port", str(self.port), *self.args],
+                stdout=log, stderr=subprocess.STDOUT, env=self.env)
+        try:
+            wait_healthy(self.url, self.startup_timeout, lambda: self.process.poll() is None)
+        except (RuntimeError, TimeoutError) as exc:
+            self.stop()
+            raise RuntimeError(f"{exc}. Its output:\n{self.output()[-3000:]}") from None
+        return self
+
+    def output(self) -> str:
+        """Everything the server printed so far."""
+        return self._log.read_text(errors="replace")
+
+    def stop(self, timeout: float = 15.0) -> int | None:
+        """SIGTERM (graceful shutdown), then SIGKILL after ``timeout`` s; return the exit code."""
+        if self.process is None:
+            return None
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(5)
+        return self.process.returncode
+
+    def __enter__(self) -> ServerProcess:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+        self._log.unlink(missing_ok=True)
+
+
+class ServerThread:
+    """Serve ``app`` with uvicorn on a free port in a daemon thread of this process."""
+
+    def __init__(self, app: FastAPI, port: int | None = None, startup_timeout: float = 30.0):
+        self.port = port or free_port()
+        self.url = f"http://{HOST}:{self.port}"
+        config = uvicorn.Config(app, host=HOST, port=self.port, log_level="warning",
+                                timeout_graceful_shutdown=5)
+        self.server = uvicorn.Server(config)
+        self.startup_timeout = startup_timeout
+        self.thread = threading.Thread(target=self.server.run, name="uvicorn", daemon=True)
+
+    def start(self) -> ServerThread:
+        self.thread.start()
+        deadline = time.monotonic() + self.startup_timeout
+        while not self.server.started:
+            if not self.thread.is_alive():
+                raise RuntimeError("uvicorn stopped during start-up (see the log above)")
+            if time.monotonic() > deadline:
+                self.stop()
+                raise TimeoutError(f"uvicorn did not start within {self.startup_timeout:g} s")
+            time.sleep(0.02)
+        return self
+
+    def stop(self, timeout: float = 10.0) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout)
+
+    def __enter__(self) -> ServerThread:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()

@@ -1,0 +1,159 @@
+"""The bridge between async HTTP handlers and the batching worker thread.
+
+Handlers run on uvicorn's event loop; the model runs on the :class:`DynamicBatcher` thread.
+Each request gets an ``asyncio.Queue``; the worker pushes tokens into it with
+``loop.call_soon_threadsafe`` (the only safe way to touch a loop from another thread), and the
+handler awaits them, so waiting for the model never blocks the loop and a thousand waiting
+clients cost a thousand small queues, not a thousand threads.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Sequence
+from contextlib import aclosing
+from dataclasses import dataclass
+from typing import Any
+
+from transformers import PreTrainedModel, PreTrainedTokenizerBase
+
+from course_utils.serving.batching import DynamicBatcher, Job
+from course_utils.serving.generation import context_length
+from course_utils.serving.streaming import IncrementalDecoder
+
+
+class ContextTooLong(ValueError):
+    """The prompt plus the requested tokens do not fit in the model's context."""
+
+
+class GenerationFailed(RuntimeError):
+    """The worker raised while running the batch this request was in."""
+
+
+@dataclass
+class Chunk:
+    """A piece of streamed text; the last one has a ``finish_reason`` and the token count."""
+
+    text: str
+    finish_reason: str | None = None
+    completion_tokens: int = 0
+
+
+class TokenStream:
+    """An async iterator over one request's :class:`Chunk` s that can cancel the request."""
+
+    def __init__(self, job: Job, chunks: AsyncIterator[Chunk]):
+        self.job, self._chunks = job, chunks
+
+    def __aiter__(self) -> AsyncIterator[Chunk]:
+        return self._chunks
+
+    def cancel(self) -> None:
+        """Tell the worker to drop this request's row at its next step."""
+        self.job.cancelled.set()
+
+    async def aclose(self) -> None:
+        self.cancel()
+        await self._chunks.aclose()
+
+
+class Engine:
+    """A loaded model and tokenizer, their batcher, and async ``stream``/``complete`` calls."""
+
+    def __init__(self, model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, *,
+                 name: str, max_batch_size: int = 16, max_wait_ms: float = 5.0,
+                 max_queue: int = 256):
+        self.model = model.eval()
+        self.tokenizer = tokenizer
+        self.name = name
+        self.context_length = context_length(model)
+        self.eos_token_id = tokenizer.eos_token_id
+        pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else self.eos_token_id
+        self.batcher = DynamicBatcher(model, eos_token_id=self.eos_token_id,
+                                      pad_token_id=pad if pad is not None else 0,
+                                      max_batch_size=max_batch_size, max_wait_ms=max_wait_ms,
+                                      max_queue=max_queue)
+
+    def start(self) -> None:
+        self.batcher.start()
+
+    def stop(self) -> None:
+        self.batcher.stop()
+
+    def encode(self, text: str) -> list[int]:
+        """Token ids of a prompt, as the tokenizer's own conventions make them."""
+        return list(self.tokenizer(text)["input_ids"])
+
+    def check_budget(self, prompt_ids: Sequence[int], max_new_tokens: int) -> None:
+        """Raise :class:`ContextTooLong` unless prompt + new tokens fit the context."""
+        if len(prompt_ids) + max_new_tokens > self.context_length:
+            raise ContextTooLong(
+                f"the prompt is {len(prompt_ids)} tokens and {max_new_tokens} more were "
+                f"requested, but the model's context holds {self.context_length} tokens: "
+                f"shorten the prompt or ask for fewer tokens")
+
+    def submit(self, prompt_ids: list[int], max_new_tokens: int, *,
+               temperature: float = 1.0, top_p: float = 1.0, seed: int | None = None,
+               stop: Sequence[str] = ()) -> TokenStream:
+        """Queue a request now; return a :class:`TokenStream` of its text as it is generated.
+
+        Raises :class:`ContextTooLong` or ``QueueFull`` right away, before any response has
+        started, so a handler can still answer 422 or 503. The iterator's last chunk carries
+        the finish reason; it raises :class:`GenerationFailed` if the batch failed. Closing it
+        (``aclose()``, e.g. when the client has gone) cancels the request's row in its batch.
+        Call from the event loop.
+        """
+        self.check_budget(prompt_ids, max_new_tokens)
+        loop = asyncio.get_running_loop()
+        events: asyncio.Queue = asyncio.Queue()
+
+        def post(*item: object) -> None:  # called on the worker thread
+            try:
+                loop.call_soon_threadsafe(events.put_nowait, item)
+            except RuntimeError:  # the loop has closed: nobody is listening any more
+                pass
+
+        job = Job(prompt_ids=list(prompt_ids), max_new_tokens=max_new_tokens,
+                  temperature=temperature, top_p=top_p, seed=seed,
+                  on_token=lambda token: post("token", token),
+                  on_done=lambda reason, error: post("done", reason, error))
+        decoder = IncrementalDecoder(self.tokenizer, stop)
+        self.batcher.submit(job)
+        return TokenStream(job, self._chunks(job, events, decoder))
+
+    @staticmethod
+    async def _chunks(job: Job, events: asyncio.Queue,
+                      decoder: IncrementalDecoder) -> AsyncIterator[Chunk]:
+        try:
+            while True:
+                kind, *rest = await events.get()
+                if kind == "token":
+                    text = decoder.push(rest[0])
+                    if decoder.stopped:
+                        job.cancelled.set()
+                        yield Chunk(text, "stop", decoder.tokens)
+                        return
+                    if text:
+                        yield Chunk(text, None, decoder.tokens)
+                    continue
+                reason, error = rest
+                if error is not None:
+                    raise GenerationFailed(f"generation failed: {error}") from error
+                yield Chunk(decoder.flush(), reason, decoder.tokens)
+                return
+        finally:
+            job.cancelled.set()
+
+    async def complete(self, prompt_ids: list[int], max_new_tokens: int,
+                       **options: Any) -> Chunk:
+        """Run one request to the end; return all its text in one :class:`Chunk`."""
+        return await collect(self.submit(prompt_ids, max_new_tokens, **options))
+
+
+async def collect(stream: TokenStream) -> Chunk:
+    """Join a stream's chunks into one (closing the stream even if the caller is cancelled)."""
+    parts, last = [], Chunk("")
+    async with aclosing(stream):
+        async for last in stream:
+            parts.append(last.text)
+    return Chunk("".join(parts), last.finish_reason, last.completion_tokens)

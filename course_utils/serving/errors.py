@@ -1,0 +1,190 @@
+"""Request parsing and error bodies: bad input gets a 4xx that says what was wrong, never a 500.
+
+FastAPI's own body parsing uses Python's ``json`` module, which accepts ``NaN``, turns ``1e999``
+into ``inf`` and lets lone UTF-16 surrogates through; each of those later fails while
+*rendering* the response, which is a 500. :func:`json_body` parses with pydantic's JSON parser
+instead (strict UTF-8, finite numbers, bounded nesting) and validates in the same step.
+
+Every error body has OpenAI's shape, ``{"error": {"message", "type", "param", "code"}}``, which
+the ``openai`` client turns into a readable exception, plus FastAPI's usual ``detail``.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ValidationError
+from starlette.datastructures import Headers
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from course_utils.serving.batching import QueueFull
+from course_utils.serving.engine import ContextTooLong, GenerationFailed
+
+M = TypeVar("M", bound=BaseModel)
+log = logging.getLogger("course_utils.serving")
+
+_TYPES = {400: "invalid_request_error", 404: "not_found_error", 405: "invalid_request_error",
+          413: "invalid_request_error", 422: "invalid_request_error", 503: "server_busy",
+          500: "server_error"}
+
+
+class APIError(Exception):
+    """An error answered as ``status`` with an OpenAI-style body."""
+
+    def __init__(self, status: int, message: str, *, param: str | None = None,
+                 code: str | None = None, type_: str | None = None,
+                 headers: dict[str, str] | None = None):
+        super().__init__(message)
+        self.status, self.message, self.param, self.code = status, message, param, code
+        self.type = type_ or _TYPES.get(status, "invalid_request_error")
+        self.headers = headers
+
+
+def error_response(status: int, message: str, *, param: str | None = None,
+                   code: str | None = None, type_: str | None = None, detail: Any = None,
+                   headers: dict[str, str] | None = None) -> JSONResponse:
+    """A JSON error response in the service's one error shape."""
+    body = {"error": {"message": message, "type": type_ or _TYPES.get(status, "error"),
+                      "param": param, "code": code},
+            "detail": detail if detail is not None else message}
+    return JSONResponse(body, status_code=status, headers=headers)
+
+
+class BodyLimit:
+    """ASGI middleware: answer 413 to bodies over ``max_bytes``, without reading them when the
+    ``Content-Length`` header already says so, and by counting when the body is chunked."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int):
+        self.app, self.max_bytes = app, max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        message = f"the request body is larger than {self.max_bytes} bytes"
+        length = Headers(scope=scope).get("content-length", "0")
+        if not length.isdigit() or int(length) > self.max_bytes:
+            return await error_response(413, message)(scope, receive, send)
+        total = 0
+
+        async def limited() -> Message:
+            nonlocal total
+            msg = await receive()
+            if msg["type"] == "http.request":
+                total += len(msg.get("body", b""))
+                if total > self.max_bytes:
+                    raise APIError(413, message)
+            return msg
+
+        await self.app(scope, limited, send)
+
+
+def _clean(errors: list[dict]) -> list[dict]:
+    """Pydantic errors without the offending input (it may be huge, or not JSON-encodable)."""
+    out = []
+    for e in errors:
+        msg = str(e.get("msg", "invalid value")).removeprefix("Value error, ")
+        out.append({"loc": [x if isinstance(x, int) else str(x) for x in e.get("loc", ())],
+                    "msg": msg, "type": str(e.get("type", "value_error"))})
+    return out
+
+
+def json_body(model: type[M]) -> Callable[[Request], Awaitable[M]]:
+    """A dependency that parses the raw body as ``model`` with pydantic's JSON parser."""
+
+    async def parse(request: Request) -> M:
+        raw = await request.body()
+        try:
+            return model.model_validate_json(raw)
+        except ValidationError as exc:
+            errors = [{**e, "loc": ("body", *e["loc"])} for e in exc.errors(include_url=False,
+                                                                             include_input=False)]
+            raise RequestValidationError(errors) from None
+
+    return parse
+
+
+def body_schema(model: type[BaseModel]) -> dict:
+    """``openapi_extra`` documenting ``model`` as the JSON request body (``$defs`` inlined)."""
+    schema = model.model_json_schema()
+    defs = schema.pop("$defs", {})
+
+    def inline(node: Any) -> Any:
+        if isinstance(node, dict):
+            if "$ref" in node:
+                return inline({**defs[node["$ref"].rsplit("/", 1)[-1]],
+                               **{k: v for k, v in node.items() if k != "$ref"}})
+            return {k: inline(v) for k, v in node.items()}
+        if isinstance(node, list):
+            return [inline(v) for v in node]
+        return node
+
+    return {"requestBody": {"required": True,
+                            "content": {"application/json": {"schema": inline(schema)}}}}
+
+
+def _describe(errors: list[dict]) -> tuple[str, str | None, str | None]:
+    """One sentence for all validation errors, and the first offending field."""
+    parts, param, code = [], None, None
+    for e in errors:
+        where = ".".join(str(x) for x in e["loc"] if x != "body")
+        if e["type"] == "json_invalid":
+            parts.append(f"the body is not valid JSON ({e['msg']}); send a JSON object such "
+                         'as {"prompt": "Once upon a time"} with Content-Type: '
+                         "application/json")
+        elif e["type"] in ("model_type", "model_attributes_type") and not where:
+            parts.append("the body must be a JSON object")
+        else:
+            parts.append(f"{where}: {e['msg']}" if where else e["msg"])
+        if param is None and where:
+            param, code = where, e["type"]
+    return "; ".join(parts) or "invalid request", param, code or "invalid_value"
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    """Route every kind of failure to :func:`error_response`."""
+
+    @app.exception_handler(RequestValidationError)
+    async def on_validation(request: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = _clean(list(exc.errors()))
+        message, param, code = _describe(errors)
+        return error_response(422, message, param=param, code=code, detail=errors)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def on_http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        message = str(exc.detail)
+        if exc.status_code == 404:
+            message = f"there is no {request.url.path}: see /docs for the routes"
+        elif exc.status_code == 405:
+            message = f"{request.method} is not allowed on {request.url.path}"
+        return error_response(exc.status_code, message, headers=getattr(exc, "headers", None))
+
+    @app.exception_handler(APIError)
+    async def on_api_error(request: Request, exc: APIError) -> JSONResponse:
+        return error_response(exc.status, exc.message, param=exc.param, code=exc.code,
+                              type_=exc.type, headers=exc.headers)
+
+    @app.exception_handler(ContextTooLong)
+    async def on_context(request: Request, exc: ContextTooLong) -> JSONResponse:
+        return error_response(422, str(exc), code="context_length_exceeded")
+
+    @app.exception_handler(QueueFull)
+    async def on_busy(request: Request, exc: QueueFull) -> JSONResponse:
+        return error_response(503, f"the server is busy ({exc}); retry in a moment",
+                              headers={"Retry-After": "1"})
+
+    @app.exception_handler(GenerationFailed)
+    async def on_failed(request: Request, exc: GenerationFailed) -> JSONResponse:
+        log.error("generation failed", exc_info=exc)
+        return error_response(500, "generation failed on the server; this is a bug, please "
+                                   "report it")
+
+    @app.exception_handler(Exception)
+    async def on_bug(request: Request, exc: Exception) -> JSONResponse:
+        log.error("unhandled error", exc_info=exc)
+        return error_response(500, "internal error; this is a bug, please report it")
