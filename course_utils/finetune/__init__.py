@@ -1,0 +1,52 @@
+"""Fine-tuning with ``Trainer`` (lesson 05): data, collators, metrics, loss curves, the shared task.
+
+- :mod:`~course_utils.finetune.data`: the pad-token fix, tokenizing and labelling batches for
+  classification and for causal-LM text-to-label, the right collator for each;
+- :mod:`~course_utils.finetune.metrics`: accuracy from logits (``compute_metrics``), the
+  causal-LM loss with its label shift, confusion matrices, scoring label words with an LM;
+- :mod:`~course_utils.finetune.callbacks`: :class:`LossHistory`, the loss curve for plotting;
+- :mod:`~course_utils.finetune.sentiment`: the sentiment task and budget that lessons 05 and 06
+  and ``benchmarks/finetune.py`` share, and :func:`finetune`, one ``Trainer`` run with its cost.
+
+Costs (parameters, memory, time, size on disk) are measured in :mod:`course_utils.costs`.
+"""
+
+from course_utils.finetune.callbacks import LossHistory, plot_loss_curves
+from course_utils.finetune.data import (
+    balanced_subset,
+    causal_lm_dataset,
+    classification_dataset,
+    collator_for,
+    ensure_pad_token,
+    lm_prompt,
+    lm_training_text,
+    tokenize_and_label,
+    tokenize_for_causal_lm,
+)
+from course_utils.finetune.metrics import (
+    accuracy_from_logits,
+    causal_lm_loss,
+    compute_metrics,
+    confusion_matrix,
+    label_token_ids,
+    lm_label_accuracy,
+    lm_label_predictions,
+    plot_confusion,
+)
+from course_utils.finetune.sentiment import (
+    LABEL_NAMES,
+    Recipe,
+    Run,
+    finetune,
+    full_finetune_baseline,
+    sentiment_splits,
+    training_arguments,
+)
+
+__all__ = ["LABEL_NAMES", "LossHistory", "Recipe", "Run", "accuracy_from_logits",
+           "balanced_subset", "causal_lm_dataset", "causal_lm_loss", "classification_dataset",
+           "collator_for", "compute_metrics", "confusion_matrix", "ensure_pad_token", "finetune",
+           "full_finetune_baseline", "label_token_ids", "lm_label_accuracy",
+           "lm_label_predictions", "lm_prompt", "lm_training_text", "plot_confusion",
+           "plot_loss_curves", "sentiment_splits", "tokenize_and_label",
+           "tokenize_for_causal_lm", "training_arguments"]

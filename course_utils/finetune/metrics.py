@@ -1,0 +1,134 @@
+"""Measuring a fine-tuned model: accuracy from logits, the causal-LM loss, label-word scoring.
+
+``Trainer`` calls ``compute_metrics(EvalPrediction)`` after each evaluation with the logits and
+labels of the whole eval set (NumPy arrays); :func:`compute_metrics` turns them into accuracy.
+A causal LM does not output class logits, so :func:`lm_label_predictions` reads the next-token
+logits after ``"Sentiment:"`` and picks the most likely of the label words.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from course_utils.finetune.data import lm_prompt
+
+
+def accuracy_from_logits(logits: Any, labels: Any) -> float:
+    """Fraction of rows whose highest logit is the label (``logits (N, C)``, ``labels (N,)``)."""
+    logits, labels = torch.as_tensor(logits), torch.as_tensor(labels)
+    if logits.dim() != 2 or labels.shape != logits.shape[:1]:
+        raise ValueError(f"expected logits (N, C) and labels (N,), got {tuple(logits.shape)} "
+                         f"and {tuple(labels.shape)}")
+    if labels.numel() == 0:
+        raise ValueError("cannot compute the accuracy of zero examples")
+    return (logits.argmax(dim=-1) == labels).float().mean().item()
+
+
+def compute_metrics(eval_pred: Any) -> dict[str, float]:
+    """``Trainer``'s ``compute_metrics``: ``{"accuracy": ...}`` from an ``EvalPrediction``."""
+    logits, labels = eval_pred.predictions, eval_pred.label_ids
+    if isinstance(logits, tuple):  # some models return extra outputs after the logits
+        logits = logits[0]
+    return {"accuracy": accuracy_from_logits(logits, labels)}
+
+
+def causal_lm_loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """Next-token cross-entropy as ``GPT2LMHeadModel(labels=...)`` computes it.
+
+    ``labels`` are the *unshifted* inputs (what the LM collator produces): the logits at
+    position ``t`` are scored against ``labels[t + 1]``. Targets equal to -100 (padding, or a
+    prompt you do not want to train on) are skipped, and the mean runs over all the remaining
+    target tokens of the batch.
+    """
+    if logits.dim() != 3 or labels.shape != logits.shape[:2]:
+        raise ValueError(f"expected logits (B, T, V) and labels (B, T), got "
+                         f"{tuple(logits.shape)} and {tuple(labels.shape)}")
+    shift_logits = logits[:, :-1, :].reshape(-1, logits.size(-1))
+    shift_labels = labels[:, 1:].reshape(-1)
+    return F.cross_entropy(shift_logits.float(), shift_labels, ignore_index=-100)
+
+
+def confusion_matrix(predictions: Sequence[int], labels: Sequence[int],
+                     num_classes: int) -> np.ndarray:
+    """``m[i, j]`` = how many examples of true class ``i`` were predicted as ``j``."""
+    p, y = np.asarray(predictions, dtype=int), np.asarray(labels, dtype=int)
+    if p.shape != y.shape:
+        raise ValueError(f"predictions {p.shape} and labels {y.shape} differ in shape")
+    m = np.zeros((num_classes, num_classes), dtype=int)
+    np.add.at(m, (y, p), 1)
+    return m
+
+
+def plot_confusion(matrix: np.ndarray, label_names: Sequence[str], ax: Any = None,
+                   title: str = "") -> Any:
+    """Show a confusion matrix with counts in the cells (rows: truth, columns: prediction)."""
+    import matplotlib.pyplot as plt
+
+    if ax is None:
+        _, ax = plt.subplots(figsize=(3.6, 3.2))
+    ax.imshow(matrix, cmap="Blues", vmin=0)
+    for (i, j), v in np.ndenumerate(matrix):
+        ax.text(j, i, str(v), ha="center", va="center",
+                color="white" if v > matrix.max() / 2 else "black")
+    ax.set_xticks(range(len(label_names)), label_names, rotation=30)
+    ax.set_yticks(range(len(label_names)), label_names)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    ax.set_title(title)
+    return ax
+
+
+def label_token_ids(tokenizer: Any, label_names: Sequence[str]) -> list[int]:
+    """The token id of ``" " + word`` for each label word; each must be a single token."""
+    ids = []
+    for word in label_names:
+        pieces = tokenizer.encode(" " + word, add_special_tokens=False)
+        if len(pieces) != 1:
+            raise ValueError(f"label word {word!r} is {len(pieces)} tokens {pieces}; text-to-"
+                             f"label scoring needs single-token label words")
+        ids.append(pieces[0])
+    return ids
+
+
+@torch.no_grad()
+def lm_label_predictions(model: Any, tokenizer: Any, texts: Sequence[str],
+                         label_names: Sequence[str], batch_size: int = 64) -> list[int]:
+    """For each review, the index of the label word the causal LM finds most likely next.
+
+    The logits are read at each row's last real token (after right padding, that is not the
+    last position of the row).
+    """
+    if isinstance(texts, str):
+        raise TypeError("texts must be a list of strings, not one string")
+    candidates = torch.tensor(label_token_ids(tokenizer, label_names))
+    was_training = model.training
+    model.eval()
+    preds: list[int] = []
+    for start in range(0, len(texts), batch_size):
+        prompts = [lm_prompt(t) for t in texts[start:start + batch_size]]
+        enc = tokenizer(prompts, return_tensors="pt", padding=True)
+        enc = {k: v.to(model.device) for k, v in enc.items() if k in ("input_ids",
+                                                                        "attention_mask")}
+        logits = model(**enc).logits
+        if tokenizer.padding_side == "left":  # every row ends at the last position
+            last = torch.full((len(prompts),), enc["input_ids"].size(1) - 1)
+        else:
+            last = enc["attention_mask"].sum(dim=1) - 1
+        last = last + logits.size(1) - enc["input_ids"].size(1)  # prompt tuning prepends tokens
+        next_logits = logits[torch.arange(len(prompts)), last]
+        preds += next_logits[:, candidates.to(logits.device)].argmax(dim=-1).tolist()
+    model.train(was_training)
+    return preds
+
+
+def lm_label_accuracy(model: Any, tokenizer: Any, dataset: Any,
+                      label_names: Sequence[str], batch_size: int = 64) -> tuple[float, list[int]]:
+    """``(accuracy, predictions)`` of a causal LM on a dataset with ``text`` and ``label``."""
+    preds = lm_label_predictions(model, tokenizer, dataset["text"], label_names, batch_size)
+    labels = list(dataset["label"])
+    return float(np.mean(np.asarray(preds) == np.asarray(labels))), preds
