@@ -79,7 +79,10 @@ class ServerProcess:
         return self._log.read_text(errors="replace")
 
     def stop(self, timeout: float = 15.0) -> int | None:
-        """SIGTERM (graceful shutdown), then SIGKILL after ``timeout`` s; return the exit code."""
+        """SIGTERM (graceful shutdown), then SIGKILL after ``timeout`` s; return the exit code.
+
+        After a graceful shutdown uvicorn re-raises the signal, so the code is ``-15``.
+        """
         if self.process is None:
             return None
         if self.process.poll() is None:
@@ -109,14 +112,22 @@ class ServerThread:
                                 timeout_graceful_shutdown=5)
         self.server = uvicorn.Server(config)
         self.startup_timeout = startup_timeout
-        self.thread = threading.Thread(target=self.server.run, name="uvicorn", daemon=True)
+        self.error: BaseException | None = None
+        self.thread = threading.Thread(target=self._run, name="uvicorn", daemon=True)
+
+    def _run(self) -> None:
+        try:
+            self.server.run()
+        except BaseException as exc:  # e.g. the app's start-up failed: start() reports it
+            self.error = exc
 
     def start(self) -> ServerThread:
         self.thread.start()
         deadline = time.monotonic() + self.startup_timeout
         while not self.server.started:
             if not self.thread.is_alive():
-                raise RuntimeError("uvicorn stopped during start-up (see the log above)")
+                raise RuntimeError(f"uvicorn stopped during start-up ({self.error!r}); "
+                                   "the reason is in the log above")
             if time.monotonic() > deadline:
                 self.stop()
                 raise TimeoutError(f"uvicorn did not start within {self.startup_timeout:g} s")
