@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from datasets import Dataset
-from transformers import Trainer, TrainingArguments
+from transformers import PrinterCallback, Trainer, TrainingArguments
 
 from course_utils import costs
 from course_utils.data import reviews
@@ -95,13 +95,14 @@ class Run:
 
 def finetune(model: Any, tokenizer: Any, method: str, output_dir: str | Path,
              recipe: Recipe = Recipe(), splits: dict[str, Dataset] | None = None,
-             base_params: int | None = None, **arg_overrides: Any) -> Run:
+             base_params: int | None = None, quiet: bool = False, **arg_overrides: Any) -> Run:
     """Fine-tune ``model`` (full, or a ``peft`` model) on the sentiment task with ``Trainer``.
 
     Measures the run with :class:`~course_utils.costs.CostCallback`, then the test accuracy,
     then saves the weights (for a ``peft`` model only the adapter) to ``output_dir`` and
     measures their size. ``base_params`` is the base model's parameter count, so a run's
-    "% trainable" is relative to the same number for every method.
+    "% trainable" is relative to the same number for every method. ``quiet`` drops the
+    printed log lines (the loss curve is still recorded).
     """
     if not isinstance(method, str) or not method:
         raise ValueError("method must be a short name for the run, e.g. 'full' or 'LoRA r=8'")
@@ -113,6 +114,8 @@ def finetune(model: Any, tokenizer: Any, method: str, output_dir: str | Path,
                       train_dataset=train, eval_dataset=val, processing_class=tokenizer,
                       data_collator=collator_for("causal-lm", tokenizer),
                       callbacks=[history, meter])
+    if quiet:
+        trainer.remove_callback(PrinterCallback)
     trainer.train()
     accuracy, preds = lm_label_accuracy(model, tokenizer, splits["test"], LABEL_NAMES)
     output_dir = Path(output_dir)

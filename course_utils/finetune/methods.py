@@ -1,0 +1,79 @@
+"""The fine-tuning methods lesson 06 compares, each a recipe for what trains and how fast.
+
+- ``full``: every weight trains (lesson 05);
+- ``LoRA r=N``: ``peft`` LoRA of rank N on GPT-2's attention projection ``c_attn`` (with
+  ``lora_alpha = 2 r``, so the update's scaling stays 2 whatever the rank);
+- ``prompt tuning``: ``peft`` learns ``num_virtual_tokens`` input embeddings put before every
+  example, initialised from the embeddings of a text (``PromptTuningInit.TEXT``).
+
+Fewer trainable parameters usually want a larger learning rate: each method carries its own.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from peft import (
+    LoraConfig,
+    PromptTuningConfig,
+    PromptTuningInit,
+    TaskType,
+    get_peft_model,
+)
+
+PROMPT_INIT_TEXT = "Is each review positive, negative or neutral?"
+
+
+def lora_config(r: int, target_modules: tuple[str, ...] = ("c_attn",),
+                dropout: float = 0.0) -> LoraConfig:
+    """``LoraConfig`` for a GPT-2-style causal LM (``Conv1D`` layers: ``fan_in_fan_out``)."""
+    return LoraConfig(task_type=TaskType.CAUSAL_LM, r=r, lora_alpha=2 * r,
+                      target_modules=list(target_modules), lora_dropout=dropout,
+                      fan_in_fan_out=True)
+
+
+def prompt_tuning_config(num_virtual_tokens: int, tokenizer_path: str | Path,
+                         init_text: str = PROMPT_INIT_TEXT) -> PromptTuningConfig:
+    """``PromptTuningConfig`` initialised from ``init_text``, tokenized by the tokenizer saved
+    at ``tokenizer_path`` (the bundled one: no hub download)."""
+    return PromptTuningConfig(task_type=TaskType.CAUSAL_LM,
+                              prompt_tuning_init=PromptTuningInit.TEXT,
+                              prompt_tuning_init_text=init_text,
+                              num_virtual_tokens=num_virtual_tokens,
+                              tokenizer_name_or_path=str(tokenizer_path))
+
+
+@dataclass(frozen=True)
+class Method:
+    """One way to fine-tune: ``kind`` is ``"full"``, ``"lora"`` or ``"prompt"``."""
+
+    name: str
+    kind: str
+    learning_rate: float
+    r: int = 0
+    num_virtual_tokens: int = 0
+
+    def apply(self, model: Any, tokenizer_path: str | Path | None = None) -> Any:
+        """The model to train: ``model`` itself, or a ``peft`` model wrapping it."""
+        if self.kind == "full":
+            return model
+        if self.kind == "lora":
+            return get_peft_model(model, lora_config(self.r))
+        if self.kind == "prompt":
+            if tokenizer_path is None:
+                raise ValueError("prompt tuning with a TEXT init needs tokenizer_path")
+            return get_peft_model(model, prompt_tuning_config(self.num_virtual_tokens,
+                                                              tokenizer_path))
+        raise ValueError(f"kind must be 'full', 'lora' or 'prompt', got {self.kind!r}")
+
+
+FULL = Method("full", "full", learning_rate=1e-3)
+COMPARISON = (
+    FULL,
+    Method("LoRA r=1", "lora", learning_rate=5e-3, r=1),
+    Method("LoRA r=4", "lora", learning_rate=5e-3, r=4),
+    Method("LoRA r=16", "lora", learning_rate=5e-3, r=16),
+    Method("prompt tuning", "prompt", learning_rate=3e-2, num_virtual_tokens=8),
+)
