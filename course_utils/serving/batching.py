@@ -70,6 +70,7 @@ class DynamicBatcher:
         self._thread: threading.Thread | None = None
         self.batches = 0
         self.requests = 0
+        self.busy_seconds = 0.0  # time spent generating: busy / wall time = utilisation
 
     def start(self) -> None:
         """Start the worker thread (idempotent)."""
@@ -109,7 +110,7 @@ class DynamicBatcher:
         """Requests and batches run so far, and the mean batch size (for /health)."""
         return {"requests": self.requests, "batches": self.batches,
                 "mean_batch_size": round(self.requests / self.batches, 2) if self.batches else 0,
-                "waiting": self.waiting}
+                "busy_seconds": round(self.busy_seconds, 3), "waiting": self.waiting}
 
     # ------------------------------------------------------------------ worker thread
 
@@ -156,6 +157,7 @@ class DynamicBatcher:
             job.on_token(token)
             return not job.cancelled.is_set()
 
+        started = time.perf_counter()
         try:
             outputs = generate_batch(
                 self.model, [j.prompt_ids for j in batch], [j.max_new_tokens for j in batch],
@@ -168,6 +170,8 @@ class DynamicBatcher:
             for job in batch:
                 job.on_done("error", exc)
             return
+        finally:
+            self.busy_seconds += time.perf_counter() - started
         for job, out in zip(batch, outputs, strict=True):
             hit_eos = bool(out) and out[-1] == self.eos_token_id
             job.on_done("length" if len(out) >= job.max_new_tokens and not hit_eos
