@@ -326,3 +326,17 @@ def test_predictors_run_on_a_model(model, tok):
     direct = P.by_answer(model, tok, direct=True, max_new_tokens=4)
     preds, texts = direct([probs[0]["q"]])
     assert preds[0] == P.extract_answer("The answer is" + texts[0])
+
+
+def test_reports_table_and_chart():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    rows = [{"q": str(i), "answer": i} for i in range(4)]
+    evs = [P.evaluate(name, rows, lambda r: r["q"], lambda ps, c=c: ([int(p) if int(p) < c
+                      else None for p in ps], ps), target="answer")
+           for name, c in (("half", 2), ("all", 4))]
+    table = P.format_table(evs)
+    assert "half" in table and "50.0%" in table and "4/4" in table
+    ax = P.plot_evaluations(evs, chance=0.25)
+    assert [round(b.get_height(), 2) for b in ax.patches] == [0.5, 1.0]

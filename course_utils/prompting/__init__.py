@@ -36,7 +36,9 @@ from course_utils.prompting.harness import (
     evaluate,
     extract_answer,
     extract_label,
+    format_table,
     majority_vote,
+    plot_evaluations,
     wilson_interval,
 )
 from course_utils.prompting.runner import (
@@ -51,8 +53,8 @@ __all__ = [
     "ORDERS", "Evaluation", "by_answer", "by_generated_label", "by_label_scores",
     "by_self_consistency", "chat_messages", "chat_prompt", "choose_examples",
     "conditional_prompt", "evaluate", "extract_answer", "extract_label", "few_shot_prompt",
-    "fill_template", "generate_batch", "iterative_refinement", "label_scores",
+    "fill_template", "format_table", "generate_batch", "iterative_refinement", "label_scores",
     "label_token_ids", "left_pad", "load_model", "majority_vote", "order_examples",
-    "role_prompt", "template_slots", "wilson_interval", "word_problem_prompt",
+    "plot_evaluations", "role_prompt", "template_slots", "wilson_interval", "word_problem_prompt",
     "zero_shot_prompt",
 ]

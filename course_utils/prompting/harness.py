@@ -163,15 +163,54 @@ def by_answer(model, tokenizer, direct: bool = False, max_new_tokens: int = 64,
 
 def by_self_consistency(model, tokenizer, n_samples: int = 5, temperature: float = 0.7,
                         top_k: int | None = None, max_new_tokens: int = 64,
-                        batch_size: int = 16, seed: int = 0) -> Predictor:
-    """Sample ``n_samples`` chains of thought per problem and take the majority answer."""
+                        batch_size: int = 8, seed: int = 0) -> Predictor:
+    """Sample ``n_samples`` chains of thought per problem and take the majority answer.
+
+    ``batch_size`` counts problems: each batch runs ``batch_size * n_samples`` sequences.
+    """
     if n_samples < 2:
         raise ValueError(f"self-consistency needs n_samples >= 2, got {n_samples}")
 
     def predict(prompts: list[str]) -> tuple[list[int | None], list[list[str]]]:
         chains = runner.generate_batch(
-            model, tokenizer, prompts, max_new_tokens, batch_size=max(1, batch_size // n_samples),
+            model, tokenizer, prompts, max_new_tokens, batch_size=batch_size,
             do_sample=True, temperature=temperature, top_k=top_k,
             num_return_sequences=n_samples, stop=("\n\n", "\nQ:"), seed=seed)
         return [majority_vote([extract_answer(c) for c in cs]) for cs in chains], chains
     return predict
+
+
+# ---------------------------------------------------------------------------------- reports
+def format_table(evaluations: Sequence[Evaluation]) -> str:
+    """A plain-text table: strategy, accuracy, 95% interval, correct/n, seconds."""
+    width = max([len(e.name) for e in evaluations] + [8])
+    lines = [f"{'strategy':<{width}}  accuracy  95% interval   correct    time",
+             "-" * (width + 46)]
+    for e in evaluations:
+        lines.append(f"{e.name:<{width}}  {e.accuracy:8.1%}  {e.low:5.1%} - {e.high:5.1%}"
+                     f"  {e.correct:3d}/{e.n:<3d}  {e.seconds:5.1f} s")
+    return "\n".join(lines)
+
+
+def plot_evaluations(evaluations: Sequence[Evaluation], ax=None, title: str = "",
+                     chance: float | None = None):
+    """Bars of accuracy with their 95% Wilson intervals as error bars."""
+    import matplotlib.pyplot as plt
+
+    if ax is None:
+        _, ax = plt.subplots(figsize=(1.3 * len(evaluations) + 2, 3.4))
+    xs = range(len(evaluations))
+    acc = [e.accuracy for e in evaluations]
+    err = [[e.accuracy - e.low for e in evaluations], [e.high - e.accuracy for e in evaluations]]
+    ax.bar(xs, acc, yerr=err, capsize=4, color=[f"C{i}" for i in xs])
+    for x, a in zip(xs, acc, strict=True):
+        ax.text(x, a / 2, f"{a:.0%}", ha="center", color="white", fontweight="bold")
+    if chance is not None:
+        ax.axhline(chance, ls="--", color="grey", lw=1)
+        ax.text(len(evaluations) - 0.5, chance, "chance", va="bottom", ha="right",
+                color="grey")
+    ax.set_xticks(list(xs), [e.name for e in evaluations], rotation=20, ha="right")
+    ax.set_ylim(0, 1)
+    ax.set_ylabel("accuracy")
+    ax.set_title(title)
+    return ax

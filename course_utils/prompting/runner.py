@@ -173,7 +173,7 @@ def label_scores(model, tokenizer, prompts: Sequence[str], label_words: Sequence
     for batch in _batches(ids, batch_size):
         input_ids, mask = left_pad([ids[i] for i in batch], _pad_id(tokenizer))
         position_ids = (mask.cumsum(-1) - 1).clamp(min=0)
-        logits = model(input_ids=input_ids, attention_mask=mask,
-                       position_ids=position_ids).logits[:, -1, :]
+        logits = model(input_ids=input_ids, attention_mask=mask, position_ids=position_ids,
+                       logits_to_keep=1).logits[:, -1, :]  # only the last position's
         scores[batch] = logits.float().log_softmax(-1)[:, targets]
     return scores

@@ -37,7 +37,7 @@ def _prompt_ids(tokenizer, prompt: str, room: int, context: int) -> torch.Tensor
 def next_token_logits(model, tokenizer, prompt: str) -> torch.Tensor:
     """The model's raw logits ``(vocab,)`` for the token after ``prompt``."""
     ids = _prompt_ids(tokenizer, prompt, 1, context_length(model, tokenizer))
-    return model(input_ids=ids).logits[0, -1].float()
+    return model(input_ids=ids, attention_mask=torch.ones_like(ids)).logits[0, -1].float()
 
 
 def distribution_table(logits: torch.Tensor, tokenizer, temperature: float = 1.0,
@@ -69,8 +69,9 @@ def sample_continuation(model, tokenizer, prompt: str, temperature: float = 1.0,
     ids = _prompt_ids(tokenizer, prompt, max_new_tokens, context_length(model, tokenizer))
     generator = torch.Generator().manual_seed(seed)
     past, step, new = None, ids, []
+    mask = torch.ones_like(ids)
     for _ in range(max_new_tokens):
-        out = model(input_ids=step, cache=past, use_cache=True)
+        out = model(input_ids=step, attention_mask=mask, cache=past, use_cache=True)
         past = out.cache
         nxt = sample_next_token(out.logits[:, -1].float(), do_sample=t > 0, temperature=t or 1.0,
                                 top_k=k, top_p=p, generator=generator)
@@ -78,6 +79,7 @@ def sample_continuation(model, tokenizer, prompt: str, temperature: float = 1.0,
             break
         new.append(int(nxt))
         step = nxt.view(1, 1)
+        mask = torch.cat([mask, torch.ones_like(step)], dim=1)
     return tokenizer.decode(new, skip_special_tokens=True)
 
 
