@@ -136,3 +136,27 @@ def test_bad_input_gives_clear_errors():
         GPT.from_hf(torch.nn.Linear(2, 2))
     with pytest.raises(ValueError, match="past_len"):
         causal_mask_with_past(2, -1)
+
+
+def test_lm_loss_matches_gpt2s_own_loss():
+    from course_utils.training import lm_loss
+
+    hf = _hf(2, 32, 4, 64, 100)
+    ids = torch.randint(0, 100, (3, 10))
+    with torch.no_grad():
+        out = hf(ids, labels=ids)
+    torch.testing.assert_close(lm_loss(out.logits, ids), out.loss)
+
+
+def test_a_few_training_steps_learn_a_repeating_pattern():
+    from course_utils.training import encode_corpus, get_batch, train_lm
+
+    torch.manual_seed(0)
+    tokens = encode_corpus(["a b c d e f"] * 50, lambda s: [ord(c) - 97 for c in s.split()],
+                           eos_token_id=6)
+    assert tokens[:8].tolist() == [0, 1, 2, 3, 4, 5, 6, 0]
+    assert get_batch(tokens, 4, 8).shape == (4, 8)
+    model = GPT(GPTConfig(vocab_size=7, max_seq_len=16, d_model=32, num_heads=2, num_layers=1))
+    losses = train_lm(model, tokens, steps=60, batch_size=8, seq_len=16, peak_lr=1e-2,
+                      progress=False, generator=torch.Generator().manual_seed(0))
+    assert losses[0] > 1.5 and losses[-1] < 0.3

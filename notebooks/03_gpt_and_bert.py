@@ -1,0 +1,538 @@
+# %% [markdown]
+# # 03 · GPT and BERT from scratch
+#
+# Lesson 02 built one multi-head attention layer. Stack a few of them with small MLPs in
+# between, put embeddings in front and a prediction head on top, and you have the two model
+# families behind most of today's language technology:
+#
+# - **GPT** (decoder-only): every token sees only the tokens before it, and the model learns
+#   to predict the **next** token. It *generates* text.
+# - **BERT** (encoder-only): every token sees the whole sentence, and the model learns to fill
+#   in **masked** tokens. It *understands* text: classification, search, tagging.
+#
+# **You will:** build GPT from its parts and fix what did not run in the seed code; write the
+# causal mask and the position ids that GPT needs; train a small GPT from scratch on the
+# course's stories; turn logits into text with greedy decoding, temperature, top-k and top-p;
+# make generation fast with a KV cache; load the course's trained GPT and BERT into our own
+# classes and get the same numbers; and contrast the two families.
+#
+# Stuck on an exercise? `hint("03.1")` gives a hint and `solution("03.1")` shows the reference.
+
+# %%
+import time
+
+import matplotlib.pyplot as plt
+import torch
+from tqdm.auto import tqdm
+
+from course_utils import check, hint, progress, seed_everything, solution
+
+seed_everything(0)
+torch.set_printoptions(precision=3, sci_mode=False)
+
+# %% [markdown]
+# ## 1. What did not run in the seed, and why
+#
+# The seed code built its GPT from `torch.nn.TransformerDecoderLayer`. That layer belongs to
+# the *encoder-decoder* Transformer of the original paper (translation): after its
+# self-attention it runs **cross-attention** over the encoder's output, which it calls
+# `memory`, so its `forward(tgt, memory)` needs two tensors. A decoder-only model has no
+# encoder and nothing to pass as `memory`, so calling it with one argument fails:
+
+# %%
+seed_layer = torch.nn.TransformerDecoderLayer(d_model=32, nhead=4, batch_first=True)
+try:
+    seed_layer(torch.randn(1, 5, 32))
+except TypeError as exc:
+    print("TypeError:", exc)
+
+# %% [markdown]
+# The seed also built its position table and its causal mask once, for one fixed length, so
+# any other sequence length either fails to broadcast or silently uses the wrong mask.
+#
+# `course_utils.gpt.GPT` fixes both: a GPT block is **self-attention + MLP only** (no
+# cross-attention, so no memory), positions come from a learned table indexed by position ids
+# made for the actual input, and the causal mask is made for the actual number of queries and
+# keys, including the case where earlier keys come from a cache (section 6).
+#
+# ## 2. GPT, part by part
+#
+# ```
+# input_ids (batch, seq)
+#   -> token embedding + position embedding        (batch, seq, d_model)
+#   -> N x block:  x = x + attention(layer_norm(x))   causal multi-head self-attention
+#                  x = x + mlp(layer_norm(x))         d_model -> 4 d_model -> d_model, GELU
+#   -> final layer_norm
+#   -> logits = x @ token_embedding.T              (batch, seq, vocab): the tied output head
+# ```
+#
+# - **Pre-norm** (GPT-2): each sub-layer normalises its *input* and adds its output to the
+#   residual stream `x`, which itself is never normalised along the way. That keeps deep
+#   stacks stable to train. (BERT and the original Transformer normalise *after* adding:
+#   post-norm.)
+# - **Tied output head**: the matrix that turns token ids into vectors also turns the final
+#   vectors back into one score per token of the vocabulary. It saves `vocab x d_model`
+#   parameters and works well.
+# - The attention is lesson 02's, with `W_q, W_k, W_v` fused in one `W_qkv` layer (as GPT-2's
+#   `c_attn`) and PyTorch's fused attention kernel for speed.
+
+# %%
+from course_utils.gpt import GPT, GPTConfig
+
+tiny = GPT(GPTConfig(vocab_size=1024, max_seq_len=64, d_model=64, num_heads=4, num_layers=2))
+print(tiny)
+
+# %% [markdown]
+# Where the parameters are: with a small vocabulary and a narrow model, the embedding table is
+# a large share. (Each block holds $12 d_{model}^2$ weights: $4 d_{model}^2$ for attention,
+# $8 d_{model}^2$ for the MLP.)
+
+# %%
+parts = {"token embedding (= output head)": tiny.token_embedding,
+         "position embedding": tiny.position_embedding,
+         "blocks: attention": [b.attn for b in tiny.blocks],
+         "blocks: MLP": [b.mlp for b in tiny.blocks],
+         "layer norms": [*[b.ln_1 for b in tiny.blocks], *[b.ln_2 for b in tiny.blocks],
+                         tiny.ln_f]}
+total = tiny.num_parameters()
+for name, mods in parts.items():
+    mods = mods if isinstance(mods, list) else [mods]
+    n = sum(p.numel() for m in mods for p in m.parameters())
+    print(f"{name:<33} {n:>9,}  {100 * n / total:5.1f}%")
+print(f"{'total':<33} {total:>9,}")
+
+# %% [markdown]
+# ### The causal mask inside GPT
+#
+# In training, GPT reads a whole window of tokens at once and must not let token $i$ see
+# tokens after $i$: lesson 01's causal mask. When generating with a cache (section 6), GPT
+# feeds only the **new** tokens as queries, while the keys are *all* tokens so far: the
+# `past_len` cached ones plus the new ones. Query $i$ is then the token at position
+# `past_len + i` and may look at keys $0, \dots,$ `past_len + i`. The mask is a
+# `(query_len, past_len + query_len)` rectangle: the bottom rows of the full triangle.
+#
+# ### Exercise 03.1: the causal mask, with cached tokens
+#
+# Return a boolean mask of shape `(query_len, past_len + query_len)`, `True` where query `i`
+# may attend to key `j`. With `past_len=0` it is lesson 01's causal mask. (Hint: `torch.tril`
+# takes a `diagonal` argument.)
+
+# %%
+def causal_mask_with_past(query_len: int, past_len: int = 0) -> torch.Tensor:
+    ### BEGIN SOLUTION
+    return torch.ones(query_len, past_len + query_len, dtype=torch.bool).tril(diagonal=past_len)
+    ### END SOLUTION
+
+
+# %%
+check("03.1", causal_mask_with_past)
+
+# %%
+from course_utils.gpt import causal_mask_with_past
+
+print("3 new tokens after 2 cached ones (rows: new tokens, columns: all keys):")
+print(causal_mask_with_past(3, past_len=2).int())
+
+# %% [markdown]
+# ### Position ids
+#
+# Attention by itself ignores order: shuffle the keys and values together and the output does
+# not change. GPT adds a learned **position embedding** to every token embedding: row $p$ of a
+# `(max_seq_len, d_model)` table for the token at position $p$. The table is indexed by
+# **position ids**, one per token. With a cache, the new tokens continue where the cached
+# ones stopped: after 5 cached tokens, the next one sits at position 5, not 0.
+#
+# ### Exercise 03.2: position ids
+#
+# Return the position ids for `input_ids` of shape `(batch, seq_len)` that follow
+# `past_length` cached tokens: a `(batch, seq_len)` tensor of `torch.long` holding
+# `past_length, past_length + 1, ...` in every row.
+
+# %%
+def make_position_ids(input_ids: torch.Tensor, past_length: int = 0) -> torch.Tensor:
+    ### BEGIN SOLUTION
+    batch, seq_len = input_ids.shape
+    positions = torch.arange(past_length, past_length + seq_len)
+    return positions.unsqueeze(0).expand(batch, seq_len)
+    ### END SOLUTION
+
+
+# %%
+check("03.2", make_position_ids)
+
+# %%
+from course_utils.gpt import make_position_ids
+
+print(make_position_ids(torch.zeros(2, 3, dtype=torch.long), past_length=5))
+
+# %% [markdown]
+# ## 3. Train a small GPT from scratch
+#
+# The course's corpus is a set of short generated stories (`course_utils.data.stories`). We
+# tokenize some of them with the course tokenizer (byte-level BPE, 1,024 tokens), join them
+# into one long stream with an end-of-text token after each, and train on random windows.
+#
+# The objective is **next-token prediction**: the logits at position $t$ are scored, with
+# cross-entropy, against the token at $t+1$. A model that knows nothing scores
+# $\ln(\text{vocab}) \approx 6.9$; every bit of structure it learns lowers that.
+
+# %%
+from course_utils.data import stories
+from course_utils.pretrained import load_pretrained
+from course_utils.training import cosine_lr, encode_corpus, get_batch, lm_loss
+
+_, tokenizer = load_pretrained("course-gpt")
+corpus = stories()
+encode = lambda text: tokenizer(text, verbose=False)["input_ids"]
+train_tokens = encode_corpus(corpus["train"]["text"][:4000], encode, tokenizer.eos_token_id)
+val_tokens = encode_corpus(corpus["validation"]["text"], encode, tokenizer.eos_token_id)
+print(f"{len(train_tokens):,} training tokens, {len(val_tokens):,} validation tokens")
+print("a window:", repr(tokenizer.decode(train_tokens[:40])))
+
+# %% [markdown]
+# A 2-layer GPT, 64 wide, 4 heads, reading 64 tokens at a time. Before training, its samples
+# are random tokens from the vocabulary:
+
+# %%
+from course_utils.generation import generate
+
+seed_everything(0)
+config = GPTConfig(vocab_size=len(tokenizer), max_seq_len=64, d_model=64, num_heads=4,
+                   num_layers=2)
+model = GPT(config)
+prompt = "Once upon a time"
+prompt_ids = torch.tensor([encode(prompt)])
+
+
+def sample(model: GPT, text: str = prompt, n: int = 30, seed: int = 0) -> str:
+    ids = torch.tensor([encode(text)])
+    out = generate(model, ids, n, do_sample=True, temperature=0.8, top_k=40,
+                   generator=torch.Generator().manual_seed(seed))
+    return tokenizer.decode(out[0])
+
+
+@torch.no_grad()
+def val_loss(model: GPT, n_batches: int = 8) -> float:
+    g = torch.Generator().manual_seed(123)
+    model.eval()
+    return sum(lm_loss(model(b), b).item()
+               for b in (get_batch(val_tokens, 16, 64, g) for _ in range(n_batches))) / n_batches
+
+
+print(f"{model.num_parameters():,} parameters; validation loss {val_loss(model):.2f}")
+print("before training:", repr(sample(model)))
+
+# %% [markdown]
+# The training loop, written out: a batch of windows, logits, the shifted cross-entropy,
+# gradients, one AdamW step. The learning rate warms up and then follows a cosine down to a
+# tenth of its peak. About twenty seconds on two CPU cores.
+
+# %%
+steps, batch_size, peak_lr = 300, 16, 3e-3
+optimizer = torch.optim.AdamW(model.parameters(), lr=peak_lr, weight_decay=0.01)
+g = torch.Generator().manual_seed(0)
+losses = []
+model.train()
+started = time.perf_counter()
+for step in (bar := tqdm(range(steps), desc="training")):
+    for group in optimizer.param_groups:
+        group["lr"] = cosine_lr(step, steps, peak_lr, warmup_steps=20)
+    batch = get_batch(train_tokens, batch_size, config.max_seq_len, g)
+    loss = lm_loss(model(batch), batch)  # next-token cross-entropy
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+    optimizer.step()
+    losses.append(loss.item())
+    bar.set_postfix(loss=f"{loss.item():.2f}")
+train_seconds = time.perf_counter() - started
+print(f"{steps} steps in {train_seconds:.0f} s; validation loss {val_loss(model):.2f}")
+
+# %%
+fig, ax = plt.subplots(figsize=(7, 3.5))
+ax.plot(losses, alpha=0.4, label="training batch")
+smooth = torch.tensor(losses).unfold(0, 20, 1).mean(1)
+ax.plot(range(19, len(losses)), smooth, label="mean of 20 steps")
+ax.axhline(torch.log(torch.tensor(float(len(tokenizer)))).item(), ls=":", c="gray",
+           label="ln(vocab): knowing nothing")
+ax.set_xlabel("step")
+ax.set_ylabel("cross-entropy")
+ax.set_title("training a 2-layer GPT on the course stories")
+ax.legend()
+plt.show()
+
+# %%
+for seed in range(3):
+    print("after training:", repr(sample(model, seed=seed)))
+
+# %% [markdown]
+# From random tokens to story-shaped text: names, "and", full stops, quotation marks, the
+# corpus's favourite phrases. It does not make sense yet; that takes a bigger model and more
+# of the corpus. The course's bundled `course-gpt` is the same architecture, 4 layers and
+# 160 wide, trained for minutes instead of seconds.
+#
+# ## 4. Real weights in our GPT
+#
+# `course-gpt` is a Hugging Face `GPT2LMHeadModel`. `GPT.from_hf` copies its weights into our
+# class (GPT-2 stores its linear layers transposed, as `Conv1D`), and our code must then
+# compute the same numbers:
+
+# %%
+hf_gpt, tokenizer = load_pretrained("course-gpt")
+gpt = GPT.from_hf(hf_gpt)
+ids = torch.tensor([encode("Mia went to the park with her dog. The dog")])
+with torch.no_grad():
+    ours, theirs = gpt(ids), hf_gpt(ids).logits
+print(f"{gpt.num_parameters():,} parameters; max |logits difference| = "
+      f"{(ours - theirs).abs().max().item():.2e}")
+ours_text = generate(gpt, ids, 20)
+theirs_text = hf_gpt.generate(ids, attention_mask=torch.ones_like(ids), max_new_tokens=20,
+                              do_sample=False, pad_token_id=tokenizer.pad_token_id)
+print("same greedy continuation as transformers' generate:",
+      torch.equal(ours_text[:, :theirs_text.shape[1]], theirs_text))
+print(repr(tokenizer.decode(ours_text[0])))
+
+# %% [markdown]
+# ## 5. From logits to text: decoding
+#
+# The model gives a score (logit) for every token of the vocabulary; the next token is picked
+# from them, appended, and the loop repeats. How it is picked changes the text a lot:
+#
+# - **greedy**: always the most likely token. Deterministic, and prone to loops.
+# - **temperature** $T$: sample from $\mathrm{softmax}(\text{logits} / T)$. $T < 1$ sharpens
+#   the distribution towards greedy, $T > 1$ flattens it towards random.
+# - **top-k**: keep only the $k$ most likely tokens, then sample. Cuts the long tail of
+#   unlikely tokens, whose total probability adds up to surprising nonsense.
+# - **top-p** (nucleus): keep the smallest set of most likely tokens whose probabilities add
+#   up to $p$. Adapts to the context: few candidates when the model is sure, many when not.
+#
+# A filtered token gets the logit $-\infty$, which the softmax turns into probability 0.
+#
+# ### Exercise 03.3: top-k filtering
+#
+# Return a copy of `logits` (shape `(..., vocab)`) where every logit smaller than the row's
+# $k$-th largest is `float("-inf")`. Keep ties with the $k$-th largest (as `transformers`
+# does), and if $k$ is larger than the vocabulary, keep everything.
+
+# %%
+def top_k_filter(logits: torch.Tensor, k: int) -> torch.Tensor:
+    ### BEGIN SOLUTION
+    k = min(k, logits.shape[-1])
+    kth_largest = torch.topk(logits, k, dim=-1).values[..., -1:]
+    return logits.masked_fill(logits < kth_largest, float("-inf"))
+    ### END SOLUTION
+
+
+# %%
+check("03.3", top_k_filter)
+
+# %% [markdown]
+# Here is the model's next-token distribution after a prompt, and what each setting does to
+# it (`next_token_distribution` applies temperature, then top-k, then top-p, as
+# `transformers` does):
+
+# %%
+from course_utils.generation import next_token_distribution, top_k_filter, top_p_filter
+
+context = "Omar found 5 coins in an old"
+with torch.no_grad():
+    logits = gpt(torch.tensor([encode(context)]))[0, -1]
+settings = {"T = 1": {}, "T = 0.5": {"temperature": 0.5}, "T = 2": {"temperature": 2.0},
+            "top-k = 3": {"top_k": 3}, "top-p = 0.8": {"top_p": 0.8}}
+top = torch.topk(logits, 10).indices
+labels = [repr(tokenizer.decode([i])) for i in top]
+fig, axes = plt.subplots(1, len(settings), figsize=(17, 3.3), sharey=True)
+for ax, (name, kw) in zip(axes, settings.items(), strict=True):
+    probs = next_token_distribution(logits, **kw)
+    ax.bar(range(10), probs[top], color="tab:blue")
+    ax.set_xticks(range(10), labels, rotation=70, fontsize=8)
+    kept = int((probs > 0).sum())
+    ax.set_title(f"{name}: {kept} tokens possible", fontsize=10)
+axes[0].set_ylabel("probability")
+fig.suptitle(f"next token after {context!r}")
+plt.tight_layout()
+plt.show()
+
+# %%
+start = torch.tensor([encode("Once upon a time,")])
+for name, kw in {"greedy": {}, "T = 0.7, top-k 40": dict(do_sample=True, temperature=0.7,
+                                                          top_k=40),
+                 "T = 1.5 (no filter)": dict(do_sample=True, temperature=1.5),
+                 "T = 1.5, top-p 0.9": dict(do_sample=True, temperature=1.5, top_p=0.9)}.items():
+    out = generate(gpt, start, 30, generator=torch.Generator().manual_seed(1), **kw)
+    print(f"{name:<22}", repr(tokenizer.decode(out[0, start.shape[1]:])))
+
+# %% [markdown]
+# ## 6. The KV cache
+#
+# Generating token $t$ needs the keys and values of all tokens before it, in every layer. A
+# naive loop feeds the whole sequence through the model for every new token, recomputing
+# those keys and values again and again: the work per token grows with the length.
+#
+# But in a causal model the keys and values of earlier tokens **never change** (they cannot
+# see later tokens). So keep them: a **KV cache** stores every layer's keys and values, and
+# each step feeds only the newest token. Its query attends over the cached keys plus its own:
+# one position of work per step instead of the whole sequence.
+#
+# ### Exercise 03.4: one KV-cache step
+#
+# Given the new tokens' `q, k_new, v_new` and the cache `past_k, past_v` (all
+# `(batch, heads, seq, d_k)`; the cache is `None` on the first step), append the new keys and
+# values to the cache along the sequence axis, attend with the new queries over **all** keys
+# and values (with `causal_mask_with_past`, since several new tokens must not see each other's
+# future), and return `(output, all_keys, all_values)`.
+
+# %%
+from course_utils.attention import scaled_dot_product_attention
+
+
+def attend_with_cache(q, k_new, v_new, past_k=None, past_v=None):
+    ### BEGIN SOLUTION
+    k = k_new if past_k is None else torch.cat([past_k, k_new], dim=-2)
+    v = v_new if past_v is None else torch.cat([past_v, v_new], dim=-2)
+    query_len, key_len = q.shape[-2], k.shape[-2]
+    mask = causal_mask_with_past(query_len, key_len - query_len)
+    output, _ = scaled_dot_product_attention(q, k, v, mask)
+    return output, k, v
+    ### END SOLUTION
+
+
+# %%
+check("03.4", attend_with_cache)
+
+# %% [markdown]
+# `GPT.forward(..., past_key_values=cache, use_cache=True)` does exactly this in every layer,
+# with a `KVCache` object that holds each layer's keys and values. Same tokens, with and
+# without the cache; the difference is the time:
+
+# %%
+n_new = 120
+for use_cache in (True, False):
+    t0 = time.perf_counter()
+    out = generate(gpt, start, n_new, use_cache=use_cache)
+    seconds = time.perf_counter() - t0
+    print(f"use_cache={use_cache!s:<5}: {n_new / seconds:6.0f} tokens/s")
+    if use_cache:
+        cached = out
+print("identical tokens:", torch.equal(cached, out))
+
+# %% [markdown]
+# (`benchmarks/generation.py` measures this properly, against `transformers`' `generate` too.)
+#
+# ## 7. BERT: the encoder-only sibling
+#
+# BERT is built from the same parts with three differences:
+#
+# 1. **No causal mask.** Every token attends to every other token, before and after it (only
+#    padding is masked). Its vectors describe each token *in the context of the whole
+#    sentence*.
+# 2. **Segment embeddings.** BERT reads a *pair* of sentences, `[CLS] A [SEP] B [SEP]`, and adds
+#    a third embedding saying which one each token belongs to (A = 0, B = 1).
+# 3. **Post-norm** layers: `x = layer_norm(x + attention(x))`, `x = layer_norm(x + mlp(x))`.
+#
+# And it learns something else. Predicting the next token makes no sense when a token can
+# see the whole sentence, so BERT is pre-trained on two tasks:
+#
+# - **masked language modelling (MLM)**: hide 15% of the tokens behind `[MASK]` and predict
+#   them from both sides;
+# - **next-sentence prediction (NSP)**: from the `[CLS]` token's vector, say whether B really
+#   followed A.
+#
+# `course_utils.bert.BERT` has both heads; `BERT.from_hf` loads the course's `course-bert`
+# (a `BertForPreTraining`) into it.
+
+# %%
+from course_utils.bert import BERT
+
+hf_bert, bert_tokenizer = load_pretrained("course-bert")
+bert = BERT.from_hf(hf_bert)
+pair = bert_tokenizer("Mia lost her ball.", "She found it under the bed.", return_tensors="pt")
+with torch.no_grad():
+    ours = bert(pair["input_ids"], pair["token_type_ids"], pair["attention_mask"])
+    theirs = hf_bert(**pair, output_hidden_states=True)
+print("tokens  :", bert_tokenizer.convert_ids_to_tokens(pair["input_ids"][0]))
+print("segments:", pair["token_type_ids"][0].tolist())
+print(f"{bert.num_parameters():,} parameters; max |hidden state difference| = "
+      f"{(ours.last_hidden_state - theirs.hidden_states[-1]).abs().max().item():.2e}")
+
+# %% [markdown]
+# **Masked language modelling** in action: the model fills in the blank from both sides.
+
+# %%
+for text in ["Mia went to the [MASK] with her dog.", "They shared some [MASK] and talked.",
+             "Omar found 5 coins in an old [MASK]."]:
+    enc = bert_tokenizer(text, return_tensors="pt")
+    where = (enc["input_ids"][0] == bert_tokenizer.mask_token_id).nonzero()[0, 0]
+    with torch.no_grad():
+        probs = bert(enc["input_ids"], enc["token_type_ids"],
+                     enc["attention_mask"]).mlm_logits[0, where].softmax(-1)
+    best = torch.topk(probs, 5)
+    guesses = ", ".join(f"{bert_tokenizer.decode([int(i)])} ({p:.2f})"
+                        for p, i in zip(best.values, best.indices, strict=True))
+    print(f"{text:<42} -> {guesses}")
+
+# %% [markdown]
+# **Who sees what.** Change the *last* word of a sentence and look at the *first* token's
+# vector. In GPT it cannot change (the first token never sees the last); in BERT it does:
+
+# %%
+def first_vector_changes(encode_fn, run, a: str, b: str) -> float:
+    with torch.no_grad():
+        return (run(encode_fn(a))[0, 0] - run(encode_fn(b))[0, 0]).abs().max().item()
+
+
+bert_encode = lambda s: bert_tokenizer(s, return_tensors="pt")["input_ids"]
+gpt_encode = lambda s: torch.tensor([encode(s)])
+a, b = "The dog was happy", "The dog was sad"
+print("GPT : first token's logits change by ",
+      first_vector_changes(gpt_encode, gpt, a, b))
+print("BERT: first token's vector changes by",
+      first_vector_changes(bert_encode, lambda ids: bert(ids).last_hidden_state, a, b))
+
+# %% [markdown]
+# | | GPT (decoder-only) | BERT (encoder-only) |
+# |---|---|---|
+# | attention mask | causal: token $i$ sees $0..i$ | full: every token sees every token |
+# | pre-training objective | next token, at every position | masked tokens (MLM) + is B the next sentence (NSP) |
+# | input | a stream of tokens | `[CLS] A [SEP] B [SEP]` + segment ids |
+# | output used | logits of the next token | one vector per token; `[CLS]` for the whole input |
+# | good at | generating: stories, answers, code, chat | understanding: classifying, tagging, search |
+# | can generate? | yes, token by token (with a KV cache) | not naturally: it needs the whole sentence |
+#
+# Both are the same blocks underneath. Encoder-decoder models (T5, the original Transformer)
+# combine them: an encoder reads the input, and a decoder generates with cross-attention to
+# it. That `memory` is exactly what the seed's `TransformerDecoderLayer` was waiting for.
+#
+# ## 8. Explore the heads
+#
+# Pick a layer and a head of `course-gpt` and type a sentence. The label shows how much of the
+# head's attention goes to the previous token, to the token itself, and to the first token.
+# Look for a "previous token" head, and for heads that find the name a pronoun refers to.
+
+# %%
+# NBVAL_IGNORE_OUTPUT
+from course_utils.widgets.head_explorer import head_explorer
+
+eager_gpt, _ = load_pretrained("course-gpt", attn_implementation="eager")
+head_explorer(eager_gpt, tokenizer, "Mia found a red ball in the park and she gave it to Omar.")
+
+# %% [markdown]
+# ## Summary
+#
+# - GPT = embeddings (token + position) -> pre-norm blocks of causal self-attention and MLP ->
+#   final norm -> tied output head. The seed's `TransformerDecoderLayer` needs an encoder's
+#   `memory`; a decoder-only block has none.
+# - With a cache, the causal mask is a shifted triangle and the positions continue after the
+#   cached tokens.
+# - Training is next-token cross-entropy on shifted windows; a few hundred steps already turn
+#   random tokens into story-shaped text.
+# - Decoding: greedy, temperature, top-k, top-p; the KV cache makes each step cost one
+#   position instead of the whole sequence, with identical tokens.
+# - BERT = the same blocks without the causal mask, with segment embeddings, post-norm, and
+#   the MLM and NSP objectives: built to understand text rather than generate it.
+# - Our classes reproduce the Hugging Face models' outputs from the same weights.
+#
+# Next, lesson 04 puts the trained GPT to work with **prompting**.
+
+# %%
+progress()
