@@ -2,12 +2,13 @@
 
     python benchmarks/load_test.py [--model course-gpt] [--clients 1 4 16] [--tokens 32]
 
-For each mode the script starts its own server (``python -m course_utils.serving`` on 127.0.0.1,
-a free port), warms it up, then for each number of concurrent clients runs a closed loop: every
-client sends a request, waits for the answer, sends the next. Each level stops after
-``--requests`` requests per client or ``--seconds`` seconds, whichever comes first, so the run
-is bounded. It reports throughput (requests/s and generated tokens/s, from the API's ``usage``)
-and p50/p99 latency, writes ``results/load_test.json`` and ``.md``, and prints the table.
+The script starts one server per mode (``python -m course_utils.serving`` on 127.0.0.1, free
+ports), warms them up, then for each number of concurrent clients runs closed loops: every
+client sends a request, waits for the answer, sends the next. The two modes take turns in
+``--rounds`` short rounds of ``--requests`` requests per client; a level stops early after
+``--seconds``, so the run is bounded. It reports throughput (requests/s and generated tokens/s,
+from the API's ``usage``; medians over rounds) and p50/p99 latency, writes
+``results/load_test.json`` and ``.md``, and prints the table.
 
 Requests go to the OpenAI-compatible ``/v1/completions`` (greedy, fixed ``max_tokens``) so every
 request asks for the same work and the token count is exact. The load generator shares the
@@ -18,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import statistics
 import sys
 import time
 from contextlib import ExitStack
@@ -47,12 +49,11 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[low] + (ordered[high] - ordered[low]) * (pos - low)
 
 
-async def run_level(url: str, model: str, clients: int, requests_per_client: int,
-                    seconds: float, tokens: int) -> dict:
-    """``clients`` closed-loop clients; returns throughput and latency figures."""
+async def run_round(url: str, model: str, clients: int, requests_per_client: int,
+                    deadline: float, tokens: int) -> tuple[list[float], int, int, float]:
+    """``clients`` closed-loop clients; returns latencies, tokens, failures, elapsed seconds."""
     latencies: list[float] = []
     generated, failures = 0, 0
-    deadline = time.perf_counter() + seconds
 
     async def client(c: httpx.AsyncClient, k: int) -> None:
         nonlocal generated, failures
@@ -73,18 +74,13 @@ async def run_level(url: str, model: str, clients: int, requests_per_client: int
     async with httpx.AsyncClient(base_url=url, timeout=120, limits=limits) as c:
         start = time.perf_counter()
         await asyncio.gather(*(client(c, k) for k in range(clients)))
-        elapsed = time.perf_counter() - start
-    return {"clients": clients, "requests": len(latencies), "failed": failures,
-            "seconds": round(elapsed, 2),
-            "requests_per_s": round(len(latencies) / elapsed, 2),
-            "tokens_per_s": round(generated / elapsed, 1),
-            "p50_ms": round(1000 * percentile(latencies, 50), 1),
-            "p99_ms": round(1000 * percentile(latencies, 99), 1)}
+        return latencies, generated, failures, time.perf_counter() - start
 
 
 def measure(args: argparse.Namespace) -> list[dict]:
-    """Both servers run side by side; at each level the modes take turns, so that drift in the
-    machine's load (it is shared) hits them alike."""
+    """Both servers run side by side and take turns in short rounds at each level, so that
+    drift in the machine's load (it is shared) hits both modes alike. Throughput is the
+    median over rounds; latency percentiles pool every request of the level."""
     threads = ["--threads", str(args.threads)] if args.threads else []
     rows = []
     with ExitStack() as stack:
@@ -93,12 +89,25 @@ def measure(args: argparse.Namespace) -> list[dict]:
                    for mode, flags in MODES.items()}
         name = httpx.get(f"{servers['batched'].url}/v1/models").json()["data"][0]["id"]
         for server in servers.values():  # warm-up
-            asyncio.run(run_level(server.url, name, 2, 2, 30, args.tokens))
+            asyncio.run(run_round(server.url, name, 2, 2, time.perf_counter() + 30,
+                                  args.tokens))
         for clients in args.clients:
-            for mode, server in servers.items():
-                row = asyncio.run(run_level(server.url, name, clients, args.requests,
-                                            args.seconds, args.tokens))
-                rows.append({"mode": mode, **row})
+            results: dict[str, list] = {mode: [] for mode in servers}
+            deadline = time.perf_counter() + args.seconds
+            for _ in range(args.rounds):
+                for mode, server in servers.items():
+                    results[mode].append(asyncio.run(run_round(
+                        server.url, name, clients, args.requests, deadline, args.tokens)))
+            for mode, rounds in results.items():
+                latencies = [x for r in rounds for x in r[0]]
+                row = {"mode": mode, "clients": clients, "requests": len(latencies),
+                       "failed": sum(r[2] for r in rounds),
+                       "requests_per_s": round(statistics.median(
+                           len(r[0]) / r[3] for r in rounds), 2),
+                       "tokens_per_s": round(statistics.median(r[1] / r[3] for r in rounds), 1),
+                       "p50_ms": round(1000 * percentile(latencies, 50), 1),
+                       "p99_ms": round(1000 * percentile(latencies, 99), 1)}
+                rows.append(row)
                 print(f"  {clients:>2} clients, {mode:>13}: {row['requests_per_s']:6.2f} req/s,"
                       f" p50 {row['p50_ms']:7.1f} ms", flush=True)
         for mode, server in servers.items():
@@ -132,8 +141,9 @@ def main(argv: list[str] | None = None) -> dict:
                         else "random-tiny",
                         help="course-gpt (default when bundled), a checkpoint dir, random-tiny")
     parser.add_argument("--clients", type=int, nargs="+", default=[1, 4, 16])
-    parser.add_argument("--requests", type=int, default=6, help="per client and level")
-    parser.add_argument("--seconds", type=float, default=40.0, help="cap per level")
+    parser.add_argument("--rounds", type=int, default=4, help="turns per mode and level")
+    parser.add_argument("--requests", type=int, default=3, help="per client and round")
+    parser.add_argument("--seconds", type=float, default=60.0, help="cap per level")
     parser.add_argument("--tokens", type=int, default=32, help="max_tokens per request")
     parser.add_argument("--threads", type=int, default=None, help="server torch threads")
     args = parser.parse_args(argv)
