@@ -4,6 +4,8 @@ Tiny randomly initialised models and word-level tokenizers (tests/_finetune_fixt
 downloads, no bundled checkpoint needed, a few seconds in all.
 """
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 import torch
@@ -252,3 +254,26 @@ def test_run_store_round_trip_and_fingerprint(tmp_path, monkeypatch):
     assert costs.load_run("missing", "abc") is None
     assert Recipe().fingerprint() != Recipe(max_steps=1).fingerprint()
     assert "| full |" in costs.format_table([cost])
+
+
+def test_full_baseline_runs_once_then_comes_from_the_cache(tmp_path, monkeypatch):
+    """Lesson 06 needs lesson 05's run: computed when missing, reused when the recipe and
+    checkpoint match, recomputed when either changes."""
+    import course_utils.pretrained as pretrained
+    from course_utils.finetune import baseline_dir, full_finetune_baseline
+
+    assets = tmp_path / "assets"
+    tok = gpt_tokenizer(with_pad=True)
+    model = tiny_gpt(len(tok))
+    model.save_pretrained(assets / "course-gpt")
+    tok.save_pretrained(assets / "course-gpt")
+    monkeypatch.setattr(pretrained, "ASSETS_DIR", assets)
+    monkeypatch.setenv("COURSE_CACHE_DIR", str(tmp_path / "cache"))
+    first, path = full_finetune_baseline(TINY)
+    assert first.source == "measured in this run" and path == baseline_dir()
+    assert (path / "model.safetensors").exists()
+    second, _ = full_finetune_baseline(TINY)
+    assert second.source.startswith("from an earlier run")
+    assert second.accuracy == first.accuracy and second.trainable_params == first.trainable_params
+    third, _ = full_finetune_baseline(replace(TINY, max_steps=3))
+    assert third.source == "measured in this run"

@@ -37,16 +37,19 @@ from course_utils.finetune.sentiment import (
     LABEL_NAMES,
     Recipe,
     Run,
+    baseline_dir,
     finetune,
     full_finetune_baseline,
     sentiment_splits,
+    store_full_baseline,
     training_arguments,
 )
 
-__all__ = ["LABEL_NAMES", "LossHistory", "Recipe", "Run", "accuracy_from_logits",
-           "balanced_subset", "causal_lm_dataset", "causal_lm_loss", "classification_dataset",
-           "collator_for", "compute_metrics", "confusion_matrix", "ensure_pad_token", "finetune",
-           "full_finetune_baseline", "label_token_ids", "lm_label_accuracy",
-           "lm_label_predictions", "lm_prompt", "lm_training_text", "plot_confusion",
-           "plot_loss_curves", "sentiment_splits", "tokenize_and_label",
-           "tokenize_for_causal_lm", "training_arguments"]
+__all__ = [
+    "LABEL_NAMES", "LossHistory", "Recipe", "Run", "accuracy_from_logits", "balanced_subset",
+    "baseline_dir", "causal_lm_dataset", "causal_lm_loss", "classification_dataset",
+    "collator_for", "compute_metrics", "confusion_matrix", "ensure_pad_token", "finetune",
+    "full_finetune_baseline", "label_token_ids", "lm_label_accuracy", "lm_label_predictions",
+    "lm_prompt", "lm_training_text", "plot_confusion", "plot_loss_curves", "sentiment_splits",
+    "store_full_baseline", "tokenize_and_label", "tokenize_for_causal_lm", "training_arguments",
+]

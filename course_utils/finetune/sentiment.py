@@ -77,7 +77,7 @@ def training_arguments(output_dir: str | Path, recipe: Recipe = Recipe(),
         weight_decay=recipe.weight_decay, logging_steps=recipe.logging_steps,
         eval_strategy="steps", eval_steps=recipe.eval_steps, save_strategy="no",
         report_to="none", seed=recipe.seed, use_cpu=True, dataloader_num_workers=0,
-        disable_tqdm=True,
+        dataloader_pin_memory=False, disable_tqdm=True,
     )
     kwargs.update(overrides)
     return TrainingArguments(**kwargs)
@@ -128,24 +128,39 @@ def finetune(model: Any, tokenizer: Any, method: str, output_dir: str | Path,
     return Run(trainer, history, meter.result(method, model, **extra), preds)
 
 
+def baseline_dir(model_name: str = "course-gpt") -> Path:
+    """Where the fully fine-tuned model of lesson 05 is kept for lesson 06."""
+    return costs.cache_dir() / f"{model_name}-sentiment-full"
+
+
+def store_full_baseline(cost: costs.RunCost, model: Any, tokenizer: Any,
+                        recipe: Recipe = Recipe(), model_name: str = "course-gpt") -> Path:
+    """Keep lesson 05's full fine-tuning run (its cost and its weights) for lesson 06."""
+    from course_utils.pretrained import asset_path
+
+    out = baseline_dir(model_name)
+    model.save_pretrained(out)
+    tokenizer.save_pretrained(out)
+    costs.save_run("full", cost, recipe.fingerprint(asset_path(model_name)))
+    return out
+
+
 def full_finetune_baseline(recipe: Recipe = Recipe(), model_name: str = "course-gpt",
                            ) -> tuple[costs.RunCost, Path]:
     """Lesson 05's full fine-tuning run: ``(cost, directory of the fine-tuned model)``.
 
     Read from :func:`~course_utils.costs.cache_dir` when lesson 05 stored it with the same
-    recipe and checkpoint; otherwise run it now (about as long as in lesson 05) and store it.
+    recipe and checkpoint; otherwise run it now (as long as in lesson 05) and store it.
     """
     from course_utils.pretrained import asset_path, load_pretrained
 
-    fingerprint = recipe.fingerprint(asset_path(model_name))
-    out = costs.cache_dir() / f"{model_name}-sentiment-full"
-    cached = costs.load_run("full", fingerprint)
+    out = baseline_dir(model_name)
+    cached = costs.load_run("full", recipe.fingerprint(asset_path(model_name)))
     if cached is not None and (out / "model.safetensors").exists():
         return cached, out
     model, tokenizer = load_pretrained(model_name)
-    run = finetune(model, tokenizer, "full", out, recipe)
-    tokenizer.save_pretrained(out)
-    costs.save_run("full", run.cost, fingerprint)
+    run = finetune(model, tokenizer, "full", out, recipe, quiet=True)
+    store_full_baseline(run.cost, model, tokenizer, recipe, model_name)
     return run.cost, out
 
 
