@@ -89,7 +89,7 @@ def sample_next_token(logits: torch.Tensor, do_sample: bool = False, temperature
     return torch.multinomial(probs, 1, generator=generator).squeeze(-1)
 
 
-@torch.inference_mode()
+@torch.no_grad()
 def generate(model: GPT, input_ids: torch.Tensor, max_new_tokens: int, *,
              do_sample: bool = False, temperature: float = 1.0, top_k: int | None = None,
              top_p: float | None = None, use_cache: bool = True,
