@@ -46,6 +46,8 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
+from memory_watch import watch
+
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "results"
 LIMIT_MB = 2048.0
@@ -147,74 +149,6 @@ def run_postbuild(repo: Path, env: dict[str, str]) -> float:
     return time.perf_counter() - start
 
 
-def _vm_hwm_mb(pid: int) -> float:
-    """A process's peak resident size so far (Linux ``VmHWM``), 0 if unknown."""
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return 0.0
-
-
-def watch(proc: subprocess.Popen, limit_mb: float, timeout_s: float,
-          interval: float = 0.05) -> dict[str, object]:
-    """Wait for ``proc``; kill its tree over ``limit_mb`` resident or after ``timeout_s``.
-
-    Returns the status (ok, error, over-memory, timeout), the wall time and two peaks: the
-    kernel tree (the runner's descendants) and the total (runner included).
-    """
-    import psutil
-
-    root = psutil.Process(proc.pid)
-    start = time.perf_counter()
-    peak_kernel = peak_total = 0.0
-    status = None
-    while proc.poll() is None:
-        try:
-            kids = root.children(recursive=True)
-            kernel = sum(_rss_mb(p) for p in kids)
-            kernel_hwm = sum(_vm_hwm_mb(p.pid) for p in root.children()) + sum(
-                _rss_mb(p) for p in kids if p.ppid() != root.pid)
-            peak_kernel = max(peak_kernel, kernel, kernel_hwm)
-            peak_total = max(peak_total, kernel + _rss_mb(root), peak_kernel + _rss_mb(root))
-        except psutil.Error:
-            pass
-        if peak_total > limit_mb or time.perf_counter() - start > timeout_s:
-            status = "over-memory" if peak_total > limit_mb else "timeout"
-            _kill_tree(root)
-            break
-        time.sleep(interval)
-    proc.wait()
-    wall = time.perf_counter() - start
-    if status is None:
-        status = "ok" if proc.returncode == 0 else "error"
-    return {"status": status, "wall_s": round(wall, 1), "peak_kernel_mb": round(peak_kernel),
-            "peak_total_mb": round(peak_total)}
-
-
-def _rss_mb(p) -> float:
-    import psutil
-
-    try:
-        return p.memory_info().rss / 2**20
-    except psutil.Error:
-        return 0.0
-
-
-def _kill_tree(root) -> None:
-    import psutil
-
-    procs = root.children(recursive=True) + [root]
-    for p in procs:
-        try:
-            p.kill()
-        except psutil.Error:
-            pass
-    psutil.wait_procs(procs, timeout=10)
-
-
 def execute_one(path: Path, cell_timeout: int) -> int:
     """Runner mode (inside the Binder venv): execute one notebook, print its first error."""
     import nbformat
@@ -244,6 +178,9 @@ def rehearse(only: list[str], limit_mb: float, timeout_s: float, fresh: bool,
         repo = copy_repository(work / "repo")
         env = binder_env(venv, work)
         post_s = run_postbuild(repo, env)
+        settings = venv / "share" / "jupyter" / "lab" / "settings" / "overrides.json"
+        settings_ok = settings.exists() and json.loads(settings.read_text()) == json.loads(
+            (repo / "jupyter" / "overrides.json").read_text())
         notebooks = sorted((repo / "notebooks").glob("[0-9][0-9]_*.ipynb"))
         notebooks = [nb for nb in notebooks if not only or nb.name[:2] in only]
         if not notebooks:
@@ -271,8 +208,9 @@ def rehearse(only: list[str], limit_mb: float, timeout_s: float, fresh: bool,
                         "when": datetime.now(UTC).isoformat(timespec="seconds")},
             "requirements_key": requirements_key(binder), "venv": str(venv),
             "venv_build_s": round(build_s, 1), "venv_reused": build_s == 0.0,
-            "postbuild_s": round(post_s, 1), "limit_mb": limit_mb, "notebooks": rows,
-            "passed": all(r["status"] == "ok" for r in rows)}
+            "postbuild_s": round(post_s, 1), "lab_settings_installed": settings_ok,
+            "limit_mb": limit_mb, "notebooks": rows,
+            "passed": settings_ok and all(r["status"] == "ok" for r in rows)}
 
 
 _HEADER = (f"{'notebook':<28} {'status':<12} {'wall s':>7} {'peak kernel MB':>15} "
@@ -292,8 +230,9 @@ def table(report: dict) -> str:
               f"| {r['peak_total_mb']} |" for r in report["notebooks"]]
     venv = ("reused" if report["venv_reused"]
             else f"built in {report['venv_build_s']} s")
-    lines.append(f"\nLimit {report['limit_mb']:.0f} MB. Venv {venv}, "
-                 f"postBuild {report['postbuild_s']} s.")
+    settings = "installed" if report["lab_settings_installed"] else "MISSING"
+    lines.append(f"\nLimit {report['limit_mb']:.0f} MB. Venv {venv}, postBuild "
+                 f"{report['postbuild_s']} s, JupyterLab settings (overrides.json) {settings}.")
     return "\n".join(lines)
 
 

@@ -19,6 +19,7 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "scripts"))
 import binder_rehearsal as br  # noqa: E402
+from memory_watch import watch  # noqa: E402
 
 ARTIFACT = ROOT / "test-artifacts" / "binder_rehearsal.json"
 
@@ -33,7 +34,7 @@ def _spawn(mb: int, seconds: float, in_grandchild: bool = True) -> subprocess.Po
 
 
 def test_watcher_reports_the_peak_of_the_child_process():
-    row = br.watch(_spawn(200, 1.5), limit_mb=2048, timeout_s=30)
+    row = watch(_spawn(200, 1.5), limit_mb=2048, timeout_s=30)
     assert row["status"] == "ok"
     assert 200 <= row["peak_kernel_mb"] < 200 + 60, row  # the child's 200 MB + its interpreter
     assert row["peak_total_mb"] > row["peak_kernel_mb"]
@@ -47,20 +48,20 @@ def test_watcher_kills_the_whole_tree_above_the_limit():
         if kids:
             break
         time.sleep(0.1)
-    row = br.watch(proc, limit_mb=250, timeout_s=60)
+    row = watch(proc, limit_mb=250, timeout_s=60)
     assert row["status"] == "over-memory", row
     assert row["wall_s"] < 20
     assert kids and not any(k.is_running() and k.status() != psutil.STATUS_ZOMBIE for k in kids)
 
 
 def test_watcher_stops_a_notebook_that_runs_too_long():
-    row = br.watch(_spawn(10, 60, in_grandchild=False), limit_mb=2048, timeout_s=1)
+    row = watch(_spawn(10, 60, in_grandchild=False), limit_mb=2048, timeout_s=1)
     assert row["status"] == "timeout" and row["wall_s"] < 10
 
 
 def test_a_failing_runner_is_an_error():
     proc = subprocess.Popen([sys.executable, "-c", "raise SystemExit(3)"])
-    assert br.watch(proc, limit_mb=2048, timeout_s=30)["status"] == "error"
+    assert watch(proc, limit_mb=2048, timeout_s=30)["status"] == "error"
 
 
 def test_venv_key_follows_the_binder_files(tmp_path):
@@ -87,6 +88,7 @@ def test_binder_rehearsal_runs_every_student_notebook_under_2gb(capsys):
         print("\n\nBinder rehearsal (" + str(ARTIFACT) + ")\n" + br.table(report) + "\n")
     students = sorted(p.stem for p in (ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
     assert [r["notebook"] for r in report["notebooks"]] == students
+    assert report["lab_settings_installed"], "postBuild did not install jupyter/overrides.json"
     failed = {r["notebook"]: r.get("error", r["status"]) for r in report["notebooks"]
               if r["status"] != "ok"}
     assert not failed, "\n\n".join(f"{k}: {v[-1500:]}" for k, v in failed.items())

@@ -8,6 +8,7 @@ no ``playwright install``); without it the tests fail, never skip, and say how t
 
 from __future__ import annotations
 
+import os
 import shutil
 import tempfile
 import time
@@ -28,7 +29,8 @@ from lab_server import ROOT, LabServer, student_notebooks
 NOTEBOOKS = student_notebooks()
 ARTIFACTS = ROOT / "test-artifacts"
 SCREENSHOTS = ARTIFACTS / "screenshots"
-CHROMIUM = Path("/usr/bin/chromium")
+# Debian's Chromium; COURSE_CHROMIUM points elsewhere (e.g. a Chrome binary on another system).
+CHROMIUM = Path(os.environ.get("COURSE_CHROMIUM", "/usr/bin/chromium"))
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update",
                  "--disable-sync"]
@@ -75,9 +77,10 @@ def lab():
 def browser(screenshots):
     """One headless Chromium with a fresh profile for the session (a Playwright context)."""
     if not CHROMIUM.exists():
-        pytest.fail(f"Chromium is not installed ({CHROMIUM} is missing), and the browser tests "
+        pytest.fail(f"Chromium is not installed ({CHROMIUM} is missing) and the browser tests "
                     "need it. Install it with:  sudo apt-get install -y chromium  "
-                    "(or `make browser-deps`). Do not use `playwright install`.", pytrace=False)
+                    "(`make test` does this through `make browser-deps`); no `playwright "
+                    "install` needed.", pytrace=False)
     from playwright.sync_api import sync_playwright
 
     profile = tempfile.mkdtemp(prefix="course-chromium-")

@@ -50,8 +50,16 @@ INTERACTIONS: dict[str, list[Interaction]] = {
         Interaction("course-attention-explorer", "temperature", value=-6),
         Interaction("course-mask-explorer", "mask", value="padding"),
     ],
+    "03_gpt_and_bert": [
+        Interaction("course-head-explorer", "head", value=1),
+        Interaction("course-head-explorer", "layer", value=1),
+    ],
     "04_prompting": [
-        Interaction("course-sampling-explorer", "temperature", value=4),
+        Interaction("course-sampling-explorer", "temperature", value=-8),
+        Interaction("course-sampling-explorer", "top-k (0 off)", value=5),
+    ],
+    "07_evaluation": [
+        Interaction("course-rating-form", "save ▶ next", watch=".widget-html-content"),
     ],
 }
 
