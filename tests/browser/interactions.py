@@ -93,6 +93,10 @@ def find_control(box: Locator, label: str) -> Locator:
     labelled = box.locator(".widget-label").filter(has_text=exact).locator("xpath=..")
     if labelled.count() >= 1:
         return labelled.first
+    checkbox = box.locator(".widget-checkbox").filter(
+        has=box.page.locator(".widget-label-basic", has_text=exact))
+    if checkbox.count() >= 1:
+        return checkbox.first
     button = box.locator("button.jupyter-button").filter(has_text=exact)
     if button.count() >= 1:
         return button.first

@@ -60,6 +60,56 @@ def test_checks_catch_a_broken_notebook(lab, browser, screenshots):
         (lab.root / "zz_canary.ipynb").unlink()
 
 
+CONTROLS = """
+import ipywidgets as W
+controls = dict(n=W.IntSlider(value=3, max=9, description="n", continuous_update=False),
+                kind=W.Dropdown(options=["a", "b c"], description="kind"),
+                mode=W.ToggleButtons(options=["x", "y"], description="mode"),
+                pick=W.RadioButtons(options=["p", "q"], description="pick"),
+                word=W.Text(value="hi", description="word", continuous_update=False),
+                flag=W.Checkbox(value=False, description="flag"))
+clicks = W.IntText(value=0, description="clicks")
+button = W.Button(description="press me")
+button.on_click(lambda _: setattr(clicks, "value", clicks.value + 1))
+out = W.interactive_output(lambda **kw: print(sorted(kw.items())), {**controls, "clicks": clicks})
+box = W.VBox([*controls.values(), button, out])
+box.add_class("course-controls-canary")
+box
+"""
+
+
+def test_every_kind_of_control_can_be_operated(lab, browser, screenshots):
+    """The interaction table's verbs work on each ipywidgets control a lesson may use."""
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(CONTROLS)], metadata={
+        "kernelspec": {"name": "python3", "display_name": "Python 3 (ipykernel)",
+                       "language": "python"}})
+    nbformat.write(nb, lab.root / "zz_controls.ipynb")
+    page = browser.new_page()
+    try:
+        run = NotebookRun("zz_controls", page)
+        open_notebook(page, lab.url("lab/tree/zz_controls.ipynb", "reset"))
+        run_all(page, run, lab.root / "zz_controls.ipynb", timeout=60)
+        wait_widgets_rendered(page)
+        box = page.locator(".course-controls-canary")
+        steps = [Interaction("course-controls-canary", c, v, watch=".widget-output")
+                 for c, v in [("n", 2), ("kind", None), ("mode", "y"), ("pick", "q"),
+                              ("word", "hello"), ("flag", None), ("press me", None)]]
+        for step in steps:
+            before = fingerprint(box, step.watch)
+            did = perform(box, step)
+            after = settle(box, step.watch, before, lambda: kernel_status(page) == "Idle",
+                           timeout=20)
+            assert after and after != before, f"{did}: the output did not change"
+        text = box.locator(".widget-output").inner_text()
+        for expected in ("('n', 5)", "('kind', 'b c')", "('mode', 'y')", "('pick', 'q')",
+                         "('word', 'hello')", "('flag', True)", "('clicks', 1)"):
+            assert expected in text, text
+    finally:
+        lab.shutdown_kernels("zz_controls.ipynb")
+        page.close()
+        (lab.root / "zz_controls.ipynb").unlink()
+
+
 def test_course_settings_silence_news_and_update_checks(lab, browser, screenshots):
     """The course's overrides.json is installed, in effect, and no news toast shows up."""
     installed = Path(sys.prefix) / "share" / "jupyter" / "lab" / "settings" / "overrides.json"
