@@ -142,12 +142,11 @@ def test_interaction_table_names_real_notebooks():
 
 
 def test_runs_without_errors(notebook: NotebookRun):
+    """No error output (warnings on stderr are fine) and every code cell ran."""
     assert notebook.finished, (f"Run All did not finish within the time limit "
                                f"({notebook.executed}/{notebook.cells} cells ran)")
     assert not notebook.errors, (f"{notebook.name}: error output in the browser:\n"
                                  + "\n".join(notebook.errors))
-    shown = tracebacks(notebook.page)
-    assert not shown, f"{notebook.name}: tracebacks on the page:\n" + "\n---\n".join(shown)
     assert notebook.executed == notebook.cells, (
         f"only {notebook.executed} of {notebook.cells} code cells ran")
 
