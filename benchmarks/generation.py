@@ -1,6 +1,6 @@
 """Greedy generation speed: KV cache vs no cache vs transformers' generate, same weights.
 
-    python benchmarks/generation.py [--new-tokens 64 256] [--repeats 5] [--prompt 16]
+    python benchmarks/generation.py [--new-tokens 64 256] [--repeats 5] [--prompt 16] [--threads 1]
 
 One GPT-2-architecture model (the bundled course-gpt's sizes, with a 512-token context so a
 16-token prompt plus 256 new tokens fits) runs three ways on the same prompt, batch 1:
@@ -32,7 +32,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--new-tokens", type=int, nargs="+", default=[64, 256])
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--prompt", type=int, default=16)
-    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=1,
+                        help="torch threads (default 1: batch-1 decoding is a chain of tiny "
+                             "ops, where a second thread costs more in synchronisation than it "
+                             "gains, and on a shared machine it makes every variant erratic)")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     from transformers import GPT2Config, GPT2LMHeadModel
@@ -71,8 +74,8 @@ def main(argv: list[str] | None = None) -> None:
         print(f"{n} new tokens: {row['KV cache / generate']:.2f}x generate, "
               f"{row['KV cache / no cache']:.2f}x no cache", flush=True)
     table = [f"Greedy generation, GPT-2 architecture {CONFIG}, batch 1, {args.prompt}-token "
-             f"prompt, {args.threads} threads; median of {args.repeats} alternating runs; all "
-             "three produce identical tokens.", "",
+             f"prompt, torch threads: {args.threads}; median of {args.repeats} alternating "
+             "runs; all three produce identical tokens.", "",
              "| new tokens | KV cache (tok/s) | no cache (tok/s) | transformers generate "
              "(tok/s) | KV cache / generate | KV cache / no cache |",
              "|---:|---:|---:|---:|---:|---:|"]

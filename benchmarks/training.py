@@ -75,7 +75,7 @@ def main(argv: list[str] | None = None) -> None:
     rows = {name: {"tokens_per_s": tokens / t["median_s"], **t} for name, t in times.items()}
     ratio = rows["course GPT"]["tokens_per_s"] / rows["GPT2LMHeadModel"]["tokens_per_s"]
     table = [f"Training, GPT-2 architecture {CONFIG}, batch {args.batch} x {args.seq} tokens, "
-             f"AdamW, {args.threads} threads; median of {args.repeats} alternating runs of "
+             f"AdamW, torch threads: {args.threads}; median of {args.repeats} alternating runs of "
              f"{args.steps} steps.", "",
              "| model | tokens/s | median run (s) |", "|---|---:|---:|"]
     table += [f"| {name} | {r['tokens_per_s']:.0f} | {r['median_s']:.3f} |"
