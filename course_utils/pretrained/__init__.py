@@ -2,14 +2,16 @@
 
 Two small checkpoints ship in Hugging Face format under ``course_utils/assets/``:
 
-- ``course-gpt``: a GPT-2-architecture causal LM (``GPT2LMHeadModel``, 4 layers, width 160,
-  context 256) with a byte-level BPE tokenizer of 1,024 tokens, a pad token, and a chat template
-  (``System:/User:/Assistant:`` lines) so ``tokenizer.apply_chat_template`` works;
+- ``course-gpt``: a GPT-2-architecture causal LM (``GPT2LMHeadModel``, 4 layers, width 96,
+  4 heads, context 256) with a byte-level BPE tokenizer of 1,024 tokens, a pad token
+  (``<|pad|>``, distinct from ``<|endoftext|>``), and a chat template (``System:/User:/Assistant:``
+  lines, as in its pretraining chats) so ``tokenizer.apply_chat_template`` works;
 - ``course-bert``: a BERT-architecture encoder (``BertForPreTraining``: masked language modelling
   and next-sentence prediction) with a lower-cased WordPiece tokenizer.
 
 Both were trained on :mod:`course_utils.data` (stories plus the task formats of
-:mod:`course_utils.data.corpus`). The prompt formats the GPT knows, and that
+:mod:`course_utils.data.corpus`); each directory holds its ``training_log.json`` and
+``loss_curve.png``. The prompt formats the GPT knows, and that
 ``benchmarks/capabilities.py`` measures, are in :mod:`course_utils.data.prompts`.
 Rebuild both from scratch with ``python -m course_utils.pretrained build``.
 

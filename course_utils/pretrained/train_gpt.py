@@ -2,8 +2,9 @@
 
 The recipe follows the design notes (4 layers, 4 heads, context 256, BPE vocabulary 1,024, up to
 6M training tokens, AdamW with peak learning rate 2e-3, short warm-up, cosine decay), with width
-128 instead of 160 and batches of 8 windows: on a shared CPU the run may be cut by a time budget,
-and small batches make the most of few tokens.
+96 instead of 160 and batches of 8 windows: on a busy shared CPU the run may be cut short by a
+time budget (``--time-budget``), and a smaller model with small batches makes the most of few
+tokens. ``training_log.json`` records how many tokens a run actually saw.
 Documents are joined with ``<|endoftext|>`` and cut into windows of ``n_positions`` tokens.
 """
 
@@ -24,7 +25,7 @@ class GPTRecipe:
     """Sizes and optimiser settings of one pretraining run."""
 
     n_layer: int = 4
-    n_embd: int = 128
+    n_embd: int = 96
     n_head: int = 4
     n_positions: int = 256
     tokens: int = 6_000_000
