@@ -18,6 +18,7 @@ import sys
 import tempfile
 import threading
 import time
+import weakref
 from pathlib import Path
 
 import httpx
@@ -49,8 +50,32 @@ def wait_healthy(url: str, timeout: float, alive: callable = lambda: True) -> No
     raise TimeoutError(f"the server at {url} did not become healthy within {timeout:g} s")
 
 
+def _shut_down(process: subprocess.Popen, timeout: float = 15.0) -> None:
+    """SIGTERM (graceful shutdown), then SIGKILL after ``timeout`` s, unless already stopped."""
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(5)
+
+
+def _clean_up(process: subprocess.Popen | None, log: Path) -> None:
+    """The finalizer of a :class:`ServerProcess`: stop its server, delete its log."""
+    if process is not None:
+        _shut_down(process, timeout=5.0)
+    log.unlink(missing_ok=True)
+
+
 class ServerProcess:
-    """``python -m course_utils.serving ARGS`` on a free port; use as a context manager."""
+    """``python -m course_utils.serving ARGS`` on a free port; use as a context manager.
+
+    The server never outlives its owner: when the object is garbage collected or the
+    interpreter exits (a notebook kernel shut down after a failed cell, say), a finalizer stops
+    it. ``start(wait=False)`` returns at once, so two servers can load side by side; then
+    :meth:`wait_ready`.
+    """
 
     def __init__(self, *args: str, port: int | None = None, startup_timeout: float = 60.0,
                  env: dict[str, str] | None = None):
@@ -59,14 +84,28 @@ class ServerProcess:
         self.env = {**os.environ, "HF_HUB_OFFLINE": "1", **(env or {})}
         self.url = f"http://{HOST}:{self.port}"
         self.process: subprocess.Popen | None = None
-        self._log = Path(tempfile.mkstemp(prefix="course-server-", suffix=".log")[1])
+        fd, name = tempfile.mkstemp(prefix="course-server-", suffix=".log")
+        os.close(fd)
+        self._log = Path(name)
+        self._finalizer = weakref.finalize(self, _clean_up, None, self._log)
 
-    def start(self) -> ServerProcess:
+    def start(self, wait: bool = True) -> ServerProcess:
+        """Launch the server; with ``wait`` (the default) return once ``/health`` answers."""
+        if self.process is not None:
+            raise RuntimeError("this server was already started; make a new ServerProcess")
         with open(self._log, "wb") as log:
             self.process = subprocess.Popen(
                 [sys.executable, "-m", "course_utils.serving", "--host", HOST,
                  "--port", str(self.port), *self.args],
                 stdout=log, stderr=subprocess.STDOUT, env=self.env)
+        self._finalizer.detach()
+        self._finalizer = weakref.finalize(self, _clean_up, self.process, self._log)
+        return self.wait_ready() if wait else self
+
+    def wait_ready(self) -> ServerProcess:
+        """Block until ``/health`` answers (at most ``startup_timeout`` s); stop it on failure."""
+        if self.process is None:
+            raise RuntimeError("the server is not started: call start() first")
         try:
             wait_healthy(self.url, self.startup_timeout, lambda: self.process.poll() is None)
         except (RuntimeError, TimeoutError) as exc:
@@ -74,9 +113,14 @@ class ServerProcess:
             raise RuntimeError(f"{exc}. Its output:\n{self.output()[-3000:]}") from None
         return self
 
+    @property
+    def running(self) -> bool:
+        """True while the server process is alive."""
+        return self.process is not None and self.process.poll() is None
+
     def output(self) -> str:
         """Everything the server printed so far."""
-        return self._log.read_text(errors="replace")
+        return self._log.read_text(errors="replace") if self._log.exists() else ""
 
     def stop(self, timeout: float = 15.0) -> int | None:
         """SIGTERM (graceful shutdown), then SIGKILL after ``timeout`` s; return the exit code.
@@ -85,13 +129,7 @@ class ServerProcess:
         """
         if self.process is None:
             return None
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(5)
+        _shut_down(self.process, timeout)
         return self.process.returncode
 
     def __enter__(self) -> ServerProcess:
@@ -99,7 +137,7 @@ class ServerProcess:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
-        self._log.unlink(missing_ok=True)
+        self._finalizer()
 
 
 class ServerThread:

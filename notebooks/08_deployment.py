@@ -1,0 +1,635 @@
+# %% [markdown]
+# # 08 · Deploying a language model as a service
+#
+# A model in a notebook helps one person. A model behind an HTTP API helps every program that
+# can send a request: a website, a chat app, a batch job, an evaluation harness. This lesson
+# takes `course-gpt` from a notebook to a service, and from a first sketch of that service to
+# what people run in production.
+#
+# **You will:** start from the simplest FastAPI app with a `/generate` endpoint and see what
+# breaks; validate requests so that bad input gets a clear error instead of a crash; run the
+# service in the background and call it with `httpx` and with the official `openai` client;
+# stream tokens as they are generated (server-sent events); measure how **dynamic batching**
+# raises throughput under load; shrink the model with int8 quantization and measure what it
+# costs; read a production `Dockerfile` line by line; stop the server cleanly; and see where
+# vLLM, TGI and TensorRT-LLM go from here.
+#
+# Two exercises: left-pad a batch of prompts (08.1) and format a server-sent event (08.2). Each
+# is followed by a check cell; `hint("08.1")` and `solution("08.1")` help when stuck.
+#
+# The service itself lives in `course_utils.serving` (one module per idea, each readable in one
+# sitting); this notebook drives it and looks inside.
+
+# %%
+import asyncio
+import json
+import statistics
+import time
+from pathlib import Path
+
+import httpx
+import matplotlib.pyplot as plt
+import psutil
+import torch
+
+import course_utils
+from course_utils import check, hint, progress, seed_everything, solution  # noqa: F401
+
+seed_everything(0)
+torch.set_num_threads(1)  # leave the other core to the servers this notebook starts
+ROOT = Path(course_utils.__file__).resolve().parent.parent  # the repository
+started = time.perf_counter()
+
+# %% [markdown]
+# ## 1. Where we start: a model behind `/generate`
+#
+# The first version of almost every model service looks like this:
+#
+# ```python
+# app = FastAPI()
+#
+# class GenerateRequest(BaseModel):
+#     prompt: str
+#     max_length: int = 50
+#     temperature: float = 1.0
+#
+# @app.post("/generate")
+# def generate(req: GenerateRequest):
+#     model, tokenizer = load("course-gpt")            # on every request
+#     ids = tokenizer(req.prompt, return_tensors="pt").input_ids
+#     out = model.generate(ids, max_length=req.max_length, do_sample=True,
+#                          temperature=req.temperature)
+#     return {"generated_text": tokenizer.decode(out[0])}
+# ```
+#
+# It works on the first try, and it is the right API: a prompt, a length, a temperature in; the
+# text out. Everything else about it breaks the first day it meets real traffic:
+#
+# | problem | what happens | what fixes it (in `course_utils.serving`) |
+# |---|---|---|
+# | the model loads per request | every call pays seconds of loading | load once at start-up, in FastAPI's `lifespan` (`app.py`) |
+# | no bounds | `max_length: 10**9` or a 10 MB prompt holds the CPU for hours | pydantic bounds, a body-size limit (`schemas.py`, `errors.py`) |
+# | silent typos | `{"max_lenght": 20}` is ignored: the client gets 50 tokens and no warning | unknown fields rejected (`extra="forbid"`) |
+# | crashes on odd input | `temperature: 0` divides by zero, `NaN` becomes a 500 | strict types, finite numbers, greedy at 0 |
+# | one request at a time | 16 users wait in a line | dynamic batching (`batching.py`) |
+# | the answer arrives all at once | a user stares at nothing for seconds | streaming with server-sent events (`streaming.py`) |
+# | its own API | every client must be written for it | an OpenAI-compatible `/v1/completions` (`openai_compat.py`) |
+# | no health check, runs as root, depends on the network | orchestrators can't manage it | `/health`, a `Dockerfile` (section 8) |
+#
+# ## 2. Start the service in the background
+#
+# `python -m course_utils.serving` loads the model once and serves it with uvicorn.
+# A notebook cell must not block on a server, so `ServerProcess` runs that command as a **child
+# process** on 127.0.0.1 (never reachable from outside this machine) on a free port, and waits
+# until `GET /health` answers. We start two: the full service, and the first sketch's
+# one-request-at-a-time design (`--no-batching`) for the load test in section 6. They load side
+# by side while we read on.
+#
+# A server that outlives its notebook holds memory and a port. `ServerProcess` stops its child
+# when you call `stop()` (section 9), and a finalizer stops it anyway when the kernel shuts
+# down, even after a cell failed half-way.
+
+# %%
+from course_utils.serving import ServerProcess
+
+server = ServerProcess("--model", "course-gpt", "--log-level", "info",
+                       startup_timeout=180).start(wait=False)
+seed_server = ServerProcess("--model", "course-gpt", "--no-batching",
+                            startup_timeout=180).start(wait=False)
+server.wait_ready()
+print(f"the service is up at {server.url} (pid {server.process.pid}) after "
+      f"{time.perf_counter() - started:.1f} s")
+
+http = httpx.Client(base_url=server.url, timeout=120)
+print(json.dumps(http.get("/health").json(), indent=1))
+
+# %% [markdown]
+# `/health` is what a load balancer or Kubernetes polls: it answers only once the model is
+# loaded, and it reports the load (requests served, batches run). `torch_threads` is one less
+# than the CPUs the process may use (its affinity and any container quota): one core stays free
+# for the event loop that parses HTTP while the model computes, and no more threads than cores
+# fight for the CPU.
+#
+# Now the seed's call, unchanged: a prompt, a total `max_length` in tokens (prompt included, as
+# in `transformers`' `generate()`), and a temperature (0 means greedy: always the most likely
+# token).
+
+# %%
+reply = http.post("/generate", json={"prompt": "Once upon a time", "max_length": 40,
+                                     "temperature": 0})
+print(reply.status_code, reply.headers["content-type"])
+print(json.dumps(reply.json(), indent=1))
+
+# %% [markdown]
+# ## 3. The schema, and what a bad request gets
+#
+# The request body is a pydantic model. Every field has a type and bounds, unknown fields are
+# an error, and strings are not silently turned into numbers. FastAPI publishes the same schema
+# as OpenAPI at `/openapi.json` and renders it at `/docs` (from local files, so it works
+# offline):
+
+# %%
+from course_utils.serving.schemas import GenerateRequest
+
+schema = http.get("/openapi.json").json()
+body = schema["paths"]["/generate"]["post"]["requestBody"]["content"]["application/json"]
+fields = body["schema"]["properties"]
+print(f"{'field':<12} {'type':<8} {'default':<18} bounds")
+for name, spec in fields.items():
+    bounds = {k: v for k, v in spec.items() if k in ("minLength", "maxLength", "minimum",
+                                                     "maximum")}
+    print(f"{name:<12} {spec['type']:<8} {str(spec.get('default', '(required)')):<18} {bounds}")
+print("extra fields allowed:", GenerateRequest.model_config.get("extra") != "forbid")
+print("GET /docs ->", http.get("/docs").status_code)
+
+# %% [markdown]
+# A bad request must get a **4xx status with a JSON body that says what was wrong**, never a
+# 500 and never a crash. Here is one with a typo and a temperature out of range:
+
+# %%
+bad = http.post("/generate", json={"prompt": "Once upon a time", "max_lenght": 20,
+                                   "temperature": 5})
+print("status:", bad.status_code)
+print(json.dumps(bad.json(), indent=1))
+
+# %% [markdown]
+# The body has OpenAI's error shape (`error.message`, `type`, `param`, `code`), which the
+# `openai` client turns into a readable exception, plus FastAPI's usual `detail` list, one entry
+# per problem. A battery of bad requests, each answered with a status and a one-line reason:
+
+# %%
+too_long = {"prompt": "Once upon a time", "max_length": 1000}
+battery = {
+    "empty prompt": {"json": {"prompt": ""}},
+    "wrong type": {"json": {"prompt": "Hi", "max_length": "50"}},
+    "negative length": {"json": {"prompt": "Hi", "max_length": -3}},
+    "longer than the context": {"json": too_long},
+    "prompt is a number": {"json": {"prompt": 42}},
+    "not JSON": {"content": b"prompt=Hi", "headers": {"content-type": "application/json"}},
+    "invalid UTF-8": {"content": b'{"prompt": "\xff\xfe"}',
+                      "headers": {"content-type": "application/json"}},
+    "a 1 MB body": {"json": {"prompt": "x" * 1_000_000}},
+}
+for label, kwargs in battery.items():
+    r = http.post("/generate", **kwargs)
+    print(f"{label:<24} {r.status_code}  {r.json()['error']['message'][:95]}")
+print("\nstill serving:", http.get("/health").json()["status"])
+
+# %% [markdown]
+# Two kinds of check: those that need only the body (types, bounds, unknown fields) run in
+# pydantic before the handler; those that need the model (does `max_length` fit its context?)
+# run in the handler after tokenizing. Both answer in the same shape. The 1 MB body is refused
+# by a middleware with 413 before it is even read into memory.
+#
+# ## 4. The OpenAI-compatible API
+#
+# Our `/generate` is fine, but every client must be written for it. The OpenAI HTTP API is the
+# de facto standard: vLLM, TGI, llama.cpp and most hosted services speak it, so do LangChain,
+# evaluation harnesses and IDE plug-ins. The service also serves OpenAI's `POST /v1/completions`,
+# so the **official `openai` client works unchanged**: point its `base_url` at the server.
+
+# %%
+from openai import NotFoundError, OpenAI
+
+client = OpenAI(base_url=f"{server.url}/v1", api_key="not-needed-locally", max_retries=0)
+print("models:", [m.id for m in client.models.list().data])
+
+completion = client.completions.create(model="course-gpt", prompt="Tom had three apples",
+                                       max_tokens=30, temperature=0)
+print(repr(completion.choices[0].text))
+print("finish_reason:", completion.choices[0].finish_reason, "| usage:", completion.usage)
+
+try:
+    client.completions.create(model="gpt-4o", prompt="Hi", max_tokens=5)
+except NotFoundError as err:
+    print(f"\n{type(err).__name__} ({err.status_code}): {err.body['message']}")
+
+# %% [markdown]
+# A wrong model name becomes the same `NotFoundError` a hosted API would raise: a program
+# written against OpenAI's service runs against ours by changing one URL.
+#
+# ## 5. Streaming: tokens as they are generated
+#
+# Generating 100 tokens takes a while; a user should see the first word at once. HTTP can keep a
+# response open and send it in pieces. **Server-sent events** (SSE) are the simplest format for
+# that, and the one OpenAI's API uses: plain text, each event is `data: ...` lines ended by a
+# **blank line**:
+#
+# ```
+# data: {"text": " upon"}
+#
+# data: {"text": " a"}
+#
+# data: [DONE]
+#
+# ```
+#
+# Rules that matter: an event ends at an empty line (`\n\n`), so without it the client waits
+# forever; a line break inside the data would end the field early, so text with line breaks
+# becomes several `data:` lines (the client joins them back with `\n`); an optional `event:`
+# line names the event.
+#
+# ### Exercise 08.2: format a server-sent event
+#
+# Write `sse_event(data, event=None)` returning one frame as a string: `data` that is not a
+# string is sent as JSON (`json.dumps`); if `event` is given, start with `event: <event>`; then
+# one `data: <line>` per line of the text; end with a blank line. The grader parses your frame
+# the way a browser's `EventSource` does.
+
+# %%
+def sse_event(data, event=None) -> str:
+    ### BEGIN SOLUTION
+    text = data if isinstance(data, str) else json.dumps(data)
+    lines = [f"event: {event}"] if event is not None else []
+    lines += [f"data: {line}" for line in text.splitlines() or [""]]
+    return "\n".join(lines) + "\n\n"
+    ### END SOLUTION
+
+
+# %%
+check("08.2", sse_event)
+
+# %% [markdown]
+# From here on the lesson uses the reference from `course_utils`, so every cell runs whether or
+# not your exercise passed yet.
+
+# %%
+from course_utils.serving.streaming import sse_event
+
+print(repr(sse_event({"text": " upon"})))
+print(repr(sse_event("two\nlines", event="note")))
+
+# %% [markdown]
+# Now the real stream. `POST /generate/stream` takes the same body as `/generate` and answers
+# with `text/event-stream`. Each frame is printed with the time it arrived: the first one comes
+# long before the last.
+
+# %%
+request = {"prompt": "Once upon a time", "max_length": 30, "temperature": 0}
+t0 = time.perf_counter()
+frames = []
+with http.stream("POST", "/generate/stream", json=request) as response:
+    print(response.status_code, response.headers["content-type"])
+    for line in response.iter_lines():
+        if line:
+            frames.append((1000 * (time.perf_counter() - t0), line))
+for ms, line in frames[:8] + [(None, "...")] + frames[-3:]:
+    print(f"{'' if ms is None else f'{ms:7.1f} ms'}  {line}")
+print(f"\n{len(frames)} frames; first after {frames[0][0]:.0f} ms, last after "
+      f"{frames[-1][0]:.0f} ms")
+
+# %% [markdown]
+# The last frames carry the whole text and the finish reason, then `[DONE]`. With the `openai`
+# client, `stream=True` gives an iterator of completion chunks parsed from the same kind of
+# frames. Each piece below is separated by `|`: mostly one token each. (A token that ends in the
+# middle of a multi-byte UTF-8 character, an emoji say, is held back until the character is
+# complete, so a piece may span two tokens.)
+
+# %%
+pieces = []
+stream = client.completions.create(model="course-gpt", prompt="Anna went to the market and",
+                                   max_tokens=25, temperature=0, stream=True)
+for chunk in stream:
+    pieces.append(chunk.choices[0].text)
+print("|".join(pieces))
+
+# %% [markdown]
+# ## 6. Serving many users: dynamic batching
+#
+# `course-gpt` is tiny, so a decoding step costs mostly fixed overhead (Python, launching a
+# dozen small matrix products), not arithmetic. A step for 16 sequences costs little more than
+# a step for one. The service exploits this with a **dynamic batcher**: one worker thread takes
+# the first waiting request, waits a few milliseconds for others to arrive, and runs them all
+# as one batch with a shared forward pass per token.
+#
+# A batch needs its prompts in one rectangular tensor. A causal LM predicts the next token from
+# the **last** position, so prompts are padded on the **left**: every row then ends at the same
+# column. Two more details keep a padded row's answer identical to the unpadded one:
+#
+# - the `attention_mask` is 0 on padding, so no real token attends to a pad;
+# - the `position_ids` count real tokens only. GPT-2 adds a learned position embedding; without
+#   explicit ids, a prompt behind three pads would start at position 3 instead of 0.
+#
+# ```
+# prompts     [5, 6, 7]    [8]
+# input_ids   [5, 6, 7]    [P, P, 8]      (P = pad_token_id)
+# mask        [1, 1, 1]    [0, 0, 1]
+# positions   [0, 1, 2]    [0, 0, 0]      (padding gets 0, a valid position)
+# ```
+#
+# ### Exercise 08.1: left-pad a batch
+#
+# Write `left_pad(sequences, pad_token_id)` that takes a list of token-id lists and returns
+# `(input_ids, attention_mask, position_ids)`, three `(batch, longest)` int64 tensors as above.
+# Build the mask from the lengths, not by comparing with `pad_token_id` (the pad id can be a real
+# token too). `attention_mask.cumsum(-1) - 1`, clamped at 0, gives the positions.
+
+# %%
+def left_pad(sequences, pad_token_id):
+    ### BEGIN SOLUTION
+    longest = max(len(s) for s in sequences)
+    input_ids = torch.full((len(sequences), longest), pad_token_id, dtype=torch.long)
+    attention_mask = torch.zeros((len(sequences), longest), dtype=torch.long)
+    for row, seq in enumerate(sequences):
+        input_ids[row, longest - len(seq):] = torch.tensor(seq, dtype=torch.long)
+        attention_mask[row, longest - len(seq):] = 1
+    position_ids = (attention_mask.cumsum(-1) - 1).clamp(min=0)
+    return input_ids, attention_mask, position_ids
+    ### END SOLUTION
+
+
+# %%
+check("08.1", left_pad)
+
+# %%
+from course_utils.pretrained import load_pretrained
+from course_utils.serving.generation import generate_batch, left_pad
+
+model, tok = load_pretrained("course-gpt")
+prompts = ["Once upon a time", "Tom had three apples", "The little robot went to"]
+ids = [tok(p)["input_ids"] for p in prompts]
+input_ids, attention_mask, position_ids = left_pad(ids, tok.pad_token_id)
+print("input_ids:\n", input_ids, "\nposition_ids:\n", position_ids)
+
+# Does padding change the answer? The last position's logits, padded vs each prompt alone.
+with torch.no_grad():
+    alone = torch.stack([model(torch.tensor([i])).logits[0, -1] for i in ids])
+    padded = model(input_ids, attention_mask=attention_mask,
+                   position_ids=position_ids).logits[:, -1]
+    no_pos = model(input_ids, attention_mask=attention_mask).logits[:, -1]
+print(f"max |padded - alone| with position_ids:    {(padded - alone).abs().max():.2e}")
+print(f"max |padded - alone| without position_ids: {(no_pos - alone).abs().max():.2e}")
+
+together = generate_batch(model, ids, [12] * len(ids), eos_token_id=tok.eos_token_id,
+                          pad_token_id=tok.pad_token_id)
+one_by_one = [generate_batch(model, [i], [12], eos_token_id=tok.eos_token_id)[0] for i in ids]
+print("greedy continuations, batched == one at a time:", together == one_by_one)
+
+# %% [markdown]
+# With `position_ids` the padded batch gives the same logits as each prompt alone (up to
+# float rounding); without them, the shorter prompts get shifted positions and different
+# predictions. `generate_batch` then decodes all rows together with a KV cache, dropping each
+# row when it finishes.
+#
+# ### A short load test
+#
+# Now the question that matters: how many tokens per second does the service deliver as more
+# users arrive? A **closed-loop** load generator simulates `clients` users, each sending a
+# request, waiting for the answer, and sending the next, for a fixed number of seconds. `async`
+# `httpx` keeps all of them in flight from one thread. Every request asks for the same work
+# (greedy, 24 new tokens, via `/v1/completions`, whose `usage` counts the tokens exactly). The
+# two servers started in section 2 take turns: the full service, and the first sketch's
+# one-request-at-a-time design.
+#
+# (The numbers depend on the machine and on what else runs on it: the load generator shares the
+# CPU with the servers. `benchmarks/load_test.py` runs the same comparison for longer.)
+
+# %%
+PROMPTS = ["Once upon a time", "The little robot", "Tom had three apples", "In the forest",
+           "Anna went to the market and", "The sky was"]
+
+
+async def closed_loop(url: str, clients: int, seconds: float, max_tokens: int = 24) -> dict:
+    """`clients` users, each sending requests back to back for `seconds`; what they got."""
+    latencies, tokens = [], 0
+    deadline = time.perf_counter() + seconds
+
+    async def user(c: httpx.AsyncClient, k: int) -> None:
+        nonlocal tokens
+        while time.perf_counter() < deadline:
+            body = {"model": "course-gpt", "prompt": PROMPTS[(k + len(latencies)) % 6],
+                    "max_tokens": max_tokens, "temperature": 0}
+            sent = time.perf_counter()
+            r = await c.post("/v1/completions", json=body)
+            r.raise_for_status()
+            latencies.append(time.perf_counter() - sent)
+            tokens += r.json()["usage"]["completion_tokens"]
+
+    limits = httpx.Limits(max_connections=clients)
+    async with httpx.AsyncClient(base_url=url, timeout=120, limits=limits) as c:
+        start = time.perf_counter()
+        await asyncio.gather(*(user(c, k) for k in range(clients)))
+        return {"latencies": latencies, "tokens": tokens,
+                "seconds": time.perf_counter() - start}
+
+
+def summary(rounds: list[dict]) -> dict:
+    """Pool the rounds: tokens per second overall, median and 99th-percentile latency."""
+    latencies = sorted(x for r in rounds for x in r["latencies"])
+    return {"requests": len(latencies),
+            "tokens_per_s": sum(r["tokens"] for r in rounds) / sum(r["seconds"] for r in rounds),
+            "p50_ms": 1000 * statistics.median(latencies),
+            "p99_ms": 1000 * latencies[min(len(latencies) - 1, int(0.99 * len(latencies)))]}
+
+
+seed_server.wait_ready()
+modes = {"one at a time": seed_server.url, "batched": server.url}
+for url in modes.values():  # warm-up: the first requests pay one-off costs
+    await closed_loop(url, clients=2, seconds=0.2)  # noqa: F704 (Jupyter runs top-level await)
+
+# The two servers take turns in short rounds, so a burst of other work on the machine hits both.
+levels, results = [1, 4, 16], {mode: [] for mode in modes}
+for clients in levels:
+    rounds = {mode: [] for mode in modes}
+    for _ in range(3):
+        for mode, url in modes.items():
+            rounds[mode].append(await closed_loop(url, clients, seconds=0.6))  # noqa: F704
+    for mode in modes:
+        row = summary(rounds[mode])
+        results[mode].append(row)
+        print(f"{clients:>2} clients, {mode:<13}: {row['requests']:>3} requests, "
+              f"{row['tokens_per_s']:6.0f} tokens/s, p50 {row['p50_ms']:6.0f} ms, "
+              f"p99 {row['p99_ms']:6.0f} ms")
+seed_server.stop()  # done with the comparison: free its memory
+
+# %%
+fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 3.8))
+for mode, rows in results.items():
+    ax1.plot(levels, [r["tokens_per_s"] for r in rows], "o-", label=mode)
+    ax2.plot(levels, [r["p50_ms"] for r in rows], "o-", label=mode)
+for ax, ylabel in ((ax1, "generated tokens per second"), (ax2, "median latency (ms)")):
+    ax.set_xscale("log", base=2)
+    ax.set_xticks(levels, [str(c) for c in levels])
+    ax.set_xlabel("concurrent clients")
+    ax.set_ylabel(ylabel)
+    ax.set_ylim(bottom=0)
+    ax.legend()
+ax1.set_title("throughput: higher is better")
+ax2.set_title("latency: lower is better")
+plt.tight_layout()
+plt.show()
+
+stats = http.get("/health").json()
+gain = results["batched"][-1]["tokens_per_s"] / results["one at a time"][-1]["tokens_per_s"]
+print(f"at {levels[-1]} clients, batching gives {gain:.1f}x the throughput; the service ran "
+      f"{stats['requests']} requests in {stats['batches']} batches "
+      f"(mean batch size {stats['mean_batch_size']})")
+
+# %% [markdown]
+# With one client there is nothing to batch, and both designs do the same work. As clients
+# arrive, the one-at-a-time server's throughput stays flat, so each user waits in a longer line:
+# its latency grows in step with the number of clients. The batched server serves them together:
+# throughput grows with load, and latency grows much more slowly. This is the single most
+# important idea in LLM serving: a decoding step is cheap to share.
+#
+# Our batcher is **static once formed**: a batch runs until its last request finishes, and a
+# request that arrives meanwhile waits for the next batch. Section 10 shows how production
+# servers remove that wait.
+#
+# ## 7. Smaller weights: int8 dynamic quantization
+#
+# Each weight is a 32-bit float. **Int8 dynamic quantization** stores every linear layer's
+# weights as 8-bit integers with a scale, and at run time quantizes the activations on the fly,
+# multiplies in int8 and rescales. Weights shrink 4x; embeddings and layer norms stay float32.
+# (GPT-2's projections are `Conv1D` modules, not `nn.Linear`, so `quantize.py` first swaps them
+# for equivalent `nn.Linear` layers: otherwise PyTorch would quietly quantize only the output
+# head.) Three numbers decide whether it is worth it: size on disk, time per token, and quality
+# (perplexity on held-out stories: lower is better).
+
+# %%
+from course_utils import data
+from course_utils.serving.quantize import quantization_table
+
+texts = data.stories()["test"]["text"][:24]
+table = quantization_table(model, tok, texts, prompt="Once upon a time", new_tokens=24)
+print(f"{'model':<14} {'size on disk (MB)':>18} {'ms per token':>13} {'perplexity':>11}")
+for row in table:
+    print(f"{row['model']:<14} {row['size_mb']:>18.2f} {row['ms_per_token']:>13.2f} "
+          f"{row['perplexity']:>11.3f}")
+fp32, int8 = table
+print(f"\nint8 is {fp32['size_mb'] / int8['size_mb']:.1f}x smaller, "
+      f"{fp32['ms_per_token'] / int8['ms_per_token']:.2f}x the speed per token, and its "
+      f"perplexity changes by {100 * (int8['perplexity'] / fp32['perplexity'] - 1):+.2f}%")
+
+# %% [markdown]
+# The size shrinks by less than 4x because the embedding table, a large part of a model this
+# small, stays float32. Perplexity barely moves: 8 bits per weight keep almost all the
+# information. Speed is the surprise: for matrices this small, quantizing the activations at
+# every step costs about as much as the int8 arithmetic saves, and int8 may even be slower.
+# Quantization pays on big models, where decoding is limited by reading the weights from memory:
+# 4x fewer bytes is up to 4x faster, and a model that did not fit in memory now does. That is
+# why servers for billion-parameter models run int8, int4 or fp8 weights. (`python -m
+# course_utils.serving --quantize` serves the int8 model.)
+#
+# ## 8. Shipping it: the Dockerfile
+#
+# A service is deployed as a container image: the code, its exact dependencies and the model,
+# in one artefact that runs the same on a laptop and in a cluster. There is no Docker engine
+# here, so we read it rather than build it:
+
+# %%
+dockerfile = (ROOT / "Dockerfile").read_text()
+print(dockerfile)
+
+# %% [markdown]
+# Part by part:
+#
+# - **`FROM python:3.11-slim`**: a slim Debian base, the same Python as the course. The full
+#   image carries compilers and headers a server never uses: hundreds of MB more to pull and
+#   more software to keep patched.
+# - **`ENV ...`**: unbuffered output (logs appear at once in `docker logs`), no `.pyc` files, no
+#   pip cache in the image, and `HF_HUB_OFFLINE=1`: the container never tries the network.
+# - **`RUN pip install --extra-index-url https://download.pytorch.org/whl/cpu torch==...`**: the
+#   dependencies come **before** the code, so editing the code reuses the cached layer instead
+#   of reinstalling. Torch comes from PyTorch's **CPU-only** index: the default Linux wheel pulls
+#   in gigabytes of CUDA libraries a CPU container never uses. Every version is pinned, the same
+#   as `requirements.txt`, and only what serving needs is installed (no Jupyter).
+# - **`COPY course_utils/ ./course_utils/`**: the code, **with the model baked in**
+#   (`course_utils/assets/course-gpt`). A container starts without downloading anything, and the
+#   image tag names exactly which weights it serves. (`.dockerignore` keeps `.git`, `.venv`,
+#   notebooks and tests out of the build context.)
+# - **`useradd ... app` / `USER app`**: never run a network service as root; a compromised
+#   process then owns only this user's files.
+# - **`HEALTHCHECK ... /health`**: Docker (and an orchestrator) marks the container unhealthy
+#   when `/health` stops answering and can restart it. The slim image has no `curl`, so Python
+#   asks.
+# - **`CMD [...] --host 0.0.0.0`**: inside a container the server must listen on all
+#   interfaces, or the published port reaches nothing. The exec form (a JSON list, no shell)
+#   makes the server PID 1, so `docker stop`'s SIGTERM reaches uvicorn, which finishes the
+#   requests in flight and shuts down cleanly.
+#
+# The pins in the image must match what the course was tested with. A quick check against this
+# environment (the test suite checks more, in `tests/test_dockerfile.py`):
+
+# %%
+import re
+from importlib import metadata
+
+pins = dict(re.findall(r"^\s+([A-Za-z0-9_.-]+)==([0-9][^\s\\]*)", dockerfile, re.MULTILINE))
+for package, pinned in pins.items():
+    installed = metadata.version(package)
+    print(f"{package:<16} image {pinned:<10} here {installed:<12} "
+          f"{'same' if installed.split('+')[0] == pinned else 'DIFFERENT'}")
+print("\nbuild and run it where Docker is installed:\n"
+      "  docker build -t course-gpt-service .\n"
+      "  docker run --rm -p 8000:8000 --cpus 2 course-gpt-service")
+
+# %% [markdown]
+# ## 9. Stop the server
+#
+# `stop()` sends SIGTERM, the signal `docker stop` and Kubernetes send. Uvicorn stops accepting
+# connections, lets the requests in flight finish, runs the app's shutdown (the batcher's
+# thread ends), and exits; after a grace period a server that hangs gets SIGKILL. We check that
+# the process is gone and the port no longer answers.
+
+# %%
+http.close()
+pid = server.process.pid
+code = server.stop()
+print("exit code:", code, "(-15: ended by SIGTERM after a graceful shutdown)")
+print("its log ends with:", *server.output().strip().splitlines()[-3:], sep="\n  ")
+print("process", pid, "still exists:", psutil.pid_exists(pid) and
+      psutil.Process(pid).status() != psutil.STATUS_ZOMBIE)
+try:
+    httpx.get(f"{server.url}/health", timeout=2)
+except httpx.ConnectError as err:
+    print("GET /health now fails:", type(err).__name__)
+print("one-at-a-time server running:", seed_server.running)
+print(f"\nthis notebook ran in {time.perf_counter() - started:.0f} s")
+
+# %% [markdown]
+# ## 10. What comes next
+#
+# `course_utils.serving` has the pieces every production LLM server has: validated requests,
+# a model loaded once, batching, streaming, an OpenAI-compatible API, a health check, a
+# container. Dedicated serving engines go much further; all three below speak the same
+# OpenAI-compatible API, so the client code of this lesson works with them unchanged.
+#
+# - **[vLLM](https://docs.vllm.ai)**: introduced **PagedAttention**. The KV cache is the
+#   memory that limits how many requests fit in a batch; allocating it per request for the
+#   maximum length wastes most of it. vLLM stores it in fixed-size blocks, like an operating
+#   system's memory pages, so almost nothing is wasted and requests with a common prefix (the
+#   same system prompt) share blocks. Plus **continuous batching**: instead of our batch that
+#   runs until its last request ends, the scheduler adds and removes requests at *every
+#   decoding step*, so a new request never waits for a batch to finish and a finished one
+#   frees its slot at once.
+# - **[Text Generation Inference (TGI)](https://huggingface.co/docs/text-generation-inference)**:
+#   Hugging Face's server, a Rust router with continuous batching in front of optimized model
+#   code, tensor parallelism over several GPUs, quantized weights, and production features
+#   (metrics, tracing, guided JSON output).
+# - **[TensorRT-LLM](https://nvidia.github.io/TensorRT-LLM/)**: NVIDIA's library that compiles
+#   a model into fused GPU kernels, with in-flight (continuous) batching, a paged KV cache,
+#   fp8/int4 quantization and speculative decoding; usually served through Triton.
+#
+# Other ideas worth a search: **speculative decoding** (a small model drafts several tokens, the
+# big one checks them in one pass), **prefix caching**, **chunked prefill**, and autoscaling on
+# queue length rather than CPU use.
+#
+# ## Summary
+#
+# - A model service loads the model once, validates every request (types, bounds, unknown
+#   fields, sizes) and answers bad input with a 4xx and a JSON message, never a 500.
+# - Speaking the OpenAI API makes every existing client and tool work with your server.
+# - Server-sent events stream tokens as `data:` lines ended by a blank line; the first token
+#   arrives long before the last.
+# - Batching shares each decoding step between requests: throughput grows with load instead of
+#   latency. Left padding, the attention mask and position ids keep every row's answer intact.
+# - Int8 quantization shrinks weights with almost no loss of quality; speed gains come on big,
+#   memory-bound models.
+# - A container image pins the dependencies, bakes in the model, runs as a non-root user and
+#   has a health check; the server shuts down gracefully on SIGTERM.
+#
+# That is the course: from one attention head to a model served over HTTP.
+
+# %%
+progress()
