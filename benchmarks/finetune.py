@@ -16,6 +16,7 @@ depend on the weights. Writes ``benchmarks/results/finetune.json`` and ``.md``.
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import sys
 import tempfile
@@ -23,7 +24,10 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
-import torch
+# Waiting OpenMP threads sleep instead of spinning: on a busy 2-core machine a spinning thread
+# can make a step many times slower, which would measure the neighbours, not the method.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+import torch  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import write_results  # noqa: E402
@@ -106,6 +110,7 @@ def main(argv: list[str] | None = None) -> dict:
     from transformers.utils import logging
 
     logging.set_verbosity_error()
+    logging.disable_progress_bar()
     make_model, tokenizer, tok_path, model_desc = _base(args.random)
     recipe = replace(Recipe(), max_steps=args.steps)
     train = causal_lm_dataset(sentiment_splits(recipe)["train"], tokenizer, LABEL_NAMES,

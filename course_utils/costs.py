@@ -262,13 +262,21 @@ def _cell(cost: RunCost, attr: str) -> str:
 
 
 def format_table(costs: list[RunCost]) -> str:
-    """A markdown table with one row per run."""
+    """A markdown table with one row per run; a run not measured in this process is starred,
+    with a footnote saying where it comes from (its time was measured under other load)."""
     if not costs:
         raise ValueError("no runs to show: pass a list of RunCost")
     lines = ["| " + " | ".join(h for h, _ in COLUMNS) + " |",
              "|" + "|".join("---" if a == "method" else "---:" for _, a in COLUMNS) + "|"]
-    lines += ["| " + " | ".join(_cell(c, a) for _, a in COLUMNS) + " |" for c in costs]
-    return "\n".join(lines)
+    notes = []
+    for c in costs:
+        cells = [_cell(c, a) for _, a in COLUMNS]
+        if c.source != RunCost.source:
+            cells[0] += " *"
+            notes.append(f"\\* {c.method}: {c.source}; its time per step was measured then, "
+                         "alongside whatever else the machine was doing.")
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines + ([""] + notes if notes else []))
 
 
 def plot_costs(costs: list[RunCost], axes: Any = None) -> Any:

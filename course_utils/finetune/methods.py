@@ -1,12 +1,14 @@
 """The fine-tuning methods lesson 06 compares, each a recipe for what trains and how fast.
 
 - ``full``: every weight trains (lesson 05);
-- ``LoRA r=N``: ``peft`` LoRA of rank N on GPT-2's attention projection ``c_attn`` (with
-  ``lora_alpha = 2 r``, so the update's scaling stays 2 whatever the rank);
+- ``LoRA r=N``: ``peft`` LoRA of rank N on every linear layer of the blocks (or only on the
+  attention projection ``c_attn``), with ``lora_alpha = 2 r``, so the update's scaling stays 2
+  whatever the rank and one learning rate suits every rank;
 - ``prompt tuning``: ``peft`` learns ``num_virtual_tokens`` input embeddings put before every
   example, initialised from the embeddings of a text (``PromptTuningInit.TEXT``).
 
-Fewer trainable parameters usually want a larger learning rate: each method carries its own.
+Fewer trainable parameters usually want a larger learning rate: each method carries its own,
+chosen by a small sweep on the validation loss of course-gpt with the lesson's budget.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import torch
 from peft import (
     LoraConfig,
     PromptTuningConfig,
@@ -54,26 +57,38 @@ class Method:
     learning_rate: float
     r: int = 0
     num_virtual_tokens: int = 0
+    target_modules: tuple[str, ...] = ("c_attn",)
 
-    def apply(self, model: Any, tokenizer_path: str | Path | None = None) -> Any:
-        """The model to train: ``model`` itself, or a ``peft`` model wrapping it."""
+    def apply(self, model: Any, tokenizer_path: str | Path | None = None, seed: int = 0) -> Any:
+        """The model to train: ``model`` itself, or a ``peft`` model wrapping it.
+
+        The new weights (LoRA's ``A``) are drawn from a generator seeded with ``seed``, so a
+        run does not depend on what ran before it, and the caller's random state is kept.
+        """
         if self.kind == "full":
             return model
         if self.kind == "lora":
-            return get_peft_model(model, lora_config(self.r))
-        if self.kind == "prompt":
+            config = lora_config(self.r, self.target_modules)
+        elif self.kind == "prompt":
             if tokenizer_path is None:
                 raise ValueError("prompt tuning with a TEXT init needs tokenizer_path")
-            return get_peft_model(model, prompt_tuning_config(self.num_virtual_tokens,
-                                                              tokenizer_path))
-        raise ValueError(f"kind must be 'full', 'lora' or 'prompt', got {self.kind!r}")
+            config = prompt_tuning_config(self.num_virtual_tokens, tokenizer_path)
+        else:
+            raise ValueError(f"kind must be 'full', 'lora' or 'prompt', got {self.kind!r}")
+        with torch.random.fork_rng():
+            torch.manual_seed(seed)
+            return get_peft_model(model, config)
 
+
+ATTENTION = ("c_attn",)  # GPT-2's fused query/key/value projection: the seed's q_proj, v_proj
+ALL_LINEAR = ("c_attn", "c_proj", "c_fc")  # every linear layer of every block (c_proj: both)
 
 FULL = Method("full", "full", learning_rate=1e-3)
 COMPARISON = (
     FULL,
-    Method("LoRA r=1", "lora", learning_rate=5e-3, r=1),
-    Method("LoRA r=4", "lora", learning_rate=5e-3, r=4),
-    Method("LoRA r=16", "lora", learning_rate=5e-3, r=16),
-    Method("prompt tuning", "prompt", learning_rate=3e-2, num_virtual_tokens=8),
+    Method("LoRA r=4, c_attn only", "lora", learning_rate=2e-2, r=4, target_modules=ATTENTION),
+    Method("LoRA r=1", "lora", learning_rate=1e-2, r=1, target_modules=ALL_LINEAR),
+    Method("LoRA r=4", "lora", learning_rate=1e-2, r=4, target_modules=ALL_LINEAR),
+    Method("LoRA r=16", "lora", learning_rate=1e-2, r=16, target_modules=ALL_LINEAR),
+    Method("prompt tuning", "prompt", learning_rate=1e-1, num_virtual_tokens=8),
 )

@@ -1,0 +1,512 @@
+# %% [markdown]
+# # 05 · Full fine-tuning with the Hugging Face `Trainer`
+#
+# A pretrained model has read a lot of text, but it was never told what *our* task is. In
+# lesson 04 we steered it with prompts. **Fine-tuning** goes further: we keep training the
+# pretrained weights on labelled examples of the task, so the task is built into the model.
+#
+# The recipe is always the same, and Hugging Face packages it as the `Trainer`:
+#
+# ```python
+# training_args = TrainingArguments(output_dir="./results", num_train_epochs=3,
+#                                   per_device_train_batch_size=4, warmup_steps=500,
+#                                   weight_decay=0.01, logging_dir="./logs")
+# trainer = Trainer(model=model, args=training_args,
+#                   train_dataset=train_dataset, eval_dataset=eval_dataset)
+# trainer.train()
+# ```
+#
+# This lesson makes that recipe run for real, offline, on a laptop CPU, and looks inside it.
+#
+# **You will:** turn a data set into tokenized training examples, pick the right *collator*,
+# fine-tune the course's BERT as a classifier and the course's GPT as a text-to-label model,
+# measure both before and after, read the loss curves (and see overfitting), save and reload
+# a fine-tuned model, and measure what full fine-tuning costs. Lesson 06 compares cheaper
+# methods against these numbers.
+
+# %%
+import os
+import warnings
+
+# Two threads on two cores; on a busy machine, waiting threads must sleep, not spin (a
+# spinning OpenMP thread can make each step many times slower). Set before torch starts.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+import matplotlib.pyplot as plt
+import torch
+import transformers
+from datasets.utils.logging import disable_progress_bar
+from transformers import (
+    AutoModelForSequenceClassification,
+    DataCollatorForLanguageModeling,
+    DataCollatorWithPadding,
+    Trainer,
+    TrainingArguments,
+)
+
+from course_utils import check, hint, progress, seed_everything, solution
+from course_utils.data import reviews
+
+seed_everything(0)
+torch.set_num_threads(2)  # the course's budget: 2 CPU cores
+disable_progress_bar()  # datasets' map() bars; the Trainer keeps its own
+transformers.utils.logging.disable_progress_bar()
+warnings.filterwarnings("ignore", message=".*pin_memory.*")  # no GPU here: nothing to pin
+OUT = "runs/05"  # where the Trainer writes; nothing here needs to be kept
+
+# %% [markdown]
+# ## 1. The task: sentiment of short reviews
+#
+# `course_utils.data.reviews()` generates the labelled reviews of the course's world as a
+# `datasets.DatasetDict`: `train`, `validation` and `test` splits with a `text` and a
+# `label` column (`negative`, `neutral`, `positive`).
+
+# %%
+data = reviews(seed=0)
+label_names = data["train"].features["label"].names
+print(data)
+for row in data["train"].select(range(3)):
+    print(f"{label_names[row['label']]:>8}: {row['text']}")
+
+# %% [markdown]
+# To fit the lesson into a minute and a half of CPU we use small balanced subsets: a few
+# hundred training reviews, a validation set the `Trainer` evaluates during training, and a
+# held-out test set we touch only to measure before and after. The sizes live in one shared
+# `Recipe`, so lesson 06 trains other methods on exactly the same examples.
+
+# %%
+from course_utils.finetune import Recipe, sentiment_splits
+
+recipe = Recipe()
+splits = sentiment_splits(recipe)
+print({name: len(ds) for name, ds in splits.items()}, recipe)
+
+# %% [markdown]
+# ## 2. From text to training examples
+#
+# A model needs token ids, not text. For classification every example becomes
+# `input_ids` + `attention_mask` + `labels`. Two details matter:
+#
+# - **Truncate, don't pad, in `map`.** Cut reviews longer than the model's context, but leave
+#   the padding to the collator (below), which pads each *batch* to its own longest example
+#   instead of every example to the maximum.
+# - **`labels`, plural.** `Trainer` passes each column to the model's `forward` by name, and a
+#   sequence-classification model takes `labels`. A column called `label` is silently dropped
+#   and the model never sees its targets. (`Trainer` renames `label` for you, but only if
+#   you keep the raw column, which a `map(remove_columns=...)` throws away.)
+#
+# ### Exercise 05.1: tokenize and label a batch
+#
+# `Dataset.map(fn, batched=True)` calls `fn` with a dict of columns, e.g.
+# `{"text": [...], "label": [...]}`. Return a dict with `input_ids`, `attention_mask` (both
+# from the tokenizer, with `truncation=True, max_length=max_length`, no padding) and
+# `labels` (the labels as they are).
+
+# %%
+def tokenize_and_label(batch, tokenizer, max_length=64):
+    ### BEGIN SOLUTION
+    enc = tokenizer(batch["text"], truncation=True, max_length=max_length)
+    return {"input_ids": enc["input_ids"], "attention_mask": enc["attention_mask"],
+            "labels": batch["label"]}
+    ### END SOLUTION
+
+
+# %%
+check("05.1", tokenize_and_label)
+
+# %% [markdown]
+# The rest of the lesson uses the reference from `course_utils.finetune`, so every cell below
+# runs whether or not your exercise passes yet.
+
+# %%
+from course_utils.finetune import classification_dataset, tokenize_and_label
+from course_utils.pretrained import load_pretrained
+
+bert, bert_tok = load_pretrained(
+    "course-bert", model_class=AutoModelForSequenceClassification, num_labels=3,
+    id2label=dict(enumerate(label_names)), label2id={n: i for i, n in enumerate(label_names)})
+bert_data = {name: classification_dataset(ds, bert_tok, max_length=64)
+             for name, ds in splits.items()}
+print(bert_data["train"])
+print(bert_tok.convert_ids_to_tokens(bert_data["train"][0]["input_ids"]))
+
+# %% [markdown]
+# `load_pretrained("course-bert", model_class=AutoModelForSequenceClassification, ...)` is
+# `AutoModelForSequenceClassification.from_pretrained(<bundled path>, ...)`: the encoder's
+# weights come from the checkpoint, and a new **classification head** (one linear layer on
+# the `[CLS]` token's final vector, the seed's `[CLS]` classifier) starts random. The load
+# report above lists it under the weights that were newly initialised: that is expected.
+#
+# ## 3. Collators: batching examples of different lengths
+#
+# The `Trainer` draws a list of examples and calls the **data collator** to make one batch of
+# tensors out of them. Examples have different lengths, so the collator pads:
+# `DataCollatorWithPadding` pads to the longest example *in this batch* and returns the
+# attention mask that tells the model which positions are padding.
+
+# %%
+pad_collator = DataCollatorWithPadding(bert_tok)
+batch = pad_collator([bert_data["train"][i] for i in range(4)])
+print({k: tuple(v.shape) for k, v in batch.items()})
+print("lengths before padding:", [len(bert_data["train"][i]["input_ids"]) for i in range(4)])
+
+# %% [markdown]
+# For a causal LM the targets are the inputs themselves, shifted by one.
+# `DataCollatorForLanguageModeling(tokenizer, mlm=False)` pads, then copies `input_ids` into
+# `labels` and sets padding positions to **-100**, the index PyTorch's cross-entropy ignores.
+# (`mlm=True` would instead mask random tokens for BERT-style masked language modelling.)
+#
+# It needs a pad token. GPT-2's tokenizer has none, which is why the seed code sets
+# `tokenizer.pad_token = tokenizer.eos_token`. Our course-gpt ships with its own `<|pad|>`;
+# here is what happens without one, and the fix:
+
+# %%
+import copy
+
+from course_utils.finetune import ensure_pad_token, tokenize_for_causal_lm
+
+gpt, gpt_tok = load_pretrained("course-gpt")
+no_pad = copy.deepcopy(gpt_tok)
+no_pad.pad_token = None  # as GPT-2's tokenizer comes from the hub
+try:
+    no_pad(["a short review", "a slightly longer review"], padding=True)
+except ValueError as err:
+    print("ValueError:", str(err)[:160], "...")
+ensure_pad_token(no_pad)  # pad_token = eos_token
+print("after the fix, pad token =", repr(no_pad.pad_token), "(the end-of-text token)")
+
+# %% [markdown]
+# Reusing end-of-text as padding has one catch worth knowing: the collator sets *every*
+# pad-token position to -100, including the real end-of-text token at the end of each
+# example, so a model fine-tuned that way never learns when to stop. A separate pad token,
+# as course-gpt has, avoids it.
+#
+# For course-gpt, each review becomes one string, the prompt followed by the answer:
+
+# %%
+from course_utils.finetune import LABEL_NAMES, causal_lm_dataset, lm_training_text
+
+print(repr(lm_training_text(splits["train"][0]["text"], LABEL_NAMES[splits["train"][0]["label"]],
+                            gpt_tok.eos_token)))
+gpt_data = {name: causal_lm_dataset(ds, gpt_tok, LABEL_NAMES, recipe.max_length)
+            for name, ds in splits.items() if name != "test"}
+lm_collator = DataCollatorForLanguageModeling(gpt_tok, mlm=False)
+lm_batch = lm_collator([gpt_data["train"][i] for i in range(4)])
+short = int(lm_batch["attention_mask"].sum(dim=1).argmin())  # the row with the most padding
+print(f"input_ids[{short}, -6:]:", lm_batch["input_ids"][short, -6:].tolist())
+print(f"labels[{short}, -6:]:   ", lm_batch["labels"][short, -6:].tolist(),
+      " (-100 = padding, ignored)")
+
+# %% [markdown]
+# ### Exercise 05.3: the causal-LM loss and its label shift
+#
+# The labels the collator makes are *not* shifted: `labels[t]` is the token at position `t`.
+# The model shifts them inside its loss: the logits at position `t` predict the token at
+# `t + 1`. Write `causal_lm_loss(logits, labels)`: logits `(B, T, V)`, labels `(B, T)`; the
+# mean cross-entropy over all target tokens of the batch, skipping targets equal to -100.
+# It must equal the loss `GPT2LMHeadModel` returns when you pass `labels=`.
+
+# %%
+import torch.nn.functional as F
+
+
+def causal_lm_loss(logits, labels):
+    ### BEGIN SOLUTION
+    shift_logits = logits[:, :-1, :].reshape(-1, logits.size(-1))
+    shift_labels = labels[:, 1:].reshape(-1)
+    return F.cross_entropy(shift_logits, shift_labels, ignore_index=-100)
+    ### END SOLUTION
+
+
+# %%
+check("05.3", causal_lm_loss)
+
+# %%
+from course_utils.finetune import causal_lm_loss
+
+with torch.no_grad():
+    out = gpt(**lm_batch)
+print(f"model's own loss {out.loss.item():.5f}  ==  causal_lm_loss "
+      f"{causal_lm_loss(out.logits, lm_batch['labels']).item():.5f}")
+
+# %% [markdown]
+# ## 4. Fine-tuning course-bert as a classifier
+#
+# ### Exercise 05.2: accuracy from logits
+#
+# After each evaluation the `Trainer` calls `compute_metrics` with the logits of the whole
+# eval set `(N, num_classes)` and the labels `(N,)`. Write the accuracy: the fraction of rows
+# whose largest logit is at the label's index, as a Python float.
+
+# %%
+def accuracy_from_logits(logits, labels):
+    ### BEGIN SOLUTION
+    logits, labels = torch.as_tensor(logits), torch.as_tensor(labels)
+    return (logits.argmax(dim=-1) == labels).float().mean().item()
+    ### END SOLUTION
+
+
+# %%
+check("05.2", accuracy_from_logits)
+
+# %%
+from course_utils.finetune import (
+    LossHistory,
+    accuracy_from_logits,
+    compute_metrics,
+    confusion_matrix,
+    plot_confusion,
+)
+
+# %% [markdown]
+# Now the seed's recipe, with today's argument names. Two of them changed since the seed was
+# written: `evaluation_strategy` is now **`eval_strategy`**, and the `Trainer`'s `tokenizer=`
+# is now **`processing_class=`** (it may be a tokenizer, an image processor, ...). The old
+# names are not deprecated any more; they are gone:
+
+# %%
+try:
+    TrainingArguments(output_dir=OUT, evaluation_strategy="steps")
+except TypeError as err:
+    print("TypeError:", err)
+try:
+    Trainer(model=bert, args=TrainingArguments(output_dir=OUT, report_to="none"),
+            tokenizer=bert_tok)
+except TypeError as err:
+    print("TypeError:", err)
+
+# %% [markdown]
+# The run below is the seed's recipe scaled to a CPU: a warm-up of the learning rate, weight
+# decay, a loss logged every few steps and an evaluation on the validation set every
+# `eval_steps` (that gives the eval curve). `save_strategy="no"`: we save the model ourselves.
+# `LossHistory` is a small `TrainerCallback` that keeps the logged losses for plotting.
+#
+# First, the classifier **before** fine-tuning: its head is random.
+
+# %%
+bert_args = TrainingArguments(
+    output_dir=f"{OUT}/bert",
+    num_train_epochs=2,
+    per_device_train_batch_size=16,
+    per_device_eval_batch_size=64,
+    learning_rate=2e-3,
+    warmup_steps=6,
+    weight_decay=0.01,
+    logging_steps=5,
+    eval_strategy="steps",
+    eval_steps=10,
+    save_strategy="no",
+    report_to="none",
+    seed=0,
+)
+bert_history = LossHistory()
+bert_trainer = Trainer(
+    model=bert, args=bert_args, train_dataset=bert_data["train"],
+    eval_dataset=bert_data["validation"], data_collator=pad_collator,
+    processing_class=bert_tok, compute_metrics=compute_metrics, callbacks=[bert_history])
+
+before = bert_trainer.predict(bert_data["test"])
+bert_before = before.metrics["test_accuracy"]
+print(f"course-bert before fine-tuning: test accuracy {bert_before:.1%}")
+
+# %%
+bert_trainer.train()
+after = bert_trainer.predict(bert_data["test"])
+bert_after = after.metrics["test_accuracy"]
+print(f"course-bert test accuracy: {bert_before:.1%} before -> {bert_after:.1%} after "
+      f"fine-tuning ({len(bert_data['train'])} reviews, {bert_trainer.state.global_step} steps)")
+
+# %%
+fig, axes = plt.subplots(1, 2, figsize=(8, 3.4))
+for ax, result, when in ((axes[0], before, "before"), (axes[1], after, "after")):
+    m = confusion_matrix(result.predictions.argmax(-1), result.label_ids, 3)
+    plot_confusion(m, label_names, ax=ax,
+                   title=f"{when}: accuracy {result.metrics['test_accuracy']:.0%}")
+fig.tight_layout()
+plt.show()
+
+# %% [markdown]
+# Read the matrices row by row: row = the true label, column = the prediction. Before, the
+# random head sends most reviews to the same column or spreads them by chance; after, the mass
+# sits on the diagonal. The off-diagonal cells that remain say which labels still get
+# confused (usually *neutral* with one of its neighbours).
+#
+# ## 5. Fine-tuning course-gpt: sentiment as text-to-label
+#
+# A causal LM has no classification head. We ask it to *continue* the text
+# `"Review: ...\nSentiment:"` and compare the probabilities it gives the three label words.
+# Before fine-tuning, the model has never seen these label words used as labels (lesson 04
+# needed demonstrations for that); after, the format is part of the model.
+
+# %%
+from course_utils import costs
+from course_utils.finetune import lm_label_accuracy, training_arguments
+
+gpt_before, preds_before = lm_label_accuracy(gpt, gpt_tok, splits["test"], LABEL_NAMES)
+print(f"course-gpt before fine-tuning: test accuracy {gpt_before:.1%}")
+
+# %% [markdown]
+# The same `Trainer`, now with the causal-LM collator. Its arguments come from the shared
+# `Recipe` (`training_arguments(...)` is a `TrainingArguments` built from it), so that lesson
+# 06 can repeat exactly this run. `CostCallback` measures the cost of the run: the time of
+# each optimizer step, and the peak memory of one step counted tensor by tensor.
+
+# %%
+gpt_args = training_arguments(f"{OUT}/gpt", recipe, disable_tqdm=False)
+print({k: getattr(gpt_args, k) for k in ("max_steps", "per_device_train_batch_size",
+                                         "learning_rate", "warmup_steps", "weight_decay",
+                                         "eval_strategy", "eval_steps", "logging_steps")})
+weights_before = {n: p.detach().clone() for n, p in gpt.named_parameters()}
+gpt_history, meter = LossHistory(), costs.CostCallback()
+gpt_trainer = Trainer(
+    model=gpt, args=gpt_args, train_dataset=gpt_data["train"],
+    eval_dataset=gpt_data["validation"], data_collator=lm_collator, processing_class=gpt_tok,
+    callbacks=[gpt_history, meter])
+gpt_trainer.train()
+gpt_after, preds_after = lm_label_accuracy(gpt, gpt_tok, splits["test"], LABEL_NAMES)
+print(f"course-gpt test accuracy: {gpt_before:.1%} before -> {gpt_after:.1%} after")
+
+# %%
+fig, axes = plt.subplots(1, 2, figsize=(8, 3.4))
+for ax, preds, acc, when in ((axes[0], preds_before, gpt_before, "before"),
+                             (axes[1], preds_after, gpt_after, "after")):
+    plot_confusion(confusion_matrix(preds, splits["test"]["label"], 3), label_names, ax=ax,
+                   title=f"course-gpt {when}: accuracy {acc:.0%}")
+fig.tight_layout()
+plt.show()
+
+# %% [markdown]
+# ## 6. Reading the loss curves: overfitting and early stopping
+
+# %%
+from course_utils.finetune import plot_loss_curves
+
+fig, axes = plt.subplots(1, 2, figsize=(11, 3.5))
+plot_loss_curves(bert_history, axes[0], "course-bert, classification")
+plot_loss_curves(gpt_history, axes[1], "course-gpt, text-to-label")
+fig.tight_layout()
+plt.show()
+
+# %% [markdown]
+# The training loss (measured on the batches the model is learning from) and the eval loss
+# (on validation reviews it never trains on) fall together here: the model is still learning
+# things that carry over to new reviews. Train longer on few examples and the curves part:
+# the training loss keeps falling while the eval loss turns **up**. That is **overfitting**,
+# the model memorising its training examples. Here it is on purpose, with 24 reviews and
+# many passes over them:
+
+# %%
+small = bert_data["train"].select(range(24))
+overfit_model, _ = load_pretrained(
+    "course-bert", model_class=AutoModelForSequenceClassification, num_labels=3)
+overfit_history = LossHistory()
+Trainer(model=overfit_model,
+        args=TrainingArguments(output_dir=f"{OUT}/overfit", num_train_epochs=15,
+                               per_device_train_batch_size=8, learning_rate=1e-3,
+                               logging_steps=3, eval_strategy="steps", eval_steps=3,
+                               save_strategy="no", report_to="none", seed=0),
+        train_dataset=small, eval_dataset=bert_data["validation"], data_collator=pad_collator,
+        processing_class=bert_tok, callbacks=[overfit_history]).train()
+ax = plot_loss_curves(overfit_history, title="24 training reviews, 15 epochs: overfitting")
+plt.show()
+best = overfit_history.best_eval_step()
+print(f"lowest eval loss at step {best} of {overfit_history.eval[-1][0]}; final train loss "
+      f"{overfit_history.train[-1][1]:.3f}, final eval loss {overfit_history.eval[-1][1]:.3f}")
+
+# %% [markdown]
+# **Early stopping** keeps the model from the dotted line: evaluate regularly, remember the
+# best checkpoint, stop when the eval loss has not improved for a few evaluations. With
+# `Trainer` that is `callbacks=[EarlyStoppingCallback(early_stopping_patience=3)]` plus
+# `load_best_model_at_end=True`, `metric_for_best_model="eval_loss"` and a `save_strategy`
+# equal to the `eval_strategy` (it needs the saved checkpoints to go back to). More data, weight
+# decay, fewer epochs or a smaller learning rate push the turning point later.
+#
+# ## 7. Saving and loading the fine-tuned model
+#
+# `save_pretrained` writes the config and the weights (`model.safetensors`); save the
+# tokenizer next to them and the directory is a complete model that `from_pretrained` loads,
+# exactly like the bundled checkpoints.
+
+# %%
+from pathlib import Path
+
+from transformers import AutoModelForCausalLM
+
+save_dir = Path(OUT) / "course-gpt-sentiment"
+gpt.save_pretrained(save_dir)
+gpt_tok.save_pretrained(save_dir)
+print(sorted(p.name for p in save_dir.iterdir()))
+reloaded = AutoModelForCausalLM.from_pretrained(save_dir)
+_, preds_reloaded = lm_label_accuracy(reloaded, gpt_tok, splits["test"], LABEL_NAMES)
+probe = gpt_tok(["Review: The staff were friendly.\nSentiment:"], return_tensors="pt")
+with torch.no_grad():
+    same_logits = torch.allclose(gpt(**probe).logits, reloaded(**probe).logits)
+print("same predictions on all", len(preds_reloaded), "test reviews:",
+      preds_reloaded == preds_after, "| same logits:", same_logits)
+
+# %% [markdown]
+# ## 8. What full fine-tuning costs
+#
+# Every weight of the model trained. For each trainable parameter (4 bytes in float32) the
+# training step also holds a gradient (4 bytes), and AdamW keeps two running averages
+# (8 bytes): about 16 bytes per parameter before counting any **activations**, the
+# intermediate results the backward pass needs. The meter counted them:
+
+# %%
+full_cost = meter.result("full fine-tuning", gpt, accuracy=gpt_after,
+                         size_on_disk_bytes=costs.size_on_disk(save_dir))
+trainable, total = costs.count_parameters(gpt)
+weights_mb = trainable * 4 / costs.MB
+print(f"trainable parameters: {trainable:,} of {total:,}")
+print(f"weights {weights_mb:.1f} MB + gradients {weights_mb:.1f} MB + AdamW state "
+      f"{full_cost.optimizer_state_bytes / costs.MB:.1f} MB; peak of a training step "
+      f"{full_cost.peak_memory_bytes / costs.MB:.1f} MB, so activations and temporaries take "
+      f"about {full_cost.peak_memory_bytes / costs.MB - 2 * weights_mb - full_cost.optimizer_state_bytes / costs.MB:.1f} MB")
+print(costs.format_table([full_cost]))
+
+# %% [markdown]
+# For our 1.4M-parameter model the activations dominate. For a 7-billion-parameter model the
+# 16 bytes per parameter alone are 112 GB, more than any single GPU holds: that is the
+# problem lesson 06 solves. We keep this run (its cost and its weights) for lesson 06, which
+# compares cheaper methods against it and looks at the weight update it made.
+
+# %%
+from course_utils.finetune import store_full_baseline
+
+print("kept for lesson 06 in", store_full_baseline(full_cost, gpt, gpt_tok, recipe))
+
+# %% [markdown]
+# ## 9. When one machine is not enough
+#
+# Everything above ran in one process. The same `Trainer` code scales out without changes:
+# [`scripts/finetune_script.py`](../scripts/finetune_script.py) is this lesson's course-gpt
+# run as a script, and a launcher starts several copies of it:
+#
+# ```bash
+# python scripts/finetune_script.py --max-steps 30                               # 1 process
+# torchrun --standalone --nproc_per_node 2 scripts/finetune_script.py --max-steps 30
+# accelerate launch --multi_gpu --num_processes 2 scripts/finetune_script.py --max-steps 30
+# ```
+#
+# The launcher gives each copy its rank in environment variables (`RANK`, `WORLD_SIZE`, ...).
+# `Trainer` reads them, joins a process group (`gloo` on CPUs, `nccl` on GPUs) and wraps the
+# model in `DistributedDataParallel`: every process computes gradients on its own share of
+# each batch, the gradients are averaged across processes, and all copies take the same
+# optimizer step, so they stay identical. The course's tests run the script this way with two
+# CPU processes (`tests/test_distributed_finetune.py`) and check the two copies end with the
+# same weights. On CPUs it is slower, not faster; the path is the one you take to several GPUs.
+#
+# ## Summary
+#
+# - `Trainer` + `TrainingArguments` is the training loop: batching, optimizer, schedule,
+#   logging, evaluation. You supply tokenized data sets, a collator and (for metrics)
+#   `compute_metrics`.
+# - Tokenize with truncation in `map`; let the collator pad per batch.
+#   `DataCollatorWithPadding` for classification, `DataCollatorForLanguageModeling(mlm=False)`
+#   for causal LMs (labels = inputs, shifted inside the model, padding = -100).
+# - Measure before and after on held-out data; watch train *and* eval loss; stop where eval
+#   loss is lowest.
+# - Full fine-tuning trains every weight and pays ~16 bytes per parameter plus activations.
+
+# %%
+progress()

@@ -1,0 +1,373 @@
+# %% [markdown]
+# # 06 · LoRA and parameter-efficient fine-tuning
+#
+# In lesson 05 full fine-tuning trained every weight of course-gpt. It worked, and it was
+# expensive: a gradient and two AdamW averages for every parameter, and a full copy of the
+# model on disk for every task. For a 7-billion-parameter model that is over 100 GB of
+# training state and 28 GB per saved task.
+#
+# **Parameter-efficient fine-tuning** freezes the pretrained weights and trains a small
+# number of new ones. This lesson builds the most used method, **LoRA** (low-rank
+# adaptation), from scratch, then uses the `peft` library for LoRA and for **prompt tuning**,
+# and compares everything with full fine-tuning on the same task and budget.
+#
+# **You will:** see that a real fine-tuning update has low rank, write the LoRA forward pass,
+# count trainable parameters, merge LoRA back into the weights, apply `peft` (and fix the
+# seed's `target_modules`), and read a cost/quality table of full fine-tuning, LoRA at
+# several ranks and prompt tuning.
+
+# %%
+import copy
+import os
+import warnings
+
+# Two threads on two cores; on a busy machine, waiting threads must sleep, not spin (a
+# spinning OpenMP thread can make each step many times slower). Set before torch starts.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+import matplotlib.pyplot as plt
+import torch
+import transformers
+from datasets.utils.logging import disable_progress_bar
+
+from course_utils import check, costs, hint, progress, seed_everything, solution
+from course_utils.finetune import LABEL_NAMES, Recipe, sentiment_splits
+from course_utils.pretrained import asset_path, load_pretrained
+
+seed_everything(0)
+torch.set_num_threads(2)  # the course's budget: 2 CPU cores
+disable_progress_bar()
+transformers.utils.logging.disable_progress_bar()
+transformers.utils.logging.set_verbosity_error()  # load reports were covered in lesson 05
+warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*")  # inside peft
+OUT = "runs/06"
+recipe = Recipe()  # the same task, data and budget as lesson 05
+splits = sentiment_splits(recipe)
+
+# %% [markdown]
+# ## 1. How much does fine-tuning really change?
+#
+# Fine-tuning turns each weight matrix $W_0$ into $W_0 + \Delta W$. Lesson 05 kept its fully
+# fine-tuned course-gpt; here it is again (if you skipped lesson 05, this cell runs that
+# fine-tuning now, with the same recipe, and keeps it).
+
+# %%
+from course_utils.finetune import full_finetune_baseline
+
+full_cost, full_dir = full_finetune_baseline(recipe)
+print(f"full fine-tuning: test accuracy {full_cost.accuracy:.1%} ({full_cost.source})")
+base, tok = load_pretrained("course-gpt")
+tuned, _ = load_pretrained(str(full_dir))
+
+# %% [markdown]
+# Take the update $\Delta W$ of each attention projection `c_attn` (a
+# $d_{model} \times 3 d_{model}$ matrix: queries, keys and values of all heads) and look at
+# its **singular values**. A
+# matrix of rank $r$ has exactly $r$ non-zero singular values; a matrix that is *close* to
+# rank $r$ has $r$ large ones and a tail of small ones. For comparison: random noise of the
+# same shape and size, whose singular values are all about equal.
+
+# %%
+from course_utils.lora import rank_for_energy, update_singular_values
+
+fig, ax = plt.subplots(figsize=(6.5, 3.8))
+for i, block in enumerate(base.transformer.h):
+    w0 = block.attn.c_attn.weight.detach()
+    w1 = tuned.transformer.h[i].attn.c_attn.weight.detach()
+    sv = update_singular_values(w0, w1)
+    ax.semilogy(sv / sv[0], label=f"layer {i}: 90% of the update in {rank_for_energy(sv)} "
+                                  f"of {len(sv)} directions")
+noise = torch.randn_like(w0) * (w1 - w0).std()
+sv_noise = torch.linalg.svdvals(noise)
+ax.semilogy(sv_noise / sv_noise[0], "k--",
+            label=f"random noise of the same shape: {rank_for_energy(sv_noise)} directions")
+ax.set_xlabel("singular value index")
+ax.set_ylabel("singular value / largest")
+ax.set_title("Singular values of the full fine-tuning update of c_attn")
+ax.legend(fontsize=8)
+plt.show()
+
+# %% [markdown]
+# The update is far from random: its singular values fall off by more than an order of
+# magnitude, and 90% of its energy (the sum of the squared singular values) sits in far fewer
+# directions than it does for noise of the same shape. (How low a rank the *task* needs is
+# another question: section 5 trains LoRA at ranks 1, 4 and 16 and compares.) The LoRA
+# paper (Hu et al., 2021) made the same observation on large models and turned it into a
+# method: if $\Delta W$ is close to low rank anyway, **train it in low-rank form from the
+# start**.
+#
+# ## 2. LoRA from scratch
+#
+# Write the update as a product of two thin matrices, $\Delta W = \frac{\alpha}{r} B A$ with
+# $A$ of shape $r \times d_{in}$ and $B$ of shape $d_{out} \times r$:
+#
+# $$h = W_0 x + b + \frac{\alpha}{r}\, B (A x)$$
+#
+# - $W_0$ and $b$ stay **frozen**; only $A$ and $B$ train: $r (d_{in} + d_{out})$ parameters
+#   instead of $d_{in} d_{out}$ (the cell after the exercise counts them for course-gpt).
+# - $B$ starts at **zero**, so at step 0 the model is exactly the pretrained one; $A$ starts
+#   random, so the gradient reaches $B$ at once.
+# - $\frac{\alpha}{r}$ **scales** the update: with $\alpha$ tied to $r$, changing the rank does
+#   not change how big the update is, and the learning rate need not be retuned.
+# - Compute $B(Ax)$, never $BA$: two thin matrix products per token are cheaper than
+#   building the full $d_{out} \times d_{in}$ matrix.
+#
+# ### Exercise 06.1: the LoRA forward pass
+#
+# `weight` is `(d_out, d_in)` (the `nn.Linear` layout), `bias` is `(d_out,)` or `None`,
+# `A` is `(r, d_in)`, `B` is `(d_out, r)`; `x` has `d_in` features in its last dimension.
+
+# %%
+def lora_forward(x, weight, bias, A, B, alpha, r):
+    ### BEGIN SOLUTION
+    out = x @ weight.T
+    if bias is not None:
+        out = out + bias
+    return out + (alpha / r) * ((x @ A.T) @ B.T)
+    ### END SOLUTION
+
+
+# %%
+check("06.1", lora_forward)
+
+# %% [markdown]
+# `course_utils.lora.LoRALayer` wraps a layer with exactly this, plus dropout on the LoRA
+# path's input (a regulariser: the frozen path sees the clean input). It handles GPT-2's
+# projections too: they are `transformers`' `Conv1D`, a linear layer that stores its weight
+# transposed, `(d_in, d_out)`. `inject_lora` swaps the named layers of a model for wrapped ones
+# and freezes everything else. Which names? Ask the model:
+
+# %%
+from course_utils.lora import LoRALayer, inject_lora, linear_module_names
+
+print("linear layers of course-gpt:", linear_module_names(base))
+d_in, d_out = base.transformer.h[0].attn.c_attn.weight.shape  # Conv1D: (d_in, d_out)
+print(f"c_attn: d_in={d_in}, d_out={d_out}: {d_in * d_out:,} weights; LoRA r=4 trains "
+      f"{4 * (d_in + d_out):,}")
+scratch = inject_lora(copy.deepcopy(base), ["c_attn"], r=4, alpha=8, dropout=0.05)
+print(scratch.transformer.h[0].attn)
+ids = tok(["Review: I loved it.\nSentiment:"], return_tensors="pt")["input_ids"]
+with torch.no_grad():
+    print("at initialisation (B = 0) the LoRA model computes what the base model computes:",
+          torch.allclose(scratch.eval()(ids).logits, base(ids).logits))
+
+# %% [markdown]
+# ### Exercise 06.2: counting trainable parameters
+#
+# Return `(trainable, total)`: the number of parameters (numbers, not tensors) that will
+# train (`requires_grad`), and the number of all parameters. Careful: GPT-2's output layer
+# `lm_head` *shares* its weight with the token embedding `wte`; it is one tensor and must be
+# counted once.
+
+# %%
+def count_trainable_parameters(model):
+    ### BEGIN SOLUTION
+    params = list(model.parameters())  # yields a shared tensor once
+    return (sum(p.numel() for p in params if p.requires_grad), sum(p.numel() for p in params))
+    ### END SOLUTION
+
+
+# %%
+check("06.2", count_trainable_parameters)
+
+# %%
+from course_utils.lora import count_trainable_parameters
+
+trainable, total = count_trainable_parameters(scratch)
+print(f"LoRA r=4 on c_attn: {trainable:,} trainable of {total:,} "
+      f"({100 * trainable / total:.2f}%)")
+
+# %% [markdown]
+# ### Exercise 06.3: merging LoRA into the weight
+#
+# After training, $W_0 + \frac{\alpha}{r} B A$ is one ordinary matrix. Folding the update
+# into the weight removes the extra matrix products: the fine-tuned model is exactly as fast
+# as the base model. Return the merged weight as a new tensor (`nn.Linear` layout), without
+# modifying `weight`.
+
+# %%
+def merge_lora_weights(weight, A, B, alpha, r):
+    ### BEGIN SOLUTION
+    return weight + (alpha / r) * (B @ A)
+    ### END SOLUTION
+
+
+# %%
+check("06.3", merge_lora_weights)
+
+# %%
+from course_utils.lora import merge_lora
+
+with torch.no_grad():  # pretend training happened: give B some values
+    for layer in scratch.modules():
+        if isinstance(layer, LoRALayer):
+            layer.lora_B.normal_(std=0.02)
+    scratch.eval()
+    unmerged = scratch(ids).logits
+    merged_model = merge_lora(scratch)
+    print("after merging, c_attn is a", type(merged_model.transformer.h[0].attn.c_attn).__name__,
+          "again; largest difference in the logits:",
+          f"{(merged_model(ids).logits - unmerged).abs().max().item():.2e}")
+
+# %% [markdown]
+# The from-scratch LoRA and `peft`'s compute the same outputs given the same weights, before
+# and after merging (`tests/test_lora.py` checks it for `nn.Linear` and `Conv1D`). From here
+# on we use `peft`.
+#
+# ## 3. LoRA with `peft`, as the seed shows it
+#
+# The seed's configuration was written for LLaMA-style models:
+
+# %%
+from peft import LoraConfig, get_peft_model
+
+config = LoraConfig(r=8, lora_alpha=32, target_modules=["q_proj", "v_proj"],
+                    lora_dropout=0.05, bias="none", task_type="CAUSAL_LM")
+try:
+    get_peft_model(copy.deepcopy(base), config)
+except ValueError as err:
+    print(f"{type(err).__name__}: {err}")
+
+# %% [markdown]
+# LLaMA has separate `q_proj`, `k_proj`, `v_proj` layers. GPT-2 computes queries, keys and
+# values with **one** fused projection, `c_attn` (and `c_proj`, `c_fc` for the rest), so
+# those names do not exist. The names to use are the ones the model has:
+
+# %%
+for name, module in base.transformer.h[0].named_modules():
+    if name:
+        print(f"transformer.h.0.{name:<20} {type(module).__name__}")
+
+# %% [markdown]
+# `c_attn` is the projection to use (LoRA on queries and values in LLaMA is LoRA on part of
+# `c_attn` in GPT-2). It is a `Conv1D`, whose weight is transposed, so `peft` needs
+# `fan_in_fan_out=True` (it sets it itself, with a warning, if you forget).
+
+# %%
+config = LoraConfig(r=8, lora_alpha=32, target_modules=["c_attn"], lora_dropout=0.05,
+                    bias="none", task_type="CAUSAL_LM", fan_in_fan_out=True)
+peft_lora = get_peft_model(copy.deepcopy(base), config)
+peft_lora.print_trainable_parameters()
+
+# %% [markdown]
+# ## 4. Prompt tuning
+#
+# Prompt tuning leaves every weight alone and learns a few **virtual tokens**: input
+# embeddings put in front of every example. With `PromptTuningInit.TEXT` they start as the
+# embeddings of a real instruction, tokenized by the tokenizer at `tokenizer_name_or_path`;
+# the seed names a hub model there, we give the bundled tokenizer's directory, so nothing is
+# downloaded.
+
+# %%
+from peft import PromptTuningConfig, PromptTuningInit
+
+pt_config = PromptTuningConfig(
+    task_type="CAUSAL_LM", prompt_tuning_init=PromptTuningInit.TEXT, num_virtual_tokens=8,
+    prompt_tuning_init_text="Is each review positive, negative or neutral?",
+    tokenizer_name_or_path=str(asset_path("course-gpt")))
+peft_prompt = get_peft_model(copy.deepcopy(base), pt_config)
+peft_prompt.print_trainable_parameters()
+
+# %% [markdown]
+# ## 5. Full fine-tuning vs LoRA vs prompt tuning
+#
+# Same task, same training examples, same number of steps and batch size as lesson 05's full
+# fine-tuning; each method gets the learning rate that suits it (fewer trainable parameters
+# usually want a larger one; a small sweep on the validation loss chose them). LoRA runs at
+# ranks 1, 4 and 16 on every linear layer of the blocks (`c_attn`, `c_proj`, `c_fc`), and once
+# on `c_attn` alone, the GPT-2 counterpart of the seed's queries-and-values choice. Every run
+# is measured by the same meter as in lesson 05, and saves what it trained: the whole model
+# for full fine-tuning, only the adapter for the others.
+
+# %%
+from tqdm.auto import tqdm
+
+from course_utils.finetune import finetune
+from course_utils.finetune.methods import COMPARISON
+
+base_params = costs.count_parameters(base)[1]
+results, runs = [full_cost], {}
+for method in tqdm([m for m in COMPARISON if m.kind != "full"], desc="fine-tuning runs"):
+    model = method.apply(copy.deepcopy(base), asset_path("course-gpt"))
+    runs[method.name] = finetune(model, tok, method.name, f"{OUT}/{method.name}", recipe,
+                                 splits=splits, base_params=base_params, quiet=True,
+                                 learning_rate=method.learning_rate, eval_strategy="no")
+    results.append(runs[method.name].cost)
+print(costs.format_table(results))
+
+# %%
+costs.plot_costs(results)
+plt.show()
+
+# %%
+lora_runs = [c for c in results if c.method.startswith("LoRA") and c.trainable_fraction < 0.05]
+best = max(lora_runs, key=lambda c: c.accuracy)
+gap = 100 * (full_cost.accuracy - best.accuracy)
+print(f"best LoRA: {best.method}, accuracy {best.accuracy:.1%} vs full fine-tuning "
+      f"{full_cost.accuracy:.1%} ({gap:+.1f} points behind), with "
+      f"{100 * best.trainable_fraction:.2f}% of the trainable parameters.")
+print("target (within 2 points of full fine-tuning with under 5% of the parameters):",
+      "met" if gap <= 2 and best.trainable_fraction < 0.05 else "NOT met")
+
+# %% [markdown]
+# How to read the table:
+#
+# - **Trainable parameters and optimizer state** fall by orders of magnitude: AdamW keeps its
+#   two averages only for what trains.
+# - **Size on disk**: LoRA saves only $A$ and $B$, kilobytes instead of megabytes. One base
+#   model can serve many tasks, each a small adapter.
+# - **Peak memory** falls less: the activations of the forward pass still have to be kept for
+#   the backward pass, and for a model this small they are most of the memory. For a
+#   billion-parameter model the 16 bytes per parameter dominate, and LoRA's savings are what
+#   make fine-tuning fit on one GPU. Prompt tuning even *adds* activations: its virtual tokens
+#   make every sequence longer.
+# - **Time per step** barely changes, and can even grow: the forward and backward passes
+#   still run through the whole model (the gradient must flow back to the first adapter);
+#   only the weight gradients and optimizer updates of the frozen layers are skipped, and in
+#   a model this small the adapters' extra small matrix products cost about as much as that
+#   saves. Times measured in a notebook also depend on whatever else the machine is doing:
+#   `benchmarks/finetune.py` measures them properly, the methods taking turns, medians over
+#   repeats (`benchmarks/results/finetune.md`).
+# - **Accuracy**: the rank is a budget, and a narrow task needs little of it. *Where* the
+#   adapters go matters as much: compare LoRA on `c_attn` alone with LoRA on every linear
+#   layer at the same number of steps. Prompt tuning steers only through the input; it is the
+#   weakest with small models and short training, and gets competitive on large models.
+#
+# ## 6. Saving, loading and merging a `peft` adapter
+
+# %%
+from pathlib import Path
+
+from peft import PeftModel
+
+name = best.method
+adapter_dir = Path(OUT) / name
+print("saved adapter:", sorted(p.name for p in adapter_dir.iterdir()),
+      f"({costs.size_on_disk(adapter_dir) / 1024:.0f} KB)")
+loaded = PeftModel.from_pretrained(copy.deepcopy(base), adapter_dir).eval()
+probe = tok([f"Review: {t}\nSentiment:" for t in splits["test"]["text"][:8]],
+            return_tensors="pt", padding=True)
+with torch.no_grad():
+    trained_out = runs[name].trainer.model.eval()(**probe).logits
+    loaded_out = loaded(**probe).logits
+    merged = loaded.merge_and_unload()
+    merged_out = merged(**probe).logits
+print("loaded adapter == trained model:", torch.allclose(loaded_out, trained_out, atol=1e-5))
+print(f"merge_and_unload() gives a plain {type(merged).__name__}; merged == unmerged:",
+      torch.allclose(merged_out, loaded_out, atol=1e-5),
+      f"(largest difference {(merged_out - loaded_out).abs().max().item():.1e})")
+
+# %% [markdown]
+# ## Summary
+#
+# - A fine-tuning update is close to low rank; LoRA trains it as $\frac{\alpha}{r} BA$ with
+#   $B = 0$ at the start, on frozen weights, and merges it back for free inference.
+# - With `peft`: `LoraConfig` + `get_peft_model`, with `target_modules` named after *your*
+#   model's layers (`c_attn` for GPT-2, `q_proj`/`v_proj` for LLaMA).
+# - Prompt tuning trains only a few input embeddings; `PromptTuningInit.TEXT` starts them
+#   from a real instruction.
+# - Parameter-efficient methods cut trainable parameters, optimizer state and checkpoint size
+#   by orders of magnitude; activations and compute per step stay.
+
+# %%
+progress()
