@@ -151,7 +151,15 @@ def test_runs_without_errors(notebook: NotebookRun):
         f"only {notebook.executed} of {notebook.cells} code cells ran")
 
 
+def _ran_through(notebook: NotebookRun) -> None:
+    if not notebook.finished or notebook.executed < notebook.cells:
+        pytest.fail(f"{notebook.name} did not run through ({notebook.executed}/{notebook.cells} "
+                    "cells), so its widgets cannot be checked: see test_runs_without_errors",
+                    pytrace=False)
+
+
 def test_every_widget_renders(notebook: NotebookRun):
+    _ran_through(notebook)
     page = notebook.page
     assert not widget_trouble(page), f"{notebook.name}: {widget_trouble(page)}"
     expected = expected_widget_views(notebook.saved)
@@ -166,6 +174,7 @@ def test_every_widget_renders(notebook: NotebookRun):
 
 def test_interaction_changes_what_is_shown(notebook: NotebookRun, interaction: Interaction,
                                            screenshots):
+    _ran_through(notebook)
     page, it = notebook.page, interaction
     box = page.locator(f".{it.widget}")
     assert box.count(), (f"{notebook.name} shows no widget with class {it.widget!r}; it shows "
