@@ -89,10 +89,10 @@ def build_venv(binder: Path, fresh: bool = False, cache: Path = CACHE) -> tuple[
     with open(cache / "binder-venv.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)  # two test runs at once build it once
         if (venv / _COMPLETE).exists() and not fresh:
+            (venv / _COMPLETE).touch()  # in use: keeps it from being pruned
             return venv, 0.0
-        for old in cache.glob("binder-venv-*"):  # ~1.5 GB each: keep only the current one
-            if old.is_dir():
-                shutil.rmtree(old)
+        _prune(cache, keep=venv)
+        shutil.rmtree(venv, ignore_errors=True)  # a half-built or --fresh one
         python = find_python(binder)
         print(f"Building {venv} from {binder}/requirements.txt with {python} ...", flush=True)
         subprocess.run([python, "-m", "venv", str(venv)], check=True)
@@ -104,6 +104,16 @@ def build_venv(binder: Path, fresh: bool = False, cache: Path = CACHE) -> tuple[
                        cwd=binder, env=env, check=True)
         (venv / _COMPLETE).write_text(key + "\n")
     return venv, time.perf_counter() - start
+
+
+def _prune(cache: Path, keep: Path, unused_days: float = 2.0) -> None:
+    """Delete venvs of older requirements (~1.5 GB each) not used for ``unused_days``;
+    a recent one may belong to a run still going on another branch or checkout."""
+    for old in cache.glob("binder-venv-*"):
+        marker = old / _COMPLETE
+        last_used = (marker if marker.exists() else old).stat().st_mtime
+        if old.is_dir() and old != keep and time.time() - last_used > unused_days * 86400:
+            shutil.rmtree(old, ignore_errors=True)
 
 
 def copy_repository(dest: Path) -> Path:
