@@ -280,7 +280,8 @@ def format_table(costs: list[RunCost]) -> str:
 
 
 def plot_costs(costs: list[RunCost], axes: Any = None) -> Any:
-    """Bar charts of trainable parameters (log scale), peak memory, time per step, accuracy."""
+    """Bar charts of trainable parameters (log scale), peak memory, time per step, accuracy;
+    runs from an earlier process are hatched and starred, as in :func:`format_table`."""
     import matplotlib.pyplot as plt
 
     panels = (("trainable parameters", lambda c: c.trainable_params, True),
@@ -289,14 +290,20 @@ def plot_costs(costs: list[RunCost], axes: Any = None) -> Any:
               ("task accuracy (%)", lambda c: 100 * (c.accuracy or 0), False))
     if axes is None:
         _, axes = plt.subplots(1, 4, figsize=(15, 3.6))
-    names = [c.method for c in costs]
+    earlier = [c.source != RunCost.source for c in costs]  # starred and hatched
+    names = [c.method + (" *" if e else "") for c, e in zip(costs, earlier, strict=True)]
     colors = [f"C{i}" for i in range(len(costs))]
     for ax, (title, get, log) in zip(axes, panels, strict=True):
-        ax.bar(range(len(costs)), [get(c) for c in costs], color=colors)
+        bars = ax.bar(range(len(costs)), [get(c) for c in costs], color=colors)
+        for bar, e in zip(bars, earlier, strict=True):
+            bar.set_hatch("//" if e else "")
         ax.set_xticks(range(len(costs)), names, rotation=35, ha="right", fontsize=8)
         ax.set_title(title, fontsize=10)
         if log:
             ax.set_yscale("log")
+    if any(earlier):
+        axes[0].figure.text(0.01, 0.0, "* from an earlier run: its time was measured under "
+                            "the load of that moment", fontsize=8)
     axes[0].figure.tight_layout()
     return axes
 

@@ -90,10 +90,10 @@ print({name: len(ds) for name, ds in splits.items()}, recipe)
 # - **Truncate, don't pad, in `map`.** Cut reviews longer than the model's context, but leave
 #   the padding to the collator (below), which pads each *batch* to its own longest example
 #   instead of every example to the maximum.
-# - **`labels`, plural.** `Trainer` passes each column to the model's `forward` by name, and a
-#   sequence-classification model takes `labels`. A column called `label` is silently dropped
-#   and the model never sees its targets. (`Trainer` renames `label` for you, but only if
-#   you keep the raw column, which a `map(remove_columns=...)` throws away.)
+# - **`labels`, plural.** `Trainer` passes each column to the model's `forward` by name, and
+#   the model takes its targets as `labels`. (A column called `label` works too, because the
+#   collators rename it as a courtesy; a column with any other name is dropped as one the
+#   model does not take.)
 #
 # ### Exercise 05.1: tokenize and label a batch
 #
@@ -329,7 +329,7 @@ plt.show()
 # Read the matrices row by row: row = the true label, column = the prediction. Before, the
 # random head sends most reviews to the same column or spreads them by chance; after, the mass
 # sits on the diagonal. The off-diagonal cells that remain say which labels still get
-# confused (usually *neutral* with one of its neighbours).
+# confused with which.
 #
 # ## 5. Fine-tuning course-gpt: sentiment as text-to-label
 #
@@ -465,7 +465,7 @@ print(f"weights {weights_mb:.1f} MB + gradients {weights_mb:.1f} MB + AdamW stat
 print(costs.format_table([full_cost]))
 
 # %% [markdown]
-# For our 1.4M-parameter model the activations dominate. For a 7-billion-parameter model the
+# For our small model the activations dominate. For a 7-billion-parameter model the
 # 16 bytes per parameter alone are 112 GB, more than any single GPU holds: that is the
 # problem lesson 06 solves. We keep this run (its cost and its weights) for lesson 06, which
 # compares cheaper methods against it and looks at the weight update it made.

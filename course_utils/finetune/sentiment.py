@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import shutil
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -83,6 +82,14 @@ def training_arguments(output_dir: str | Path, recipe: Recipe = Recipe(),
     return TrainingArguments(**kwargs)
 
 
+def _saved_weights(path: Path) -> list[Path]:
+    """Weight and config files a previous ``save_pretrained`` left in ``path`` (top level)."""
+    if not path.is_dir():
+        return []
+    patterns = ("*.safetensors", "*.bin", "config.json", "adapter_config.json")
+    return [p for pattern in patterns for p in path.glob(pattern) if p.is_file()]
+
+
 @dataclass
 class Run:
     """What :func:`finetune` returns: the trainer, the loss curve and the measured cost."""
@@ -119,8 +126,8 @@ def finetune(model: Any, tokenizer: Any, method: str, output_dir: str | Path,
     trainer.train()
     accuracy, preds = lm_label_accuracy(model, tokenizer, splits["test"], LABEL_NAMES)
     output_dir = Path(output_dir)
-    if output_dir.exists():
-        shutil.rmtree(output_dir)
+    for old in _saved_weights(output_dir):  # a previous run's weights would count on disk
+        old.unlink()
     model.save_pretrained(output_dir)
     extra = {"accuracy": accuracy, "size_on_disk_bytes": costs.size_on_disk(output_dir)}
     if base_params is not None:
