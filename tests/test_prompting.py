@@ -340,3 +340,17 @@ def test_reports_table_and_chart():
     assert "half" in table and "50.0%" in table and "4/4" in table
     ax = P.plot_evaluations(evs, chance=0.25)
     assert [round(b.get_height(), 2) for b in ax.patches] == [0.5, 1.0]
+
+
+def test_samples_branch_off_one_reading_of_the_prompt(model, tok):
+    # top_k=1 sampling is greedy, so every copy must equal the plain one-prompt greedy output
+    copies = P.generate_batch(model, tok, PROMPTS, 8, do_sample=True, top_k=1,
+                              num_return_sequences=3, stop=())
+    for prompt, got in zip(PROMPTS, copies, strict=True):
+        ids = tok(prompt, return_tensors="pt")["input_ids"]
+        ref = model.generate(ids, attention_mask=torch.ones_like(ids), max_new_tokens=8,
+                             do_sample=False, pad_token_id=tok.pad_token_id)
+        assert got == [tok.decode(ref[0, ids.shape[1]:], skip_special_tokens=True)] * 3
+    ids, mask = P.left_pad([tok(p)["input_ids"] for p in PROMPTS], tok.pad_token_id)
+    cache = P.runner.shared_prompt_cache(model, ids, mask, 2)
+    assert cache.get_seq_length() == ids.shape[1] - 1

@@ -203,14 +203,15 @@ def plot_evaluations(evaluations: Sequence[Evaluation], ax=None, title: str = ""
     acc = [e.accuracy for e in evaluations]
     err = [[e.accuracy - e.low for e in evaluations], [e.high - e.accuracy for e in evaluations]]
     ax.bar(xs, acc, yerr=err, capsize=4, color=[f"C{i}" for i in xs])
-    for x, a in zip(xs, acc, strict=True):
-        ax.text(x, a / 2, f"{a:.0%}", ha="center", color="white", fontweight="bold")
+    for x, e in zip(xs, evaluations, strict=True):
+        ax.text(x, e.high + 0.02, f"{e.accuracy:.0%}", ha="center", va="bottom")
     if chance is not None:
         ax.axhline(chance, ls="--", color="grey", lw=1)
         ax.text(len(evaluations) - 0.5, chance, "chance", va="bottom", ha="right",
                 color="grey")
     ax.set_xticks(list(xs), [e.name for e in evaluations], rotation=20, ha="right")
-    ax.set_ylim(0, 1)
-    ax.set_ylabel("accuracy")
+    ax.set_ylim(0, 1.12)
+    ax.set_yticks([0, 0.2, 0.4, 0.6, 0.8, 1.0])
+    ax.set_ylabel("accuracy (95% interval)")
     ax.set_title(title)
     return ax

@@ -97,6 +97,23 @@ def cut_at_stop(text: str, stop: Sequence[str] = ()) -> str:
 
 
 @torch.inference_mode()
+def shared_prompt_cache(model, input_ids: torch.Tensor, attention_mask: torch.Tensor,
+                        repeats: int):
+    """Read each (left-padded) prompt once, all but its last token, and copy the KV cache
+    ``repeats`` times, so several samples of one prompt branch off a single reading of it.
+
+    ``generate`` then only has to process each copy's last prompt token: for self-consistency
+    with 5 chains this skips 4 of every 5 prompt readings, most of the work.
+    """
+    position_ids = (attention_mask.cumsum(-1) - 1).clamp(min=0)
+    out = model(input_ids=input_ids[:, :-1], attention_mask=attention_mask[:, :-1],
+                position_ids=position_ids[:, :-1], use_cache=True, logits_to_keep=1)
+    cache = out.cache if getattr(out, "cache", None) is not None else out.past_key_values
+    cache.batch_repeat_interleave(repeats)
+    return cache
+
+
+@torch.inference_mode()
 def generate_batch(model, tokenizer, prompts: Sequence[str], max_new_tokens: int = 32, *,
                    batch_size: int = 16, do_sample: bool = False, temperature: float = 1.0,
                    top_k: int | None = None, top_p: float | None = None,
@@ -105,7 +122,8 @@ def generate_batch(model, tokenizer, prompts: Sequence[str], max_new_tokens: int
     """Continue every prompt; returns the new text only, cut at the first ``stop`` string.
 
     Greedy unless ``do_sample``. With ``num_return_sequences > 1`` (sampling) each prompt gets
-    a list of that many continuations. Sampling is seeded (``seed``) without touching the
+    a list of that many continuations, branching off one reading of the prompt
+    (:func:`shared_prompt_cache`). Sampling is seeded (``seed``) without touching the
     global random state, so a run is repeatable.
     """
     prompts = _check_prompts(prompts)
@@ -126,11 +144,17 @@ def generate_batch(model, tokenizer, prompts: Sequence[str], max_new_tokens: int
         torch.manual_seed(seed)
         for batch in _batches(ids, batch_size):
             input_ids, mask = left_pad([ids[i] for i in batch], pad)
+            extra: dict[str, Any] = {"num_return_sequences": num_return_sequences}
+            if num_return_sequences > 1 and input_ids.shape[1] > 1:
+                extra = {"cache": shared_prompt_cache(model, input_ids, mask,
+                                                      num_return_sequences)}
+                input_ids = input_ids.repeat_interleave(num_return_sequences, dim=0)
+                mask = mask.repeat_interleave(num_return_sequences, dim=0)
             out = model.generate(
                 input_ids=input_ids, attention_mask=mask, max_new_tokens=max_new_tokens,
-                num_return_sequences=num_return_sequences, pad_token_id=pad,
-                eos_token_id=tokenizer.eos_token_id, stop_strings=stop or None,
-                tokenizer=tokenizer if stop else None, **sampling)
+                pad_token_id=pad, eos_token_id=tokenizer.eos_token_id,
+                stop_strings=stop or None, tokenizer=tokenizer if stop else None,
+                **sampling, **extra)
             texts = tokenizer.batch_decode(out[:, input_ids.shape[1]:], skip_special_tokens=True)
             texts = [cut_at_stop(t, stop) for t in texts]
             for j, i in enumerate(batch):
