@@ -270,8 +270,7 @@ print("max |weights difference| :", (ours_w - torch_w).abs().max().item())
 # ## 5. Heads attend differently: a trained model
 #
 # Random weights make random heads. In a **trained** model the heads specialise. The course
-# ships a small GPT-2-style model trained on the course's stories (`course-gpt`, 4 layers of 4
-# heads). We load it with `attn_implementation="eager"`, the implementation that returns its
+# ships a small GPT-2-style model trained on the course's stories, `course-gpt`. We load it with `attn_implementation="eager"`, the implementation that returns its
 # attention weights, and draw all heads of one layer on the same sentence.
 
 # %%
@@ -281,6 +280,8 @@ from course_utils.widgets.head_explorer import attention_maps, draw_head, head_s
 gpt2, tokenizer = load_pretrained("course-gpt", attn_implementation="eager")
 sentence = "Mia found a red ball in the park, and she gave it to her brother."
 tokens, maps = attention_maps(gpt2, tokenizer, sentence)  # (layers, heads, seq, seq)
+print(f"course-gpt: {gpt2.config.n_layer} layers of {gpt2.config.n_head} heads, "
+      f"d_model {gpt2.config.n_embd}")
 print(len(tokens), "tokens:", tokens)
 print("attention maps:", tuple(maps.shape), "= (layers, heads, queries, keys)")
 
@@ -295,20 +296,24 @@ for layer in range(maps.shape[0]):
               f"{patterns['first token'][layer, head]:>12.2f}")
 
 # %%
-layer = int(patterns["previous token"].amax(dim=1).argmax())  # the layer with the clearest head
+# the layer whose heads differ most on these three patterns
+spread = sum(p.amax(dim=1) - p.amin(dim=1) for p in patterns.values())
+layer = int(spread.argmax())
 fig, axes = plt.subplots(1, maps.shape[1], figsize=(4.2 * maps.shape[1], 4.6))
 for head, ax in enumerate(axes):
     draw_head(tokens, maps[layer, head], ax=ax, title=f"layer {layer}, head {head}")
-fig.suptitle("the same sentence, four heads of one layer")
+fig.suptitle(f"the same sentence, the {maps.shape[1]} heads of layer {layer}")
 plt.tight_layout()
 plt.show()
 
 # %% [markdown]
-# Same sentence, same layer, different heads: some put almost all their weight on the token
-# just before (a bright line under the diagonal: "previous-token heads", which help continue a
-# word or a phrase), some spread over the sentence, some park their attention on the first
-# token when there is nothing useful to look at. That division of labour is what the heads
-# buy.
+# Same sentence, same layer, different heads. Compare the maps with the table: a head with a
+# high "first token" share parks much of its attention on the start of the text (a common
+# default when there is nothing useful to look at); a head with a high "previous token" share
+# shows a bright line just under the diagonal (it helps continue a word split into pieces);
+# others spread their weight over the recent words or pick out particular ones. Nobody
+# designed these roles: each head's $W_Q$ and $W_K$ were learned, and having several heads
+# lets the model learn several ways of looking at once.
 #
 # **Our module is that layer.** GPT-2 keeps `W_q, W_k, W_v` side by side in one `c_attn` layer,
 # stored transposed. Copy them into our `MultiHeadAttention`, feed it what layer 0's attention

@@ -28,6 +28,9 @@ from tqdm.auto import tqdm
 from course_utils import check, hint, progress, seed_everything, solution
 
 seed_everything(0)
+# One thread: this lesson's models are small, so a second thread gains little, and on a busy
+# machine (Binder, a shared laptop) threads that wait for each other can make it far slower.
+torch.set_num_threads(1)
 torch.set_printoptions(precision=3, sci_mode=False)
 
 # %% [markdown]
@@ -225,7 +228,7 @@ print("before training:", repr(sample(model)))
 # %% [markdown]
 # The training loop, written out: a batch of windows, logits, the shifted cross-entropy,
 # gradients, one AdamW step. The learning rate warms up and then follows a cosine down to a
-# tenth of its peak. About twenty seconds on two CPU cores.
+# tenth of its peak.
 
 # %%
 steps, batch_size, peak_lr = 300, 16, 3e-3
@@ -268,8 +271,8 @@ for seed in range(3):
 # %% [markdown]
 # From random tokens to story-shaped text: names, "and", full stops, quotation marks, the
 # corpus's favourite phrases. It does not make sense yet; that takes a bigger model and more
-# of the corpus. The course's bundled `course-gpt` is the same architecture, 4 layers and
-# 160 wide, trained for minutes instead of seconds.
+# of the corpus. The course's bundled `course-gpt` is the same architecture, larger, trained
+# for minutes instead of seconds.
 #
 # ## 4. Real weights in our GPT
 #
@@ -283,6 +286,9 @@ gpt = GPT.from_hf(hf_gpt)
 ids = torch.tensor([encode("Mia went to the park with her dog. The dog")])
 with torch.no_grad():
     ours, theirs = gpt(ids), hf_gpt(ids).logits
+c = gpt.config
+print(f"course-gpt: {c.num_layers} layers, d_model {c.d_model}, {c.num_heads} heads, context "
+      f"{c.max_seq_len}, vocabulary {c.vocab_size}")
 print(f"{gpt.num_parameters():,} parameters; max |logits difference| = "
       f"{(ours - theirs).abs().max().item():.2e}")
 ours_text = generate(gpt, ids, 20)
@@ -459,8 +465,8 @@ print(f"{bert.num_parameters():,} parameters; max |hidden state difference| = "
 # **Masked language modelling** in action: the model fills in the blank from both sides.
 
 # %%
-for text in ["Mia went to the [MASK] with her dog.", "They shared some [MASK] and talked.",
-             "Omar found 5 coins in an old [MASK]."]:
+for text in ["Mia went to the [MASK] with her dog.", "Omar found 5 coins in an old [MASK].",
+             "Suddenly it started to [MASK], so they ran to the shop."]:
     enc = bert_tokenizer(text, return_tensors="pt")
     where = (enc["input_ids"][0] == bert_tokenizer.mask_token_id).nonzero()[0, 0]
     with torch.no_grad():
@@ -469,7 +475,21 @@ for text in ["Mia went to the [MASK] with her dog.", "They shared some [MASK] an
     best = torch.topk(probs, 5)
     guesses = ", ".join(f"{bert_tokenizer.decode([int(i)])} ({p:.2f})"
                         for p, i in zip(best.values, best.indices, strict=True))
-    print(f"{text:<42} -> {guesses}")
+    print(f"{text:<55} -> {guesses}")
+
+# %% [markdown]
+# **Next-sentence prediction**: the classifier on the `[CLS]` vector says whether sentence B
+# continues sentence A (class 0) or comes from somewhere else (class 1).
+
+# %%
+first = "Lena felt upset because the duck was lost."
+for second in ["Lena was positive that the duck would come back.",
+               "Kate bought 7 flowers and 7 flowers."]:
+    enc = bert_tokenizer(first, second, return_tensors="pt")
+    with torch.no_grad():
+        p_next = bert(enc["input_ids"], enc["token_type_ids"],
+                      enc["attention_mask"]).logits.softmax(-1)[0, 0]
+    print(f"P(B follows A) = {p_next:.2f}   A: {first!r}  B: {second!r}")
 
 # %% [markdown]
 # **Who sees what.** Change the *last* word of a sentence and look at the *first* token's

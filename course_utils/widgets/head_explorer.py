@@ -56,12 +56,18 @@ def head_scores(weights: torch.Tensor) -> dict[str, torch.Tensor]:
 
 
 def draw_head(tokens: list[str], weights: torch.Tensor, ax=None, title: str = ""):
-    """Heatmap of one head's ``(seq, seq)`` weights: rows = queries, columns = keys."""
+    """Heatmap of one head's ``(seq, seq)`` weights: rows = queries, columns = keys.
+
+    The colour scale tops out at the largest weight below the first row (whose only key is
+    itself, so it is always 1 in a causal model), so weaker patterns stay visible.
+    """
     import matplotlib.pyplot as plt
 
     if ax is None:
         _, ax = plt.subplots(figsize=(5.5, 5))
-    ax.imshow(weights.detach().numpy(), cmap="viridis", vmin=0, vmax=1)
+    w = weights.detach()
+    vmax = float(w[1:].max()) if w.shape[0] > 1 else 1.0
+    ax.imshow(w.numpy(), cmap="viridis", vmin=0, vmax=vmax)
     ax.set_xticks(range(len(tokens)), tokens, rotation=70, ha="right", fontsize=8)
     ax.set_yticks(range(len(tokens)), tokens, fontsize=8)
     ax.set_xlabel("key (looked at)")
