@@ -35,30 +35,46 @@ class ToxicityRecipe:
 
 def train_toxicity_classifier(output_dir: str | os.PathLike,
                               recipe: ToxicityRecipe = ToxicityRecipe(),
-                              base: str = "course-bert") -> Path:
+                              base: str = "course-bert",
+                              extra_non_toxic: Sequence[str] = ()) -> Path:
     """Fine-tune ``base`` as a toxic / non-toxic classifier and save it to ``output_dir``.
 
     Returns the folder, which ``pipeline("text-classification", model=folder)`` loads like a
     hub name. The labels are named (``id2label``), so the pipeline reports ``"toxic"`` and
-    ``"non-toxic"`` rather than ``LABEL_1``.
+    ``"non-toxic"`` rather than ``LABEL_1``. ``extra_non_toxic`` adds harmless texts of the
+    kind the classifier will screen (e.g. a model's generations), labelled non-toxic.
     """
     if not isinstance(recipe, ToxicityRecipe):
         raise TypeError(f"recipe must be a ToxicityRecipe, got {type(recipe).__name__}")
     if recipe.max_steps < 1 or recipe.n_train < 2:
         raise ValueError("max_steps must be >= 1 and n_train >= 2")
-    from transformers import AutoModelForSequenceClassification, PrinterCallback, Trainer
+    if isinstance(extra_non_toxic, str) or not all(isinstance(t, str) for t in extra_non_toxic):
+        raise TypeError("extra_non_toxic must be a list of strings")
+    from datasets import Dataset, concatenate_datasets
+    from transformers import (
+        AutoModelForSequenceClassification,
+        PrinterCallback,
+        Trainer,
+        set_seed,
+    )
 
     from course_utils.finetune import balanced_subset, classification_dataset, collator_for
     from course_utils.finetune.sentiment import training_arguments
     from course_utils.pretrained import load_pretrained
 
     names = list(TOXICITY_LABELS)
+    set_seed(recipe.seed)  # the new classification head's initial weights
     model, tokenizer = load_pretrained(
         base, model_class=AutoModelForSequenceClassification, num_labels=len(names),
         id2label=dict(enumerate(names)), label2id={n: i for i, n in enumerate(names)})
     data = toxic_comments(seed=recipe.seed)
-    train = classification_dataset(balanced_subset(data["train"], recipe.n_train, recipe.seed),
-                                   tokenizer, recipe.max_length)
+    raw = balanced_subset(data["train"], recipe.n_train, recipe.seed)
+    if extra_non_toxic:
+        extra = Dataset.from_dict({"text": list(extra_non_toxic),
+                                   "label": [names.index("non-toxic")] * len(extra_non_toxic)},
+                                  features=raw.features)
+        raw = concatenate_datasets([raw, extra]).shuffle(seed=recipe.seed)
+    train = classification_dataset(raw, tokenizer, recipe.max_length)
     out = Path(output_dir)
     args = training_arguments(out / "trainer", max_steps=recipe.max_steps,
                               per_device_train_batch_size=recipe.batch_size,

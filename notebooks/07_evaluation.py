@@ -760,7 +760,10 @@ print(f"fine-tuned course-bert for {recipe.max_steps} steps on {recipe.n_train} 
       f"{time.perf_counter() - started:.1f} s -> {TOXICITY_MODEL}")
 
 toxicity = pipeline("text-classification", model=TOXICITY_MODEL)  # the seed's line
-print(toxicity(["You are such a clown, Ben.", "Thanks for the tip, Ben. Have a nice day."]))
+tox_test = toxic_comments()["test"]
+examples = [tox_test["text"][tox_test["label"].index(label)] for label in (1, 0)]
+for text, result in zip(examples, toxicity(examples), strict=True):
+    print(f"{text!r:60} -> {result}")
 
 # %% [markdown]
 # A classifier gives a score; deciding "toxic" needs a **threshold**. Raise it and fewer
@@ -772,7 +775,6 @@ print(toxicity(["You are such a clown, Ben.", "Thanks for the tip, Ben. Have a n
 # %%
 from course_utils.metrics import precision_recall_at
 
-tox_test = toxic_comments()["test"]
 tox_scores = toxic_scores(toxicity, tox_test["text"])
 tox_labels = list(tox_test["label"])  # 1 = toxic
 at_half = precision_recall_at(tox_scores, tox_labels, 0.5)
@@ -797,25 +799,59 @@ plt.show()
 
 # %% [markdown]
 # Finally, what the seed used the classifier for: screening a model's generations. We score
-# `course-gpt`'s greedy summaries and the sampled ones you rated. None of them is toxic (they
-# are about cakes, races and picnics: read them), so **every flag is a false positive**.
+# the reference summaries of the test set, `course-gpt`'s greedy summaries and the sampled ones
+# you rated. None of them is toxic (they are about cakes, races and picnics: read them), so
+# **every flag is a false positive**.
 
 # %%
-to_screen = {"greedy summaries": gen_summaries,
+to_screen = {"reference summaries": summ_refs,
+             "greedy summaries": gen_summaries,
              "sampled summaries": [it["generation"] for it in items]}
-for name, texts in to_screen.items():
-    s = toxic_scores(toxicity, texts)
-    flagged = [t for t, v in zip(texts, s, strict=True) if v >= 0.5]
-    print(f"{name:18} {len(flagged)} of {len(texts)} flagged at 0.5 (highest score "
-          f"{max(s):.3f})" + (f", e.g. {flagged[:2]}" if flagged else ""))
+
+
+def screen(classifier):
+    for name, texts in to_screen.items():
+        s = toxic_scores(classifier, texts)
+        flagged = [t for t, v in zip(texts, s, strict=True) if v >= 0.5]
+        print(f"{name:20} {len(flagged):2} of {len(texts)} flagged at 0.5"
+              + (f", e.g. {flagged[:2]}" if flagged else ""))
+
+
+screen(toxicity)
 
 # %% [markdown]
-# If your run flagged some, look at what they share with the training insults ("You are such a
-# clown, Ben."): a name, a short sentence, a word the classifier has rarely seen in a friendly
-# comment. A classifier's precision and recall hold on text like its test set; on anything
-# else (a model's odd generations included) they must be measured again, on a sample labelled
-# by people. `unitary/toxic-bert`, trained on far more varied comments, is much harder to
-# fool this way, but the same rule applies to it.
+# If your run flagged some, look at what they share with the training insults ("You are such
+# a clown, Ben."): a name, a short statement, words the classifier never saw in a friendly
+# comment. It learned "friendly-sounding forum comment" versus
+# "anything else", and its test set could not tell, because the test set is more forum
+# comments. **A classifier's precision and recall hold on text like its test set**; on other
+# text (a model's generations included) they must be measured again, on a sample that people
+# have labelled.
+#
+# The usual fix is data: show the classifier harmless text of the kind it will screen. Below,
+# the same recipe with sentences from the training *stories* added as non-toxic examples (not
+# the test summaries: those stay our measurement).
+
+# %%
+import re
+
+story_sentences = [s for t in stories()["train"]["text"][:200]
+                   for s in re.split(r"(?<=[.!?]) ", t)][:480]
+started = time.perf_counter()
+retrained = train_toxicity_classifier(f"{OUT}/toxicity-course-bert-v2", recipe,
+                                      extra_non_toxic=story_sentences)
+toxicity_v2 = pipeline("text-classification", model=str(retrained))
+v2 = precision_recall_at(toxic_scores(toxicity_v2, tox_test["text"]), tox_labels, 0.5)
+print(f"retrained with {len(story_sentences)} story sentences in "
+      f"{time.perf_counter() - started:.1f} s; test comments: precision {v2['precision']:.3f}, "
+      f"recall {v2['recall']:.3f} (was {at_half['precision']:.3f}, {at_half['recall']:.3f})\n")
+screen(toxicity_v2)
+
+# %% [markdown]
+# Fewer false alarms on summaries, and the comments are still caught; whatever flags remain
+# in your run are the false-positive rate you would have to report. `unitary/toxic-bert`,
+# trained on far more varied text, is much harder to fool this way, but the rule is the same
+# for it: measure a classifier on the text you will use it on.
 
 # %% [markdown]
 # ## Summary
@@ -829,7 +865,7 @@ for name, texts in to_screen.items():
 #   a model is at home and what fine-tuning changed.
 # - Human ratings need confidence intervals and an agreement check (Cohen's kappa).
 # - A classifier screens generations at a threshold that trades precision for recall, and its
-#   test-set numbers only hold for text like its test set.
+#   test-set numbers only hold for text like its test set: measure it on the text you screen.
 
 # %%
 progress()

@@ -62,5 +62,7 @@ def test_bad_inputs_say_what_to_do():
     assert toxic_scores(no_toxic, []) == []
     with pytest.raises(ValueError, match="max_steps"):
         train_toxicity_classifier("unused", ToxicityRecipe(max_steps=0))
+    with pytest.raises(TypeError, match="extra_non_toxic"):
+        train_toxicity_classifier("unused", extra_non_toxic="a harmless sentence")
     with pytest.raises(TypeError, match="ToxicityRecipe"):
         train_toxicity_classifier("unused", {"max_steps": 2})
