@@ -307,7 +307,8 @@ plt.tight_layout()
 plt.show()
 
 # %% [markdown]
-# Same sentence, same layer, different heads. Compare the maps with the table: a head with a
+# Same sentence, same layer, different heads (each map's colours are scaled to its own weights,
+# so that weak patterns show). Compare the maps with the table: a head with a
 # high "first token" share parks much of its attention on the start of the text (a common
 # default when there is nothing useful to look at); a head with a high "previous token" share
 # shows a bright line just under the diagonal (it helps continue a word split into pieces);

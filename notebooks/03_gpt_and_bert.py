@@ -340,7 +340,7 @@ check("03.3", top_k_filter)
 # %%
 from course_utils.generation import next_token_distribution, top_k_filter, top_p_filter
 
-context = "Omar found 5 coins in an old"
+context = "Mia went to the"
 with torch.no_grad():
     logits = gpt(torch.tensor([encode(context)]))[0, -1]
 settings = {"T = 1": {}, "T = 0.5": {"temperature": 0.5}, "T = 2": {"temperature": 2.0},
@@ -353,7 +353,7 @@ for ax, (name, kw) in zip(axes, settings.items(), strict=True):
     ax.bar(range(10), probs[top], color="tab:blue")
     ax.set_xticks(range(10), labels, rotation=70, fontsize=8)
     kept = int((probs > 0).sum())
-    ax.set_title(f"{name}: {kept} tokens possible", fontsize=10)
+    ax.set_title(f"{name}: {kept} token{'s' if kept > 1 else ''} possible", fontsize=10)
 axes[0].set_ylabel("probability")
 fig.suptitle(f"next token after {context!r}")
 plt.tight_layout()

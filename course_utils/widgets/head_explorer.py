@@ -58,15 +58,17 @@ def head_scores(weights: torch.Tensor) -> dict[str, torch.Tensor]:
 def draw_head(tokens: list[str], weights: torch.Tensor, ax=None, title: str = ""):
     """Heatmap of one head's ``(seq, seq)`` weights: rows = queries, columns = keys.
 
-    The colour scale tops out at the largest weight below the first row (whose only key is
-    itself, so it is always 1 in a causal model), so weaker patterns stay visible.
+    The colour scale tops out at the 98th percentile of the weights on and below the diagonal
+    (the first rows of a causal map have one or two keys, so their weights are near 1 and would
+    wash out every other pattern).
     """
     import matplotlib.pyplot as plt
 
     if ax is None:
         _, ax = plt.subplots(figsize=(5.5, 5))
     w = weights.detach()
-    vmax = float(w[1:].max()) if w.shape[0] > 1 else 1.0
+    lower = w[torch.ones_like(w, dtype=torch.bool).tril()].float()
+    vmax = max(float(torch.quantile(lower, 0.98)), 1e-6)
     ax.imshow(w.numpy(), cmap="viridis", vmin=0, vmax=vmax)
     ax.set_xticks(range(len(tokens)), tokens, rotation=70, ha="right", fontsize=8)
     ax.set_yticks(range(len(tokens)), tokens, fontsize=8)
