@@ -359,7 +359,7 @@ print("no stemmer:", round(rouge(["the dogs were running"], ["the dog runs"])["r
 #
 # Now a real model. `course-gpt` learned two task formats among its pretraining stories: a
 # passage followed by `TL;DR:` and a one-line summary, and translation from English into the
-# course's toy language *Lingo*. The model has about a million parameters, so keep your
+# course's toy language *Lingo*. It is a tiny model (its size is printed below), so keep your
 # expectations honest; the point is the measurement. We decode greedily and keep the first
 # line of each completion.
 
@@ -398,8 +398,8 @@ for src, ref, gen in list(zip(trans_test["source"], trans_test["target"], gen_tr
 # A score means little without something to compare it with. Two **baselines** that involve
 # no model at all: for summaries, the first sentence of the document ("lead-1", a famously
 # strong baseline on news); for translation, copying the English source unchanged (it shares
-# the punctuation, "the" never appears in Lingo). Scored with the `evaluate` modules, the
-# seed's API:
+# little more than the full stop with Lingo). Scored with the `evaluate` modules, the seed's
+# API:
 
 # %%
 lead_1 = [d.split(". ")[0] + "." for d in summ_test["document"]]
