@@ -22,23 +22,32 @@
 
 # %%
 import asyncio
+import contextlib
 import json
 import statistics
 import time
 from pathlib import Path
 
 import httpx
-import matplotlib.pyplot as plt
 import psutil
+
+from course_utils.serving import ServerProcess
+
+# Loading the service takes a few seconds: start it now, in the background, so that it loads
+# while this notebook imports the rest. Section 2 explains what this does.
+started = time.perf_counter()
+server = ServerProcess("--model", "course-gpt", "--log-level", "info", startup_timeout=180)
+server.start(wait=False)
+
+import matplotlib.pyplot as plt
 import torch
 
 import course_utils
 from course_utils import check, hint, progress, seed_everything, solution  # noqa: F401
 
 seed_everything(0)
-torch.set_num_threads(1)  # leave the other core to the servers this notebook starts
+torch.set_num_threads(1)  # leave the other core to the server
 ROOT = Path(course_utils.__file__).resolve().parent.parent  # the repository
-started = time.perf_counter()
 
 # %% [markdown]
 # ## 1. Where we start: a model behind `/generate`
@@ -80,25 +89,19 @@ started = time.perf_counter()
 #
 # `python -m course_utils.serving` loads the model once and serves it with uvicorn.
 # A notebook cell must not block on a server, so `ServerProcess` runs that command as a **child
-# process** on 127.0.0.1 (never reachable from outside this machine) on a free port, and waits
-# until `GET /health` answers. We start two: the full service, and the first sketch's
-# one-request-at-a-time design (`--no-batching`) for the load test in section 6. They load side
-# by side while we read on.
+# process** on 127.0.0.1 (never reachable from outside this machine) on a free port. The first
+# cell launched it with `server.start(wait=False)`; `wait_ready()` waits until `GET /health`
+# answers (a plain `start()` does both). `--log-level info` makes uvicorn log its start-up and
+# shutdown, to a file we read in section 9.
 #
 # A server that outlives its notebook holds memory and a port. `ServerProcess` stops its child
 # when you call `stop()` (section 9), and a finalizer stops it anyway when the kernel shuts
 # down, even after a cell failed half-way.
 
 # %%
-from course_utils.serving import ServerProcess
-
-server = ServerProcess("--model", "course-gpt", "--log-level", "info",
-                       startup_timeout=180).start(wait=False)
-seed_server = ServerProcess("--model", "course-gpt", "--no-batching",
-                            startup_timeout=180).start(wait=False)
 server.wait_ready()
-print(f"the service is up at {server.url} (pid {server.process.pid}) after "
-      f"{time.perf_counter() - started:.1f} s")
+print(f"the service is up at {server.url} (pid {server.process.pid}), "
+      f"{time.perf_counter() - started:.1f} s after it was launched")
 
 http = httpx.Client(base_url=server.url, timeout=120)
 print(json.dumps(http.get("/health").json(), indent=1))
@@ -377,22 +380,32 @@ print("greedy continuations, batched == one at a time:", together == one_by_one)
 # users arrive? A **closed-loop** load generator simulates `clients` users, each sending a
 # request, waiting for the answer, and sending the next, for a fixed number of seconds. `async`
 # `httpx` keeps all of them in flight from one thread. Every request asks for the same work
-# (greedy, 24 new tokens, via `/v1/completions`, whose `usage` counts the tokens exactly). The
-# two servers started in section 2 take turns: the full service, and the first sketch's
-# one-request-at-a-time design.
+# (greedy, 16 new tokens, via `/v1/completions`, whose `usage` counts the tokens exactly).
 #
-# (The numbers depend on the machine and on what else runs on it: the load generator shares the
-# CPU with the servers. `benchmarks/load_test.py` runs the same comparison for longer.)
+# The first sketch served **one request at a time**: the others wait in line. We get exactly
+# that behaviour from our server by letting only one request be in flight at a time (an
+# `asyncio.Lock`, which serves waiters in order) and timing each request from the moment its
+# user wanted to send it, wait in line included. (It is slightly unfair to that design: each
+# lone request also pays the batcher's few milliseconds of waiting for company, and the server
+# idles for a round trip between requests. `benchmarks/load_test.py` compares two real servers,
+# `--no-batching` against batched, for longer.)
+#
+# The numbers depend on the machine and on what else runs on it: the load generator shares the
+# CPU with the server.
 
 # %%
 PROMPTS = ["Once upon a time", "The little robot", "Tom had three apples", "In the forest",
            "Anna went to the market and", "The sky was"]
 
 
-async def closed_loop(url: str, clients: int, seconds: float, max_tokens: int = 24) -> dict:
-    """`clients` users, each sending requests back to back for `seconds`; what they got."""
+async def closed_loop(url: str, clients: int, seconds: float, one_at_a_time: bool = False,
+                      max_tokens: int = 16) -> dict:
+    """`clients` users, each sending requests back to back for `seconds`; what they got.
+
+    With `one_at_a_time`, requests wait in line for the previous one to finish."""
     latencies, tokens = [], 0
     deadline = time.perf_counter() + seconds
+    line = asyncio.Lock() if one_at_a_time else contextlib.nullcontext()
 
     async def user(c: httpx.AsyncClient, k: int) -> None:
         nonlocal tokens
@@ -400,7 +413,8 @@ async def closed_loop(url: str, clients: int, seconds: float, max_tokens: int = 
             body = {"model": "course-gpt", "prompt": PROMPTS[(k + len(latencies)) % 6],
                     "max_tokens": max_tokens, "temperature": 0}
             sent = time.perf_counter()
-            r = await c.post("/v1/completions", json=body)
+            async with line:
+                r = await c.post("/v1/completions", json=body)
             r.raise_for_status()
             latencies.append(time.perf_counter() - sent)
             tokens += r.json()["usage"]["completion_tokens"]
@@ -414,33 +428,39 @@ async def closed_loop(url: str, clients: int, seconds: float, max_tokens: int = 
 
 
 def summary(rounds: list[dict]) -> dict:
-    """Pool the rounds: tokens per second overall, median and 99th-percentile latency."""
+    """Median tokens per second over the rounds; latency percentiles over all requests."""
     latencies = sorted(x for r in rounds for x in r["latencies"])
     return {"requests": len(latencies),
-            "tokens_per_s": sum(r["tokens"] for r in rounds) / sum(r["seconds"] for r in rounds),
+            "tokens_per_s": statistics.median(r["tokens"] / r["seconds"] for r in rounds),
             "p50_ms": 1000 * statistics.median(latencies),
             "p99_ms": 1000 * latencies[min(len(latencies) - 1, int(0.99 * len(latencies)))]}
 
 
-seed_server.wait_ready()
-modes = {"one at a time": seed_server.url, "batched": server.url}
-for url in modes.values():  # warm-up: the first requests pay one-off costs
-    await closed_loop(url, clients=2, seconds=0.2)  # noqa: F704 (Jupyter runs top-level await)
+# warm-up: the first requests pay one-off costs (Jupyter runs a top-level `await`)
+await closed_loop(server.url, clients=2, seconds=0.3)  # noqa: F704
 
-# The two servers take turns in short rounds, so a burst of other work on the machine hits both.
+# The two modes take turns in short rounds, so a burst of other work on the machine hits both.
+modes = {"one at a time": True, "batched": False}
 levels, results = [1, 4, 16], {mode: [] for mode in modes}
 for clients in levels:
     rounds = {mode: [] for mode in modes}
-    for _ in range(3):
-        for mode, url in modes.items():
-            rounds[mode].append(await closed_loop(url, clients, seconds=0.6))  # noqa: F704
+    batched = {"requests": 0, "batches": 0}  # the server's own count, batched rounds only
+    for turn in range(4):  # alternate which mode goes first
+        for mode, one_at_a_time in list(modes.items())[::1 if turn % 2 else -1]:
+            before = http.get("/health").json()
+            rounds[mode].append(await closed_loop(  # noqa: F704
+                server.url, clients, seconds=0.4, one_at_a_time=one_at_a_time))
+            if not one_at_a_time:
+                after = http.get("/health").json()
+                for key in batched:
+                    batched[key] += after[key] - before[key]
     for mode in modes:
         row = summary(rounds[mode])
         results[mode].append(row)
-        print(f"{clients:>2} clients, {mode:<13}: {row['requests']:>3} requests, "
+        print(f"{clients:>2} client{'s' if clients > 1 else ' '}, {mode:<13}: {row['requests']:>3} requests, "
               f"{row['tokens_per_s']:6.0f} tokens/s, p50 {row['p50_ms']:6.0f} ms, "
               f"p99 {row['p99_ms']:6.0f} ms")
-seed_server.stop()  # done with the comparison: free its memory
+    print(f"{'':>26}mean batch size {batched['requests'] / batched['batches']:.1f}")
 
 # %%
 fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 3.8))
@@ -459,18 +479,20 @@ ax2.set_title("latency: lower is better")
 plt.tight_layout()
 plt.show()
 
-stats = http.get("/health").json()
-gain = results["batched"][-1]["tokens_per_s"] / results["one at a time"][-1]["tokens_per_s"]
-print(f"at {levels[-1]} clients, batching gives {gain:.1f}x the throughput; the service ran "
-      f"{stats['requests']} requests in {stats['batches']} batches "
-      f"(mean batch size {stats['mean_batch_size']})")
+for clients, one, both in zip(levels, results["one at a time"], results["batched"],
+                              strict=True):
+    print(f"{clients:>2} client{'s' if clients > 1 else ' '}: batched gives "
+          f"{both['tokens_per_s'] / one['tokens_per_s']:.1f}x the throughput; median latency "
+          f"{both['p50_ms']:.0f} ms instead of {one['p50_ms']:.0f} ms")
 
 # %% [markdown]
-# With one client there is nothing to batch, and both designs do the same work. As clients
-# arrive, the one-at-a-time server's throughput stays flat, so each user waits in a longer line:
-# its latency grows in step with the number of clients. The batched server serves them together:
-# throughput grows with load, and latency grows much more slowly. This is the single most
-# important idea in LLM serving: a decoding step is cheap to share.
+# With one client there is nothing to batch: both modes run exactly the same requests, so any
+# gap between them there is the noise of a shared machine (the measure of how far to trust the
+# other points). As clients arrive, one-at-a-time throughput stays flat, so each user waits in a
+# longer line: its latency grows in step with the number of clients. The batched server serves
+# them together (the mean batch size follows the number of clients): throughput grows with load,
+# and latency grows much more slowly. This is the single most important idea in LLM serving: a
+# decoding step is cheap to share.
 #
 # Our batcher is **static once formed**: a batch runs until its last request finishes, and a
 # request that arrives meanwhile waits for the next batch. Section 10 shows how production
@@ -490,8 +512,8 @@ print(f"at {levels[-1]} clients, batching gives {gain:.1f}x the throughput; the 
 from course_utils import data
 from course_utils.serving.quantize import quantization_table
 
-texts = data.stories()["test"]["text"][:24]
-table = quantization_table(model, tok, texts, prompt="Once upon a time", new_tokens=24)
+texts = data.stories()["test"]["text"][:20]
+table = quantization_table(model, tok, texts, prompt="Once upon a time", new_tokens=16)
 print(f"{'model':<14} {'size on disk (MB)':>18} {'ms per token':>13} {'perplexity':>11}")
 for row in table:
     print(f"{row['model']:<14} {row['size_mb']:>18.2f} {row['ms_per_token']:>13.2f} "
@@ -584,7 +606,6 @@ try:
     httpx.get(f"{server.url}/health", timeout=2)
 except httpx.ConnectError as err:
     print("GET /health now fails:", type(err).__name__)
-print("one-at-a-time server running:", seed_server.running)
 print(f"\nthis notebook ran in {time.perf_counter() - started:.0f} s")
 
 # %% [markdown]

@@ -11,14 +11,30 @@ runs it with uvicorn. The pieces, one module per idea:
 - :mod:`.app`, :mod:`.openai_compat`: the routes;
 - :mod:`.quantize`: int8 dynamic quantization and its before/after table;
 - :mod:`.background`: run the server in the background (notebook, tests, benchmark).
+
+The names below are imported on first use: ``from course_utils.serving import ServerProcess``
+then does not import transformers, so a notebook can launch the server (a child process that
+loads it anyway) before paying for that import itself.
 """
 
-from course_utils.serving.app import create_app
-from course_utils.serving.background import ServerProcess, ServerThread
-from course_utils.serving.batching import DynamicBatcher
-from course_utils.serving.generation import generate_batch, left_pad
-from course_utils.serving.models import load_model
-from course_utils.serving.streaming import IncrementalDecoder, sse_event
+from __future__ import annotations
 
-__all__ = ["DynamicBatcher", "IncrementalDecoder", "ServerProcess", "ServerThread",
-           "create_app", "generate_batch", "left_pad", "load_model", "sse_event"]
+from importlib import import_module
+from typing import Any
+
+_WHERE = {"create_app": "app", "ServerProcess": "background", "ServerThread": "background",
+          "DynamicBatcher": "batching", "generate_batch": "generation", "left_pad": "generation",
+          "load_model": "models", "IncrementalDecoder": "streaming", "sse_event": "streaming"}
+__all__ = sorted(_WHERE)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _WHERE:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(import_module(f"{__name__}.{_WHERE[name]}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_WHERE])
