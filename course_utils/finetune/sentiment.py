@@ -166,7 +166,7 @@ def full_finetune_baseline(recipe: Recipe = Recipe(), model_name: str = "course-
     if cached is not None and (out / "model.safetensors").exists():
         return cached, out
     model, tokenizer = load_pretrained(model_name)
-    run = finetune(model, tokenizer, "full", out, recipe, quiet=True)
+    run = finetune(model, tokenizer, "full fine-tuning", out, recipe, quiet=True)
     store_full_baseline(run.cost, model, tokenizer, recipe, model_name)
     return run.cost, out
 
