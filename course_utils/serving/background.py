@@ -61,11 +61,44 @@ def _shut_down(process: subprocess.Popen, timeout: float = 15.0) -> None:
             process.wait(5)
 
 
-def _clean_up(process: subprocess.Popen | None, log: Path) -> None:
+class _Log:
+    """The server's output file, already unlinked where the system allows (POSIX), so that it
+    disappears even if this process is killed; the reader has its own offset into it."""
+
+    def __init__(self) -> None:
+        fd, name = tempfile.mkstemp(prefix="course-server-", suffix=".log")
+        self.writer: int | None = fd
+        self.reader = open(name, "rb")  # closed by close()
+        self.path: Path | None = Path(name)
+        try:
+            self.path.unlink()
+            self.path = None
+        except OSError:  # Windows: an open file cannot be deleted; close() deletes it
+            pass
+
+    def text(self) -> str:
+        if self.reader.closed:
+            return ""
+        self.reader.seek(0)
+        return self.reader.read().decode(errors="replace")
+
+    def close_writer(self) -> None:
+        if self.writer is not None:
+            os.close(self.writer)
+            self.writer = None
+
+    def close(self) -> None:
+        self.close_writer()
+        self.reader.close()
+        if self.path is not None:
+            self.path.unlink(missing_ok=True)
+
+
+def _clean_up(process: subprocess.Popen | None, log: _Log) -> None:
     """The finalizer of a :class:`ServerProcess`: stop its server, delete its log."""
     if process is not None:
         _shut_down(process, timeout=5.0)
-    log.unlink(missing_ok=True)
+    log.close()
 
 
 class ServerProcess:
@@ -84,20 +117,18 @@ class ServerProcess:
         self.env = {**os.environ, "HF_HUB_OFFLINE": "1", **(env or {})}
         self.url = f"http://{HOST}:{self.port}"
         self.process: subprocess.Popen | None = None
-        fd, name = tempfile.mkstemp(prefix="course-server-", suffix=".log")
-        os.close(fd)
-        self._log = Path(name)
+        self._log = _Log()
         self._finalizer = weakref.finalize(self, _clean_up, None, self._log)
 
     def start(self, wait: bool = True) -> ServerProcess:
         """Launch the server; with ``wait`` (the default) return once ``/health`` answers."""
         if self.process is not None:
             raise RuntimeError("this server was already started; make a new ServerProcess")
-        with open(self._log, "wb") as log:
-            self.process = subprocess.Popen(
-                [sys.executable, "-m", "course_utils.serving", "--host", HOST,
-                 "--port", str(self.port), *self.args],
-                stdout=log, stderr=subprocess.STDOUT, env=self.env)
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "course_utils.serving", "--host", HOST,
+             "--port", str(self.port), *self.args],
+            stdout=self._log.writer, stderr=subprocess.STDOUT, env=self.env)
+        self._log.close_writer()  # the child has its own copy
         self._finalizer.detach()
         self._finalizer = weakref.finalize(self, _clean_up, self.process, self._log)
         return self.wait_ready() if wait else self
@@ -120,7 +151,7 @@ class ServerProcess:
 
     def output(self) -> str:
         """Everything the server printed so far."""
-        return self._log.read_text(errors="replace") if self._log.exists() else ""
+        return self._log.text()
 
     def stop(self, timeout: float = 15.0) -> int | None:
         """SIGTERM (graceful shutdown), then SIGKILL after ``timeout`` s; return the exit code.
