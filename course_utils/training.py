@@ -7,23 +7,26 @@ language model learns is exactly what this loss says: at every position, the nex
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 
-def encode_corpus(texts: Iterable[str], encode: Callable[[str], list[int]],
-                  eos_token_id: int) -> torch.Tensor:
-    """One long 1-D tensor of token ids: every text encoded, each followed by ``eos_token_id``
-    so the model learns where a document ends."""
+def encode_corpus(documents: Iterable[list[int]], eos_token_id: int) -> torch.Tensor:
+    """One long 1-D tensor of token ids: every tokenized document followed by ``eos_token_id``
+    so the model learns where a document ends. Tokenize in one batch call, e.g.
+    ``encode_corpus(tokenizer(texts)["input_ids"], tokenizer.eos_token_id)``."""
     ids: list[int] = []
-    for text in texts:
-        ids.extend(encode(text))
+    for doc in documents:
+        if isinstance(doc, str):
+            raise TypeError("encode_corpus takes token ids, not text: pass "
+                            "tokenizer(texts)['input_ids']")
+        ids.extend(doc)
         ids.append(eos_token_id)
     if not ids:
-        raise ValueError("the corpus is empty: pass at least one text")
+        raise ValueError("the corpus is empty: pass at least one document")
     return torch.tensor(ids, dtype=torch.long)
 
 

@@ -187,8 +187,12 @@ from course_utils.training import cosine_lr, encode_corpus, get_batch, lm_loss
 _, tokenizer = load_pretrained("course-gpt")
 corpus = stories()
 encode = lambda text: tokenizer(text, verbose=False)["input_ids"]
-train_tokens = encode_corpus(corpus["train"]["text"][:4000], encode, tokenizer.eos_token_id)
-val_tokens = encode_corpus(corpus["validation"]["text"], encode, tokenizer.eos_token_id)
+train_texts = corpus["train"][:4000]["text"]  # a list of 4,000 strings
+val_texts = corpus["validation"][:]["text"]
+train_tokens = encode_corpus(tokenizer(train_texts, verbose=False)["input_ids"],
+                             tokenizer.eos_token_id)
+val_tokens = encode_corpus(tokenizer(val_texts, verbose=False)["input_ids"],
+                           tokenizer.eos_token_id)
 print(f"{len(train_tokens):,} training tokens, {len(val_tokens):,} validation tokens")
 print("a window:", repr(tokenizer.decode(train_tokens[:40])))
 
@@ -231,7 +235,7 @@ print("before training:", repr(sample(model)))
 # tenth of its peak.
 
 # %%
-steps, batch_size, peak_lr = 300, 16, 3e-3
+steps, batch_size, peak_lr = 250, 16, 3e-3
 optimizer = torch.optim.AdamW(model.parameters(), lr=peak_lr, weight_decay=0.01)
 g = torch.Generator().manual_seed(0)
 losses = []
