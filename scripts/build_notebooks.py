@@ -72,10 +72,14 @@ def render(nb: nbformat.NotebookNode) -> str:
     return nbformat.writes(nb, version=4) + "\n"
 
 
-def build(check: bool = False, solutions: bool = True) -> list[str]:
-    """Build (or with ``check`` only compare) every edition; return the stale notebooks."""
+def build(check: bool = False, solutions: bool = True,
+          only: list[str] | None = None) -> list[str]:
+    """Build (or with ``check`` only compare) the editions of every lesson, or of the lessons
+    numbered in ``only`` (e.g. ``["03"]``); return the stale student notebooks."""
     stale = []
     for src in sources():
+        if only and src.stem[:2] not in only:
+            continue
         text = src.read_text(encoding="utf-8")
         student = render(to_notebook(student_text(text), src.stem))
         target = src.with_suffix(".ipynb")
@@ -95,8 +99,10 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--check", action="store_true",
                         help="only report student notebooks that differ from their source")
+    parser.add_argument("--only", nargs="+", metavar="NN",
+                        help="only these lessons, e.g. --only 03 04")
     args = parser.parse_args(argv)
-    stale = build(check=args.check)
+    stale = build(check=args.check, only=args.only)
     if stale:
         print("Out of date (run `python scripts/build_notebooks.py`):\n  " + "\n  ".join(stale))
         return 1

@@ -22,6 +22,10 @@ def _fmt(x: Any) -> str:
             body = str(torch.tensor(vals).reshape(x.shape).tolist()) if vals else "[]"
             return f"tensor of shape {tuple(x.shape)}, dtype {x.dtype}: {body}"
         return f"tensor of shape {tuple(x.shape)}, dtype {x.dtype}"
+    if isinstance(x, dict) and any(isinstance(v, torch.Tensor) for v in x.values()):
+        parts = [f"{k}: {tuple(v.shape)}" if isinstance(v, torch.Tensor) else f"{k}: {v!r}"
+                 for k, v in x.items()]
+        return "dict of " + ", ".join(parts)
     text = repr(x)
     return text if len(text) <= 200 else text[:197] + "..."
 
