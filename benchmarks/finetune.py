@@ -116,7 +116,7 @@ def main(argv: list[str] | None = None) -> dict:
     train = causal_lm_dataset(sentiment_splits(recipe)["train"], tokenizer, LABEL_NAMES,
                               recipe.max_length)
     runs: dict[str, list[costs.RunCost]] = {m.name: [] for m in COMPARISON}
-    t0 = time.time()
+    t0, load_before = time.time(), os.getloadavg()[0]
     with tempfile.TemporaryDirectory() as tmp:
         for rep in range(args.repeats):
             for method in COMPARISON:  # the methods take turns: drift hits them alike
@@ -139,9 +139,11 @@ def main(argv: list[str] | None = None) -> dict:
             "time_per_step_ms_min": 1000 * min(times), "time_per_step_ms_max": 1000 * max(times),
             "size_on_disk_mb": first.size_on_disk_bytes / MB, "runs": len(rs)})
     full = rows[0]
+    load = (load_before, os.getloadavg()[0])
     lines = [f"Fine-tuning cost per step ({model_desc}; batch {recipe.batch_size}, "
              f"{args.steps} steps a run, median of {args.repeats} alternating runs, "
-             f"{args.threads} threads)", "",
+             f"{args.threads} threads; machine load average {load[0]:.1f} before, "
+             f"{load[1]:.1f} after)", "",
              "| method | trainable params | % of model | optimizer state | peak memory | "
              "time / step (min-max) | vs full | on disk |",
              "|---|---:|---:|---:|---:|---:|---:|---:|"]
@@ -154,7 +156,7 @@ def main(argv: list[str] | None = None) -> dict:
             f"{r['time_per_step_ms_median'] / full['time_per_step_ms_median']:.2f}x | "
             f"{r['size_on_disk_mb']:.2f} MB |")
     data = {"model": model_desc, "steps": args.steps, "repeats": args.repeats,
-            "batch_size": recipe.batch_size, "methods": rows}
+            "batch_size": recipe.batch_size, "load_average": load, "methods": rows}
     write_results("finetune", data, "\n".join(lines))
     return data
 
