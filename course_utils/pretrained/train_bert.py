@@ -28,7 +28,7 @@ class BertRecipe:
     hidden_size: int = 128
     num_attention_heads: int = 4
     max_len: int = 64
-    steps: int = 1000
+    steps: int = 1500
     batch_size: int = 32
     lr: float = 1e-3
     warmup_steps: int = 50
