@@ -303,9 +303,10 @@ plt.show()
 lora_runs = [c for c in results if c.method.startswith("LoRA") and c.trainable_fraction < 0.05]
 best = max(lora_runs, key=lambda c: c.accuracy)
 gap = 100 * (full_cost.accuracy - best.accuracy)
-print(f"best LoRA: {best.method}, accuracy {best.accuracy:.1%} vs full fine-tuning "
-      f"{full_cost.accuracy:.1%} ({gap:+.1f} points behind), with "
-      f"{100 * best.trainable_fraction:.2f}% of the trainable parameters.")
+where = f"{abs(gap):.1f} points {'behind' if gap > 0 else 'ahead of'}" if gap else "level with"
+print(f"best LoRA under 5% of the parameters: {best.method}, accuracy {best.accuracy:.1%}, "
+      f"{where} full fine-tuning ({full_cost.accuracy:.1%}), training "
+      f"{100 * best.trainable_fraction:.2f}% as many parameters.")
 print("target (within 2 points of full fine-tuning with under 5% of the parameters):",
       "met" if gap <= 2 and best.trainable_fraction < 0.05 else "NOT met")
 
