@@ -41,7 +41,9 @@ class Interaction:
 
     @property
     def id(self) -> str:
-        return f"{self.widget.removeprefix('course-')}:{self.control}".replace(" ", "_")
+        """A name fit for a test id and a file name: ``sampling-explorer-top_k_0_off``."""
+        control = re.sub(r"[^a-z0-9]+", "_", self.control.lower()).strip("_") or "control"
+        return f"{self.widget.removeprefix('course-')}-{control}"
 
 
 INTERACTIONS: dict[str, list[Interaction]] = {

@@ -180,7 +180,7 @@ def test_interaction_changes_what_is_shown(notebook: NotebookRun, interaction: I
     assert box.count(), (f"{notebook.name} shows no widget with class {it.widget!r}; it shows "
                          f"{course_widgets(page)} (fix interactions.py or the widget's class)")
     box = box.first
-    stem = screenshots / notebook.name / it.id.replace(":", "__")
+    stem = screenshots / notebook.name / it.id
     before = fingerprint(box, it.watch)
     assert before, f"nothing matches {it.watch!r} inside {it.widget} before the interaction"
     screenshot_element(box, stem.with_name(stem.name + "_before.png"))
