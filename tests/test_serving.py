@@ -5,6 +5,7 @@ compared with transformers' own generate() on the same model."""
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import json
 import signal
 import socket
@@ -18,6 +19,13 @@ from course_utils.serving import ServerProcess, ServerThread, create_app, load_m
 
 NAME = "tiny-test"
 TIMEOUT = httpx.Timeout(60.0)
+
+
+def run_in_fresh_loop(coro):
+    """asyncio.run in a thread of its own: the browser tests' Playwright session keeps an event
+    loop running in the main thread for the whole test session."""
+    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(asyncio.run, coro).result()
 
 
 @pytest.fixture(scope="module")
@@ -89,7 +97,7 @@ def test_concurrent_requests_are_batched_and_stay_correct(server, model, tok):
                 "prompt": p, "max_length": len(tok(p)["input_ids"]) + 10, "temperature": 0})
                 for p in prompts))
 
-    responses = asyncio.run(run())
+    responses = run_in_fresh_loop(run())
     after = httpx.get(f"{server.url}/health").json()
     for p, r in zip(prompts, responses, strict=True):
         assert r.status_code == 200, r.text
@@ -298,7 +306,7 @@ def test_concurrent_load_has_no_failed_request(server):
         async with httpx.AsyncClient(base_url=server.url, timeout=TIMEOUT, limits=limits) as c:
             return await asyncio.gather(*(one(c, i) for i in range(48)))
 
-    assert all(asyncio.run(run()))
+    assert all(run_in_fresh_loop(run()))
 
 
 def test_a_client_that_leaves_mid_stream_frees_its_row(server, client):
