@@ -8,6 +8,9 @@ BIN := $(VENV)/bin
 export HF_HUB_OFFLINE := 1
 export HF_DATASETS_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
+# Idle OpenMP threads sleep instead of spinning: on a busy 2-core laptop or Binder, spinning
+# threads made two-thread torch steps ~25x slower.
+export OMP_WAIT_POLICY := PASSIVE
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
 .PHONY: install lab test notebooks check-notebooks lint benchmarks browser-deps

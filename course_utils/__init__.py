@@ -11,6 +11,8 @@ import os
 # Nothing in the course needs the network: never let a hub call wait on retries.
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_NO_ADVISORY_WARNINGS", "1")
+# Idle OpenMP threads sleep instead of spinning (only effective if torch is not imported yet).
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 from course_utils.grading import check, exercises, hint, progress, solution  # noqa: E402
 from course_utils.seeding import seed_everything  # noqa: E402
