@@ -3,8 +3,8 @@
 #
 # Prompting is usually taught as a list of recipes: "give examples", "ask it to think step by
 # step", "tell it who it is". This lesson turns every recipe into an **experiment you run and
-# measure** on a model you have, offline: `course-gpt`, the course's own GPT-2-style model
-# (1.4 million parameters, trained in a few minutes on the course's generated world).
+# measure** on a model you have, offline: `course-gpt`, the course's own GPT-2-style model,
+# small enough to train on a laptop CPU from the course's generated world.
 #
 # **You will:** see that a prompt is the beginning of a document, run the classic prompting
 # examples and look at what comes back, measure zero-shot against few-shot and direct answers
@@ -26,6 +26,7 @@ import torch
 
 from course_utils import check, data, hint, progress, seed_everything, solution  # noqa: F401
 from course_utils import prompting as P
+from course_utils.data.corpus import TRAIN_LABEL_SETS
 
 seed_everything(0)
 torch.set_num_threads(1)  # small matrices: one thread wastes nothing on a shared CPU
@@ -224,17 +225,27 @@ plt.show()
 zs, fs4 = shots[0], shots[3]
 pred_counts = {w: sum(p == i for p in zs.predictions) for i, w in enumerate(LABELS)}
 best = max(shots, key=lambda e: e.accuracy)
-print(f"Zero-shot: {zs.accuracy:.0%}; 4-shot: {fs4.accuracy:.0%}; the gain is "
-      f"{100 * (fs4.accuracy - zs.accuracy):+.0f} points. Best: {best.name}, {best.accuracy:.0%}.")
-print(f"Zero-shot predictions per label (30 of each are true): {pred_counts}")
+print(P.gain(fs4, zs))
+print(P.gain(shots[4], fs4))
+print(f"Best: {best.name} at {best.accuracy:.0%}. Zero-shot predictions per label "
+      f"(30 of each are true): {pred_counts}")
 
 # %% [markdown]
-# The printed gain is this run's measurement, not a quoted figure. Two things to read in it:
-# without demonstrations the model has no idea that *these three words* are the answers, and
-# its predictions pile onto one label (the counts above); with a few demonstrations it picks
-# the label space up from the prompt, which is what "in-context learning" means. With one or
-# two shots some label is never shown at all. Past a handful of shots the gain flattens,
-# while every shot costs context and compute.
+# Those sentences are this run's measurements, not quoted figures; the interval on a
+# *difference* (Newcombe's, from the two Wilson intervals) says whether a gain is more than
+# the luck of which 90 reviews were drawn. How to read them:
+#
+# - Without demonstrations the model has never been told that *these three words* are the
+#   answers. If its zero-shot predictions pile onto one label (the counts above), it is
+#   guessing from word associations, not classifying.
+# - With demonstrations it can pick the label space up from the prompt: that is what
+#   *in-context learning* means, and a clear few-shot gain is the evidence for it. With one
+#   or two shots some label is never shown at all.
+# - Every shot costs context (8 short reviews already fill most of the 256 tokens) and
+#   compute; whether 8 beats 4 is exactly what the second sentence measures.
+# - If every row sits at chance (33%), this checkpoint has not learned to read labels off
+#   examples. That happens to small models trained too briefly, and the table shows it
+#   instead of hiding it.
 #
 # **Reading the label out of generated text** is what a user of a chat model does. It is harder
 # than scoring: the model may answer with another word, or with nothing.
@@ -362,15 +373,17 @@ fig, ax = plt.subplots(figsize=(6, 3.4))
 P.plot_evaluations(reasoning, ax, "two-step word problems (60 held-out)")
 plt.tight_layout()
 plt.show()
-print(f"Chain of thought vs direct: {100 * (cot.accuracy - direct.accuracy):+.0f} points; "
-      f"self-consistency vs greedy chain of thought: {100 * (sc.accuracy - cot.accuracy):+.0f}.")
+print(P.gain(cot, direct))
+print(P.gain(sc, cot))
 
 # %% [markdown]
-# Why would writing the steps help a model this small? Each step ("3 * 4 = 12.") is an
-# arithmetic fact it drilled in pretraining, one at a time; the direct answer needs the whole
-# computation in a single next-token guess. Chain of thought turns one hard prediction into
-# several easy ones. Self-consistency costs `N_SAMPLES` times the compute: whether its gain is
-# worth that is exactly the kind of question the intervals let you answer.
+# Why *can* writing the steps help a model this small? Each step ("3 * 4 = 12.") is an
+# arithmetic fact of the kind it drilled in pretraining, predicted one at a time; the direct
+# answer needs the whole computation in a single next-token guess. Chain of thought turns one
+# hard prediction into several easy ones, if the model gets each easy one right: read the
+# chains printed above to see where it goes wrong. Self-consistency costs `N_SAMPLES` times
+# the generation: whether its gain (the second sentence) is worth that is exactly the kind of
+# question the intervals answer.
 #
 # ## 8. How fragile is a prompt? Order and label words
 #
@@ -392,13 +405,25 @@ for ev in orders:
 
 # %% [markdown]
 # Now the **label words**. The demonstrations are the same; only the words standing for
-# negative/neutral/positive change: words the model saw as labels in pretraining
-# (bad/okay/good), arbitrary words (cat/dog/bird), and the true words **flipped** (a negative
-# review labelled "positive"). Accuracy counts the label the demonstrations teach.
+# negative/neutral/positive change: words the model saw as labels in pretraining (such as
+# bad/okay/good), arbitrary words that never were labels (such as tree/river/hill), and the true
+# words **flipped** (a negative review labelled "positive"). Accuracy counts the label the
+# demonstrations teach.
 
 # %%
-word_sets = {"negative/neutral/positive": LABELS, "bad/okay/good": ["bad", "okay", "good"],
-             "cat/dog/bird": ["cat", "dog", "bird"],
+def whole_words(candidates) -> list[str]:
+    """The first candidate label set whose words are single tokens (scoring needs that)."""
+    for words in candidates:
+        if all(len(tok(" " + w)["input_ids"]) == 1 for w in words):
+            return list(words)
+    raise ValueError(f"no candidate label set is made of single tokens: {candidates}")
+
+
+seen = whole_words(TRAIN_LABEL_SETS)  # labels in pretraining, e.g. bad/okay/good
+arbitrary = whole_words([("tree", "river", "hill"), ("lamp", "chair", "door"),
+                         ("park", "garden", "house")])  # never labels in pretraining
+word_sets = {"negative/neutral/positive": LABELS, "/".join(seen): seen,
+             "/".join(arbitrary): arbitrary,
              "flipped: positive/neutral/negative": LABELS[::-1]}
 words_evals = [replace(fs4, name=name) if words == LABELS  # the 4-shot row again
                else sentiment_strategy(4, words, name=name) for name, words in word_sets.items()]
@@ -410,15 +435,17 @@ P.plot_evaluations(orders, axes[0], "order of 4 demonstrations", chance=1 / 3)
 P.plot_evaluations(words_evals, axes[1], "label words (4-shot)", chance=1 / 3)
 plt.tight_layout()
 plt.show()
-spread = max(e.accuracy for e in orders) - min(e.accuracy for e in orders)
-print(f"Order alone moves accuracy by {100 * spread:.0f} points; label words from "
-      f"{min(e.accuracy for e in words_evals):.0%} to {max(e.accuracy for e in words_evals):.0%}.")
+for ev in orders[1:] + words_evals[1:]:
+    print(P.gain(ev, fs4))
 
 # %% [markdown]
-# Words that carry the right meaning help; arbitrary symbols must be learned from four
-# examples, which a 1.4M-parameter model does poorly; flipped labels fight what the words
-# mean. Large models show the same effects, smaller. Whenever a prompting claim matters,
-# measure it on your own data with an interval, as here.
+# What to look for: whether the same four demonstrations in another order change the answer
+# (a prompt should not care, a small model often does); whether familiar label words beat
+# the unseen negative/neutral/positive (the model leaning on pretraining habits); whether
+# arbitrary words can be learned from four examples at all; and whether flipped labels are
+# followed (reading the demonstrations) or resisted (reading the words' meaning). Large
+# models show the same effects, smaller. Whenever a prompting claim matters, measure it on
+# your own data with an interval, as here.
 #
 # ## 9. The sampling explorer
 #
@@ -545,8 +572,8 @@ except OSError as err:
 # %%
 everything = shots + generated + reasoning + orders[1:] + words_evals[1:]  # no repeated rows
 print(P.format_table(everything))
-print(f"\nFew-shot (4) vs zero-shot: {100 * (fs4.accuracy - zs.accuracy):+.0f} points. "
-      f"Chain of thought vs direct: {100 * (cot.accuracy - direct.accuracy):+.0f} points. "
-      f"Self-consistency vs chain of thought: {100 * (sc.accuracy - cot.accuracy):+.0f} points.")
+print()
+for a, b in [(fs4, zs), (cot, direct), (sc, cot)]:
+    print(P.gain(a, b))
 print(f"Whole notebook so far: {time.perf_counter() - started:.0f} s.")
 progress()

@@ -354,3 +354,13 @@ def test_samples_branch_off_one_reading_of_the_prompt(model, tok):
     ids, mask = P.left_pad([tok(p)["input_ids"] for p in PROMPTS], tok.pad_token_id)
     cache = P.runner.shared_prompt_cache(model, ids, mask, 2)
     assert cache.get_seq_length() == ids.shape[1] - 1
+
+
+def test_difference_matches_newcombes_worked_example():
+    # Newcombe (1998), Statistics in Medicine 17:873, method 10: 56/70 - 48/80 -> 0.0524 to 0.3339
+    a = P.Evaluation("a", 56 / 70, *P.wilson_interval(56, 70), 56, 70, 0.0)
+    b = P.Evaluation("b", 48 / 80, *P.wilson_interval(48, 80), 48, 80, 0.0)
+    d, low, high = P.difference(a, b)
+    assert (round(d, 4), round(low, 4), round(high, 4)) == (0.2, 0.0524, 0.3339)
+    assert "a clear gain" in P.gain(a, b) and "a clear loss" in P.gain(b, a)
+    assert "not distinguishable" in P.gain(a, a)

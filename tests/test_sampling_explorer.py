@@ -87,12 +87,12 @@ def test_sampling_is_seeded_and_respects_top_k(model, tok):
     a = se.sample_continuation(model, tok, PROMPT, 1.5, max_new_tokens=8, seed=1)
     assert a == se.sample_continuation(model, tok, PROMPT, 1.5, max_new_tokens=8, seed=1)
     outs = {se.sample_continuation(model, tok, PROMPT, 2.0, max_new_tokens=8, seed=s)
-            for s in range(6)}
+            for s in range(4)}
     assert len(outs) > 1
     logits = se.next_token_logits(model, tok, PROMPT)
     top2 = {tok.decode([int(i)]) for i in logits.topk(2).indices}
     firsts = {se.sample_continuation(model, tok, PROMPT, 3.0, top_k=2, max_new_tokens=1, seed=s)
-              for s in range(20)}
+              for s in range(12)}
     assert firsts <= top2
 
 

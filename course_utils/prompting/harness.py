@@ -180,6 +180,29 @@ def by_self_consistency(model, tokenizer, n_samples: int = 5, temperature: float
     return predict
 
 
+def difference(a: Evaluation, b: Evaluation, confidence: float = 0.95
+               ) -> tuple[float, float, float]:
+    """``a.accuracy - b.accuracy`` with Newcombe's interval built from the two Wilson intervals.
+
+    (Newcombe 1998, method 10.) It treats the two samples as independent, which is cautious
+    when both strategies ran on the same examples.
+    """
+    la, ha = wilson_interval(a.correct, a.n, confidence)
+    lb, hb = wilson_interval(b.correct, b.n, confidence)
+    d = a.accuracy - b.accuracy
+    return (d, d - math.sqrt((a.accuracy - la) ** 2 + (hb - b.accuracy) ** 2),
+            d + math.sqrt((ha - a.accuracy) ** 2 + (b.accuracy - lb) ** 2))
+
+
+def gain(a: Evaluation, b: Evaluation) -> str:
+    """One sentence: how far ``a`` is above ``b``, its interval, and whether it is clear."""
+    d, low, high = difference(a, b)
+    verdict = ("a clear gain" if low > 0 else "a clear loss" if high < 0
+               else "not distinguishable from no difference at this sample size")
+    return (f"{a.name} vs {b.name}: {100 * d:+.0f} points (95% interval {100 * low:+.0f} to "
+            f"{100 * high:+.0f}), {verdict}")
+
+
 # ---------------------------------------------------------------------------------- reports
 def format_table(evaluations: Sequence[Evaluation]) -> str:
     """A plain-text table: strategy, accuracy, 95% interval, correct/n, seconds."""
