@@ -114,13 +114,14 @@ def sampling_explorer(model=None, tokenizer=None, prompt: str = "Once upon a tim
         model, tokenizer = load_pretrained("course-gpt")
     text = W.Textarea(value=prompt, description="prompt", layout=W.Layout(width="95%"),
                       continuous_update=False)
-    temperature = W.FloatSlider(value=1.0, min=0.0, max=2.0, step=0.05, description="temperature",
-                                continuous_update=False)
-    top_k = W.IntSlider(value=0, min=0, max=50, description="top-k (0 off)",
-                        continuous_update=False)
+    wide = {"style": {"description_width": "initial"}, "continuous_update": False}
+    temperature = W.FloatSlider(value=1.0, min=0.0, max=2.0, step=0.05,
+                                description="temperature", **wide)
+    top_k = W.IntSlider(value=0, min=0, max=50, description="top-k (0 off)", **wide)
     top_p = W.FloatSlider(value=1.0, min=0.05, max=1.0, step=0.05, description="top-p (1 off)",
-                          continuous_update=False)
-    seed = W.IntText(value=0, description="seed", layout=W.Layout(width="160px"))
+                          **wide)
+    seed = W.IntText(value=0, description="seed", layout=W.Layout(width="140px"),
+                     style={"description_width": "initial"})
     sample = W.HTML()
     cache: dict[str, torch.Tensor] = {}
 
@@ -144,6 +145,7 @@ def sampling_explorer(model=None, tokenizer=None, prompt: str = "Once upon a tim
 
     out = W.interactive_output(show, {"prompt": text, "temperature": temperature,
                                       "top_k": top_k, "top_p": top_p, "seed": seed})
-    box = W.VBox([text, W.HBox([temperature, top_k, top_p, seed]), out, sample])
+    controls = W.HBox([temperature, top_k, top_p, seed], layout=W.Layout(flex_flow="row wrap"))
+    box = W.VBox([text, controls, out, sample])
     box.add_class("course-sampling-explorer")
     return box
