@@ -37,6 +37,9 @@ BENCHMARKS = [
      "batched >= 3x throughput at 16 clients."),
     ("finetune.py", "finetune", "Fine-tuning",
      "Full fine-tuning vs LoRA vs prompt tuning: time per step and peak memory."),
+    ("../scripts/binder_rehearsal.py", "binder_rehearsal", "Binder rehearsal",
+     "Every student notebook in a fresh venv built from `binder/` alone, under Binder's 2 GB "
+     "limit: wall time and peak memory (kernel, and kernel plus children)."),
     ("capabilities.py", "capabilities", "Bundled checkpoints",
      "What `course-gpt` and `course-bert` can do: few-shot vs zero-shot, chain of thought vs "
      "direct, perplexity, MLM accuracy."),
