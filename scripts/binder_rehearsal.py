@@ -180,7 +180,20 @@ def execute_one(path: Path, cell_timeout: int) -> int:
 
 def rehearse(only: list[str], limit_mb: float, timeout_s: float, fresh: bool,
              keep: bool = False) -> dict[str, object]:
-    """Build, postBuild, execute every (selected) student notebook; return the report."""
+    """Build, postBuild, execute every (selected) student notebook; return the report.
+
+    Rehearsals share the cached venv, and postBuild installs the repository copy into it, so
+    two at once (two checkouts, two test runs) take turns instead of swapping each other's
+    ``course_utils`` mid-run.
+    """
+    CACHE.mkdir(parents=True, exist_ok=True)
+    with open(CACHE / "binder-rehearsal.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        return _rehearse(only, limit_mb, timeout_s, fresh, keep)
+
+
+def _rehearse(only: list[str], limit_mb: float, timeout_s: float, fresh: bool,
+              keep: bool) -> dict[str, object]:
     binder = ROOT / "binder"
     venv, build_s = build_venv(binder, fresh=fresh)
     work = Path(tempfile.mkdtemp(prefix="binder-rehearsal-"))

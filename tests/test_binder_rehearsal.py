@@ -8,6 +8,7 @@ of binder/requirements.txt, runs postBuild and executes every student notebook u
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 import time
@@ -75,15 +76,17 @@ def test_venv_key_follows_the_binder_files(tmp_path):
 
 
 @pytest.mark.slow
-def test_binder_rehearsal_runs_every_student_notebook_under_2gb(capsys):
-    """The rehearsal itself: a few minutes on a fresh machine (venv build), then ~1 min/notebook."""
-    ARTIFACT.unlink(missing_ok=True)
+def test_binder_rehearsal_runs_every_student_notebook_under_2gb(capsys, tmp_path):
+    """The rehearsal itself: ~7 min on a fresh machine (venv build), then ~30 s a notebook."""
+    out = tmp_path / "binder_rehearsal.json"
     done = subprocess.run([sys.executable, str(ROOT / "scripts" / "binder_rehearsal.py"),
-                           "--json", str(ARTIFACT)], cwd=ROOT, capture_output=True, text=True,
+                           "--json", str(out)], cwd=ROOT, capture_output=True, text=True,
                           timeout=3600)
-    assert ARTIFACT.exists(), f"no report; the rehearsal said:\n{done.stdout[-3000:]}" \
-                              f"\n{done.stderr[-3000:]}"
-    report = json.loads(ARTIFACT.read_text())
+    assert out.exists(), f"no report; the rehearsal said:\n{done.stdout[-3000:]}" \
+                         f"\n{done.stderr[-3000:]}"
+    ARTIFACT.parent.mkdir(exist_ok=True)
+    shutil.copy(out, ARTIFACT)
+    report = json.loads(out.read_text())
     with capsys.disabled():
         print("\n\nBinder rehearsal (" + str(ARTIFACT) + ")\n" + br.table(report) + "\n")
     students = sorted(p.stem for p in (ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))

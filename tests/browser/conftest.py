@@ -1,9 +1,10 @@
 """Browser tests: one JupyterLab server and one headless Chromium for the whole session.
 
 Every student notebook in ``notebooks/NN_*.ipynb`` is picked up automatically; its widget
-interactions come from ``interactions.py``. Screenshots go to ``test-artifacts/screenshots/``
-(gitignored), which the terminal summary names. Chromium is Debian's (``/usr/bin/chromium``,
-no ``playwright install``); without it the tests fail, never skip, and say how to install it.
+interactions come from ``interactions.py``. Screenshots go to
+``test-artifacts/screenshots/run-<time>/`` (gitignored), which the terminal summary names.
+Chromium is Debian's (``/usr/bin/chromium``, no ``playwright install``); without it the tests
+fail, never skip, and say how to install it.
 """
 
 from __future__ import annotations
@@ -27,8 +28,7 @@ from lab_notebook import (
 from lab_server import ROOT, LabServer, student_notebooks
 
 NOTEBOOKS = student_notebooks()
-ARTIFACTS = ROOT / "test-artifacts"
-SCREENSHOTS = ARTIFACTS / "screenshots"
+SCREENSHOTS = ROOT / "test-artifacts" / "screenshots"
 # Debian's Chromium; COURSE_CHROMIUM points elsewhere (e.g. a Chrome binary on another system).
 CHROMIUM = Path(os.environ.get("COURSE_CHROMIUM", "/usr/bin/chromium"))
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
@@ -38,7 +38,9 @@ VIEWPORT = {"width": 1280, "height": 900}
 # Per notebook: the budget is 90 s on 2 cores; slow or shared machines can allow more.
 RUN_TIMEOUT_S = float(os.environ.get("COURSE_BROWSER_RUN_TIMEOUT", "300"))
 
-_SESSION: dict[str, object] = {"runs": {}, "uncovered": {}, "lab_seconds": 0.0}
+# What the terminal summary reports; "busy" is from the server's start to the last notebook's
+# end (the server idles until the session ends, while other tests run).
+_SESSION: dict[str, object] = {"runs": {}, "uncovered": {}, "started": 0.0, "busy": 0.0}
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
@@ -55,23 +57,29 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 
 @pytest.fixture(scope="session")
 def screenshots() -> Path:
-    """An empty screenshot folder for this run (old pictures would mislead)."""
-    shutil.rmtree(SCREENSHOTS, ignore_errors=True)
-    SCREENSHOTS.mkdir(parents=True)
-    _SESSION["screenshots"] = SCREENSHOTS
-    return SCREENSHOTS
+    """A fresh folder for this run's screenshots: ``test-artifacts/screenshots/run-<time>``.
+
+    One folder per run, so two runs in one checkout never delete each other's pictures; the
+    three most recent runs are kept.
+    """
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    runs = sorted(p for p in SCREENSHOTS.iterdir() if p.is_dir() and p.name.startswith("run-"))
+    for old in runs[:-2]:
+        shutil.rmtree(old, ignore_errors=True)
+    folder = SCREENSHOTS / f"run-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}"
+    folder.mkdir()
+    _SESSION["screenshots"] = folder
+    return folder
 
 
 @pytest.fixture(scope="session")
-def lab():
+def lab(screenshots):
     """JupyterLab on 127.0.0.1 (free port, random token) over a temp copy of notebooks/."""
-    start = time.monotonic()
+    _SESSION["started"] = time.monotonic()
     server = LabServer(ROOT / "notebooks")
     yield server
-    ARTIFACTS.mkdir(exist_ok=True)
-    shutil.copy(server.log_path, ARTIFACTS / "jupyterlab.log")
+    shutil.copy(server.log_path, screenshots / "jupyterlab.log")
     server.stop()
-    _SESSION["lab_seconds"] = time.monotonic() - start
 
 
 @pytest.fixture(scope="session")
@@ -123,6 +131,7 @@ def notebook(request, lab, browser, screenshots) -> NotebookRun:
         except OSError:
             pass
         page.close()
+        _SESSION["busy"] = time.monotonic() - _SESSION["started"]
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:
@@ -141,6 +150,6 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:
     for name, widgets in sorted(_SESSION["uncovered"].items()):
         tr.write_line(f"  {name}: widgets without an interaction in "
                       f"tests/browser/interactions.py: {', '.join(widgets)}")
-    if _SESSION["lab_seconds"]:
-        tr.write_line(f"  JupyterLab session: {_SESSION['lab_seconds']:.0f} s; "
-                      f"server log: {ARTIFACTS / 'jupyterlab.log'}")
+    if _SESSION["busy"]:
+        tr.write_line(f"  Browser suite: {_SESSION['busy']:.0f} s from JupyterLab's start to "
+                      f"the last notebook's end; server log: {folder / 'jupyterlab.log'}")
