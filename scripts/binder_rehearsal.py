@@ -160,22 +160,56 @@ def run_postbuild(repo: Path, env: dict[str, str]) -> float:
 
 
 def execute_one(path: Path, cell_timeout: int) -> int:
-    """Runner mode (inside the Binder venv): execute one notebook, print its first error."""
+    """Runner mode (inside the Binder venv): execute one notebook, print its first error.
+
+    The kernel talks over Unix sockets in a private directory (``transport="ipc"``), not
+    TCP: with TCP, kernels started at the same moment by other processes on the machine
+    (a test run next door) can grab the ports this kernel was given, and then it "dies"
+    or never answers.
+    """
     import nbformat
+    from jupyter_client.manager import KernelManager
     from nbclient import NotebookClient
-    from nbclient.exceptions import CellExecutionError, CellTimeoutError
+    from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
 
     nb = nbformat.read(path, as_version=4)
-    client = NotebookClient(nb, timeout=cell_timeout, kernel_name="python3",
+    sockets = Path(tempfile.mkdtemp(prefix="kernel-"))
+    km = KernelManager(kernel_name="python3", transport="ipc", ip=str(sockets / "k"))
+    client = NotebookClient(nb, km=km, timeout=cell_timeout,
                             resources={"metadata": {"path": str(path.parent)}})
+    started = time.perf_counter()
+    # One line a cell, so a notebook killed for time or memory says where it was.
+    client.on_cell_execute = lambda cell, cell_index: print(
+        f"{_CELL}{cell_index} at {time.perf_counter() - started:.1f} s", flush=True)
+    code = 0
     try:
         client.execute()
-    except (CellExecutionError, CellTimeoutError) as err:
-        print(str(err)[-3000:], file=sys.stderr)
-        return 1
+    except (CellExecutionError, CellTimeoutError, DeadKernelError) as err:
+        print(f"{type(err).__name__}: {str(err)[-3000:]}", file=sys.stderr)
+        code = 1
     finally:
         nbformat.write(nb, path.with_suffix(".executed.ipynb"))
-    return 0
+        print(_SLOWEST + json.dumps(_slowest_cells(nb)), flush=True)
+        shutil.rmtree(sockets, ignore_errors=True)
+        sys.stderr.flush()
+    os._exit(code)  # leftover client threads must not keep the runner alive
+
+
+_SLOWEST = "slowest cells: "
+_CELL = "running cell "
+
+
+def _slowest_cells(nb, n: int = 3) -> list[list]:
+    """The ``n`` longest code cells as ``[index, seconds]``, from nbclient's timestamps."""
+    times = []
+    for i, cell in enumerate(nb.cells):
+        stamps = cell.get("metadata", {}).get("execution", {})
+        start, end = stamps.get("iopub.status.busy"), stamps.get("iopub.status.idle")
+        if cell.cell_type == "code" and start and end:
+            seconds = (datetime.fromisoformat(end.replace("Z", "+00:00"))
+                       - datetime.fromisoformat(start.replace("Z", "+00:00"))).total_seconds()
+            times.append([i, round(seconds, 1)])
+    return sorted(times, key=lambda t: -t[1])[:n]
 
 
 def rehearse(only: list[str], limit_mb: float, timeout_s: float, fresh: bool,
@@ -213,12 +247,18 @@ def _rehearse(only: list[str], limit_mb: float, timeout_s: float, fresh: bool,
         for nb in notebooks:
             cmd = [str(repo / "binder" / "start"), str(venv / "bin" / "python"),
                    str(repo / "scripts" / "binder_rehearsal.py"), "--execute-one", str(nb)]
-            proc = subprocess.Popen(cmd, cwd=nb.parent, env=env, stdout=subprocess.PIPE,
-                                    stderr=subprocess.STDOUT)
-            row = {"notebook": nb.stem, **watch(proc, limit_mb, timeout_s)}
-            output = proc.stdout.read().decode(errors="replace") if proc.stdout else ""
+            log = work / f"{nb.stem}.log"  # a file, not a pipe: a chatty kernel never blocks
+            with open(log, "wb") as sink:
+                proc = subprocess.Popen(cmd, cwd=nb.parent, env=env, stdout=sink,
+                                        stderr=subprocess.STDOUT)
+                row = {"notebook": nb.stem, **watch(proc, limit_mb, timeout_s)}
+            output = log.read_text(errors="replace")
+            slowest = [ln for ln in output.splitlines() if ln.startswith(_SLOWEST)]
+            row["slowest_cells"] = json.loads(slowest[-1][len(_SLOWEST):]) if slowest else []
             if row["status"] != "ok":
-                row["error"] = output.strip()[-2000:] or row["status"]
+                at = [ln for ln in output.splitlines() if ln.startswith(_CELL)]
+                where = f" (last started: {at[-1][len(_CELL):]})" if at else ""
+                row["error"] = f"{row['status']}{where}\n{output.strip()[-2000:]}"
             rows.append(row)
             print(_row_line(row), flush=True)
     finally:
@@ -237,20 +277,23 @@ def _rehearse(only: list[str], limit_mb: float, timeout_s: float, fresh: bool,
 
 
 _HEADER = (f"{'notebook':<28} {'status':<12} {'wall s':>7} {'peak kernel MB':>15} "
-           f"{'peak total MB':>14}")
+           f"{'peak total MB':>14}   slowest cells")
 
 
 def _row_line(row: dict) -> str:
+    cells = ", ".join(f"#{i} {t:.0f}s" for i, t in row.get("slowest_cells", []))
     return (f"{row['notebook']:<28} {row['status']:<12} {row['wall_s']:>7.1f} "
-            f"{row['peak_kernel_mb']:>15} {row['peak_total_mb']:>14}")
+            f"{row['peak_kernel_mb']:>15} {row['peak_total_mb']:>14}   {cells}")
 
 
 def table(report: dict) -> str:
     """The report as a markdown table (one row per notebook) with the build times."""
-    lines = ["| notebook | status | wall s | peak kernel MB | peak total MB |",
-             "|---|---|---:|---:|---:|"]
+    lines = ["| notebook | status | wall s | peak kernel MB | peak total MB | slowest cells |",
+             "|---|---|---:|---:|---:|---|"]
     lines += [f"| {r['notebook']} | {r['status']} | {r['wall_s']:.1f} | {r['peak_kernel_mb']} "
-              f"| {r['peak_total_mb']} |" for r in report["notebooks"]]
+              f"| {r['peak_total_mb']} | "
+              + ", ".join(f"#{i} {t:.0f} s" for i, t in r.get("slowest_cells", [])) + " |"
+              for r in report["notebooks"]]
     venv = ("reused" if report["venv_reused"]
             else f"built in {report['venv_build_s']} s")
     settings = "installed" if report["lab_settings_installed"] else "MISSING"

@@ -81,7 +81,10 @@ class LabServer:
         cmd = [sys.executable, "-m", "jupyterlab", "--no-browser",
                "--ServerApp.ip=127.0.0.1", f"--ServerApp.port={self.port}",
                "--ServerApp.port_retries=0", f"--IdentityProvider.token={self.token}",
-               f"--ServerApp.root_dir={self.root}"]
+               f"--ServerApp.root_dir={self.root}",
+               # Kernels on Unix sockets, not TCP ports that kernels of another test run on
+               # the same machine could grab at the same moment (the notebook sees no change).
+               "--KernelManager.transport=ipc"]
         if hasattr(os, "geteuid") and os.geteuid() == 0:
             cmd.append("--allow-root")
         self._log = open(self.log_path, "w")  # noqa: SIM115 (closed in stop)
