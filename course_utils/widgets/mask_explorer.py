@@ -45,8 +45,10 @@ def draw(panels: dict[str, torch.Tensor], axes=None):
                     v = float(data[i, j])
                     text = ("0" if v == 0 else "-inf" if v == float("-inf") else
                             "-1e9" if v <= -1e8 else f"{v:.2f}" if key == "weights" else f"{v:g}")
+                    # Readable on both colour maps: Greens is dark at 1, viridis dark at 0.
+                    dark = float(shown[i, j]) > 0.5 if key != "weights" else v <= 0.5
                     ax.text(j, i, text, ha="center", va="center", fontsize=7,
-                            color="black" if key != "weights" or v > 0.5 else "white")
+                            color="white" if dark else "black")
     return axes
 
 
