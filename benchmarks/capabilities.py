@@ -11,12 +11,14 @@ Prints one table:
    both with the same 2 demonstrations, in the matching format;
 3. validation perplexity of course-gpt on held-out stories; MLM and NSP accuracy of course-bert;
 4. a few generated samples.
+On the shipped checkpoints (no --gpt/--bert) it also writes results/capabilities.{md,json}.
 Prompts come from :mod:`course_utils.data.prompts`, the formats lesson 04 uses.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import math
 import random
 import sys
@@ -26,6 +28,9 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from common import write_results  # noqa: E402
 
 from course_utils import data  # noqa: E402
 from course_utils.data import prompts  # noqa: E402
@@ -133,10 +138,30 @@ def samples(model, tok, seed: int = 0) -> list[str]:
     return outs
 
 
+def _markdown(rows: list[tuple[str, float, str]], gpt_log: dict, seeds: list[int],
+              n_reviews: int, n_problems: int, sample_texts: list[str]) -> str:
+    recipe = gpt_log.get("recipe", {})
+    head = (f"Printed by `python benchmarks/capabilities.py --seeds {' '.join(map(str, seeds))}` "
+            f"on the shipped checkpoints (course-gpt {recipe.get('n_layer')} layers x "
+            f"{recipe.get('n_embd')} wide, {gpt_log.get('tokens_seen', 0) / 1e6:.1f}M training "
+            f"tokens in {gpt_log.get('seconds', 0) / 60:.0f} min): {n_reviews} balanced held-out "
+            f"reviews and {n_problems} held-out two-step word problems per demonstration seed.")
+    lines = [head, "", "| measure | value | bar |", "|---|---:|---|"]
+    for name, value, bar in rows:
+        verdict = ""
+        if bar.startswith(">="):
+            verdict = " **met**" if value >= float(bar[2:]) else " **missed**"
+        lines.append(f"| {name.strip()} | {value:.3f} | {bar}{verdict} |")
+    lines += ["", "Samples from course-gpt (top-k 20, temperature 0.8):", ""]
+    lines += ["```text\n" + s.strip() + "\n```" for s in sample_texts]
+    return "\n".join(lines)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--gpt", default=str(asset_path("course-gpt")))
-    ap.add_argument("--bert", default=str(asset_path("course-bert")))
+    default_gpt, default_bert = str(asset_path("course-gpt")), str(asset_path("course-bert"))
+    ap.add_argument("--gpt", default=default_gpt)
+    ap.add_argument("--bert", default=default_bert)
     ap.add_argument("--seeds", type=int, nargs="+", default=[0],
                     help="seeds for choosing the demonstrations")
     ap.add_argument("--n-per-label", type=int, default=60)
@@ -146,18 +171,24 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     t0 = time.time()
     model, tok = load_pretrained(args.gpt)
-    rows = []
+    rows, few_gains, cot_gains = [], [], []
     for seed in args.seeds:
         zs = sentiment_accuracy(model, tok, 0, args.n_per_label, seed)
         fs = sentiment_accuracy(model, tok, 4, args.n_per_label, seed)
         direct = word_problem_accuracy(model, tok, False, args.n_problems, seed)
         cot = word_problem_accuracy(model, tok, True, args.n_problems, seed)
+        few_gains.append(100 * (fs - zs))
+        cot_gains.append(100 * (cot - direct))
         rows += [(f"sentiment zero-shot (seed {seed})", zs, ""),
                  (f"sentiment 4-shot (seed {seed})", fs, ""),
-                 ("  few-shot gain, points", 100 * (fs - zs), ">= 15"),
+                 ("  few-shot gain, points", few_gains[-1], ">= 15"),
                  (f"2-step problems direct (seed {seed})", direct, ""),
                  (f"2-step problems chain of thought (seed {seed})", cot, ""),
-                 ("  chain-of-thought gain, points", 100 * (cot - direct), ">= 20")]
+                 ("  chain-of-thought gain, points", cot_gains[-1], ">= 20")]
+    if len(args.seeds) > 1:
+        rows += [("few-shot gain, mean over seeds", sum(few_gains) / len(few_gains), ">= 15"),
+                 ("chain-of-thought gain, mean over seeds", sum(cot_gains) / len(cot_gains),
+                  ">= 20")]
     rows.append(("course-gpt perplexity, held-out stories", perplexity(model, tok), "report"))
     bert, btok = load_pretrained(args.bert)
     mlm, nsp = bert_accuracy(bert, btok)
@@ -172,8 +203,14 @@ def main() -> None:
         print(f"{name:<50} {value:>8.3f}  {bar}{ok}")
     print(f"\n({args.n_per_label * 3} balanced reviews, {args.n_problems} two-step problems, "
           f"{time.time() - t0:.0f} s)\n\nSamples from course-gpt (top-k 20, temperature 0.8):")
-    for s in samples(model, tok):
+    sample_texts = samples(model, tok)
+    for s in sample_texts:
         print("---\n" + s)
+    if args.gpt == default_gpt and args.bert == default_bert:  # the shipped checkpoints
+        log = json.loads((Path(args.gpt) / "training_log.json").read_text())
+        md = _markdown(rows, log, args.seeds, args.n_per_label * 3, args.n_problems, sample_texts)
+        write_results("capabilities", {"seeds": args.seeds, "rows": rows,
+                                       "samples": sample_texts}, md)
 
 
 if __name__ == "__main__":

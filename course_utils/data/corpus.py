@@ -1,12 +1,14 @@
 """The pretraining mixture of the bundled ``course-gpt``: stories plus the task formats.
 
-Only the "train" splits go in, so every validation/test example stays unseen. What each part
+Only train data goes in (the "train" splits, or fresh examples from the train-side generators
+with train names and objects), so every validation/test example stays unseen. What each part
 teaches (see the design notes on the bundled causal LM):
 
 - stories and prose: English-like grammar and the world's vocabulary;
 - labelled lists: several examples in a row with ONE label vocabulary and field format per
-  document, the vocabulary changing between documents. The model learns to read the label space
-  off the demonstrations. The evaluation words negative/neutral/positive are never labels here;
+  document, the vocabulary changing between documents (most of them random words), so the model
+  learns to read the label space off the demonstrations; lists of one-phrase reviews give many
+  labels to copy per document. The evaluation words negative/neutral/positive are never labels;
 - arithmetic drills (8-20 small facts a document): each step of a worked solution is a known fact;
 - word problems, several per document, all with worked steps or all with direct answers;
 - summaries ("TL;DR:"), translations ("English:/Lingo:") and short chats ("User:/Assistant:").
@@ -17,50 +19,108 @@ from __future__ import annotations
 import random
 
 from course_utils import data
-from course_utils.data import prompts
+from course_utils.data import prompts, tasks
+from course_utils.data import world as w
 
-# (negative, neutral, positive) label words used in pretraining; never negative/neutral/positive.
+# Every label word below is a single token of the course tokenizer, a word the stories use
+# (tests/test_pretrained.py checks it on the shipped tokenizer): a model copies one token from
+# its demonstrations far more easily than a word split into pieces it rarely sees together.
+# (negative, neutral, positive) label words with a meaning; never negative/neutral/positive.
 TRAIN_LABEL_SETS = (
-    ("bad", "okay", "good"), ("awful", "fine", "great"), ("no", "maybe", "yes"),
-    ("sad", "calm", "happy"), ("low", "medium", "high"), ("down", "flat", "up"),
-    ("cold", "warm", "hot"), ("boo", "meh", "yay"), ("red", "yellow", "green"),
-    ("one", "three", "five"), ("worse", "same", "better"), ("angry", "bored", "glad"),
+    ("bad", "fine", "good"), ("bored", "well", "happy"), ("cold", "fine", "hot"),
+    ("bad", "new", "best"), ("small", "one", "big"), ("no", "one", "glad"),
 )
-TOXIC_LABEL_SETS = (("fine", "rude"), ("ok", "mean"), ("kind", "unkind"), ("no", "yes"),
-                    ("safe", "toxic"), ("polite", "insult"))
+# Most labelled lists use three words drawn from this pool instead (e.g. fox/cake/red): no
+# fixed label set can be memorised, so the model learns to take the labels from the examples.
+# The pool is large (the words of the corpus that are one token): with a few dozen words the
+# model learned to copy those words only, not new ones.
+# tree/river/hill, lamp/chair/door and park/garden/house are kept out: lesson 04 tests them
+# as label words never seen as labels; so are negative/neutral/positive and the held-out
+# names and objects of the test splits.
+RANDOM_LABEL_WORDS = (
+    "A", "About", "Adam", "Alex", "Amy", "An", "Anna", "At", "Ava", "Ben", "Beth", "Carl",
+    "Dan", "Each", "Emma", "Eva", "Fair", "Grace", "How", "I", "Ian", "It", "Jack", "Jane",
+    "Jon", "Kate", "Lena", "Leo", "Lily", "Lo", "Luca", "Lucy", "Max", "Maybe", "Mei", "Mia",
+    "My", "Neither", "Never", "Nina", "Noah", "Not", "Nothing", "Owen", "Paul", "Ravi",
+    "Really", "Roger", "Rosa", "Sam", "See", "Simply", "Some", "Tara", "Ted", "The", "Then",
+    "Theo", "They", "This", "Tom", "We", "Zoe", "a", "about", "afternoon", "again", "an", "and",
+    "answer", "apples", "as", "at", "ate", "average", "away", "back", "bad", "bag", "bags",
+    "balls", "basket", "be", "beach", "behind", "best", "better", "big", "bird", "book",
+    "books", "bored", "bought", "box", "bright", "but", "buy", "buys", "by", "cake", "came",
+    "can", "cards", "cat", "choice", "cold", "come", "cook", "cookies", "day", "do", "does",
+    "dog", "each", "eggs", "en", "end", "enough", "every", "expected", "experience", "fast",
+    "feel", "feelings", "felt", "finds", "fine", "finish", "fish", "flowers", "for", "forest",
+    "found", "friend", "friends", "from", "game", "gives", "glad", "good", "guess", "had",
+    "happy", "has", "hat", "have", "help", "home", "hot", "in", "is", "it", "jar", "job",
+    "kids", "kind", "kitchen", "lake", "last", "left", "lived", "lo", "long", "loses", "loved",
+    "made", "man", "many", "marbles", "market", "me", "minute", "more", "morning", "mostly",
+    "mouse", "my", "near", "new", "next", "night", "no", "noisy", "nor", "not", "now", "of",
+    "okay", "old", "on", "one", "ordinary", "pack", "part", "parts", "pencils", "picks",
+    "polite", "pot", "price", "rain", "ran", "read", "review", "s", "said", "school", "sheet",
+    "shop", "sleep", "slow", "small", "so", "some", "soon", "special", "staff", "standard",
+    "start", "starts", "stayed", "stickers", "strong", "that", "the", "them", "they", "time",
+    "to", "town", "tried", "under", "village", "was", "week", "well", "went", "were", "what",
+    "will", "with", "work", "works", "would", "you",
+)
+RANDOM_LABEL_SHARE = 0.8
+TOXIC_LABEL_SETS = (("fine", "bad"), ("good", "bad"), ("kind", "bad"), ("no", "up"),
+                    ("well", "cold"))
 FIELDS = (("Review", "Sentiment"), ("Review", "Label"), ("Comment", "Verdict"),
           ("Text", "Mood"), ("Feedback", "Rating"), ("Review", "Answer"), ("Input", "Output"))
 CHAT_SYSTEM = ("You are a helpful assistant.", "You are a friendly teacher.",
                "You are a storyteller.", "Answer briefly.")
 
 
-def _labelled(rng: random.Random, rows: list[dict], label_sets: tuple, fields: tuple) -> str:
-    labels, (f_in, f_out) = rng.choice(label_sets), rng.choice(fields)
-    picks = rng.sample(rows, rng.randint(4, 8))
+def _short_reviews(rng: random.Random, n: int) -> list[dict]:
+    """``n`` one-phrase reviews ("A waste of money.") with their labels: many examples fit in
+    one context window, so a list of them has many labels to copy from its demonstrations."""
+    pools = (w.NEGATIVE_PHRASES, w.NEUTRAL_PHRASES, w.POSITIVE_PHRASES)
+    rows = []
+    for _ in range(n):
+        label = rng.randrange(3)
+        phrase = rng.choice(pools[label])
+        end = rng.choice(".!" if label != 1 else ".")
+        rows.append({"text": phrase[0].upper() + phrase[1:] + end, "label": label})
+    return rows
+
+
+def _labelled(rng: random.Random, rows: list[dict], label_sets: tuple, fields: tuple,
+              short: bool = False) -> str:
+    n_labels = len(label_sets[0])
+    labels = (tuple(rng.sample(RANDOM_LABEL_WORDS, n_labels))
+              if rng.random() < RANDOM_LABEL_SHARE else rng.choice(label_sets))
+    f_in, f_out = rng.choice(fields)
+    picks = (_short_reviews(rng, rng.randint(8, 16)) if short
+             else rng.sample(rows, rng.randint(4, 8)))
     return "".join(f"{f_in}: {r['text']}\n{f_out}: {labels[r['label']]}\n\n" for r in picks)
 
 
 def drill(rng: random.Random) -> str:
-    """8-20 arithmetic facts with small answers, one per sentence or line."""
+    """8-20 arithmetic facts, one per sentence or line, in the range the word problems use
+    (sums up to 30, differences of numbers up to 30, products of 2..5): each worked step of a
+    word problem is then a fact the model knows."""
     facts = []
     for _ in range(rng.randint(8, 20)):
-        op = rng.choice("+-*")
+        op = rng.choice("++--*")
         if op == "*":
-            a, b = rng.randint(2, 9), rng.randint(2, 9)
+            a, b = rng.randint(2, 5), rng.randint(2, 5)
             facts.append(f"{a} * {b} = {a * b}.")
         elif op == "+":
-            a, b = rng.randint(0, 90), rng.randint(1, 20)
+            a, b = rng.randint(0, 20), rng.randint(1, 16)
             facts.append(f"{a} + {b} = {a + b}.")
         else:
-            b = rng.randint(1, 40)
-            a = rng.randint(b, 100)
+            b = rng.randint(1, 16)
+            a = rng.randint(b, 30)
             facts.append(f"{a} - {b} = {a - b}.")
     return rng.choice((" ", "\n")).join(facts)
 
 
-def _problems(rng: random.Random, rows: list[dict]) -> str:
+def _problems(rng: random.Random) -> str:
+    """2-5 freshly generated train-style problems (train names and objects only), all with
+    worked steps or all with direct answers: fresh numbers every time, so the model learns to
+    copy them from the question rather than memorise a fixed set of problems."""
     cot = rng.random() < 0.7
-    picks = rng.sample(rows, rng.randint(2, 5))
+    picks = [tasks.word_problem(rng, "train") for _ in range(rng.randint(2, 5))]
     return "".join(prompts.word_problem_example(r["question"], r["solution"], cot) for r in picks)
 
 
@@ -86,11 +146,12 @@ def pretraining_corpus(seed: int = 0, scale: float = 1.0) -> list[str]:
     summ = data.summaries(seed)["train"].to_list()
     trans = data.translations(seed)["train"].to_list()
     n = lambda k: max(1, int(k * scale))
-    docs = stories[: n(len(stories) // 2)]  # half the stories: more room for the task formats
+    docs = stories[: n(len(stories) // 3)]  # a third of the stories: room for the task formats
     docs += [_labelled(rng, reviews, TRAIN_LABEL_SETS, FIELDS) for _ in range(n(5000))]
+    docs += [_labelled(rng, reviews, TRAIN_LABEL_SETS, FIELDS, short=True) for _ in range(n(8000))]
     docs += [_labelled(rng, toxic, TOXIC_LABEL_SETS, FIELDS[1:]) for _ in range(n(600))]
-    docs += [drill(rng) for _ in range(n(6000))]
-    docs += [_problems(rng, problems) for _ in range(n(5000))]
+    docs += [drill(rng) for _ in range(n(9000))]
+    docs += [_problems(rng) for _ in range(n(9000))]
     docs += ["".join(f"{r['document']}\nTL;DR: {r['summary']}\n\n"
                      for r in rng.sample(summ, rng.randint(1, 3))) for _ in range(n(1500))]
     docs += ["".join(f"English: {r['source']}\nLingo: {r['target']}\n\n"

@@ -58,14 +58,15 @@ def word_problem(rng: random.Random, split: str, num_steps: int | None = None) -
         raise ValueError(f"num_steps must be 1, 2 or 3, got {num_steps!r}")
     n, m, k = rng.sample(w.names_for(split), 3)
     _, p, c, cs = rng.choice(_objects_for(split))
-    a, b, c1 = rng.randint(2, 20), rng.randint(2, 9), rng.randint(2, 9)
+    # Small numbers: every step is a fact of the pretraining drills (sums up to 30).
+    a, b, c1 = rng.randint(2, 9), rng.randint(2, 4), rng.randint(2, 4)
     if num_steps == 1:
         kind = rng.randrange(3)
         if kind == 0:
             q = f"{n} has {a} {p}. {m} gives {n} {c1} more {p}. How many {p} does {n} have now?"
             steps, ans = [f"{a} + {c1} = {a + c1}."], a + c1
         elif kind == 1:
-            a = rng.randint(c1 + 1, 20)
+            a = rng.randint(c1 + 1, 9)
             q = f"{n} has {a} {p}. {n} gives {c1} {p} to {m}. How many {p} does {n} have left?"
             steps, ans = [f"{a} - {c1} = {a - c1}."], a - c1
         else:
@@ -74,7 +75,7 @@ def word_problem(rng: random.Random, split: str, num_steps: int | None = None) -
         steps = [f"{n} has {steps[0]}"] if kind != 2 else [f"{b} {cs} of {c1} {p} is {steps[0]}"]
     else:
         kind = rng.randrange(5)
-        d_ = rng.randint(2, 20)
+        d_ = rng.randint(2, 6)
         if kind == 0:
             q = (f"{n} has {a} {p}. {n} buys {b} {cs} of {p}. Each {c} has {c1} {p}. "
                  f"How many {p} does {n} have now?")
@@ -83,7 +84,7 @@ def word_problem(rng: random.Random, split: str, num_steps: int | None = None) -
                      f"{a} + {d} = {a + d}."]
             ans = a + d
         elif kind == 1:
-            a = rng.randint(c1 + 1, 20)
+            a = rng.randint(c1 + 1, 9)
             q = (f"{n} has {a} {p}. {n} gives {c1} {p} to {m}. Then {n} finds {d_} more {p}. "
                  f"How many {p} does {n} have now?")
             d = a - c1

@@ -2,7 +2,7 @@
 
 Two small checkpoints ship in Hugging Face format under ``course_utils/assets/``:
 
-- ``course-gpt``: a GPT-2-architecture causal LM (``GPT2LMHeadModel``, 4 layers, width 96,
+- ``course-gpt``: a GPT-2-architecture causal LM (``GPT2LMHeadModel``, 4 layers, width 160,
   4 heads, context 256) with a byte-level BPE tokenizer of 1,024 tokens, a pad token
   (``<|pad|>``, distinct from ``<|endoftext|>``), and a chat template (``System:/User:/Assistant:``
   lines, as in its pretraining chats) so ``tokenizer.apply_chat_template`` works;
@@ -41,6 +41,24 @@ def _offline() -> bool:
     return any(f.strip().lower() in ("1", "true", "yes", "on") for f in flags)
 
 
+def _quiet_load(cls: Any, path: str | Path, local: bool, **kwargs: Any) -> Any:
+    """``cls.from_pretrained`` without transformers' "Loading weights" bar for local files.
+
+    A checkpoint of a few MB loads in a fraction of a second, so the bar is only noise in a
+    notebook; hub downloads keep their bars. The previous setting is restored afterwards.
+    """
+    from transformers.utils import logging as hf_logging
+
+    was_on = hf_logging.is_progress_bar_enabled()
+    if local and was_on:
+        hf_logging.disable_progress_bar()
+    try:
+        return cls.from_pretrained(path, **kwargs)
+    finally:
+        if local and was_on:
+            hf_logging.enable_progress_bar()
+
+
 def load_pretrained(name: str = "course-gpt", model_class: Any = None,
                     **kwargs: Any) -> tuple[Any, Any]:
     """Return ``(model, tokenizer)`` for a bundled model, a local directory or a hub name.
@@ -76,7 +94,7 @@ def load_pretrained(name: str = "course-gpt", model_class: Any = None,
     tokenizer = AutoTokenizer.from_pretrained(path)
     if tokenizer.pad_token is None and tokenizer.eos_token is not None:
         tokenizer.pad_token = tokenizer.eos_token  # hub GPT-2 ships without one
-    model = cls.from_pretrained(path, **kwargs)
+    model = _quiet_load(cls, path, local=path != name or Path(name).is_dir(), **kwargs)
     if getattr(model.config, "pad_token_id", None) is None and tokenizer.pad_token_id is not None:
         model.config.pad_token_id = tokenizer.pad_token_id
     model.eval()
