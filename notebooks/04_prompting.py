@@ -263,6 +263,14 @@ print(f"Generated: no label word in {sum(p is None for p in generated[0].predict
       f"answers; the first few answers: {generated[0].outputs[:5]}")
 
 # %% [markdown]
+# If the generated row is far below the scored one, look at the answers printed above. In
+# pretraining, labelled lists used hundreds of different words as labels, so after
+# "Sentiment:" this model is ready to write almost any word: the demonstrations shift the
+# probabilities of the three label words (which is what scoring reads), but not always above
+# every other word. Restricting the answer to the allowed labels, as the scored rows do, is
+# called *constrained decoding*; it is how classification with a language model is usually
+# run, and chat models' "reply with one word" instructions do the same job more loosely.
+#
 # ## 5. Exercise 04.2: extract the answer robustly
 #
 # For word problems the answer is the number after "The answer is". What a small model

@@ -646,9 +646,9 @@ plt.show()
 # - **coherence**: does it hang together and make sense on its own?
 # - **accuracy**: is everything it says true to the document?
 #
-# Below are twelve summaries sampled from `course-gpt` (at a high temperature, so they vary in
-# quality; they were generated once and ship with the course, so everyone rates the same
-# texts). Rate a few: each "save" writes your ratings to `outputs/ratings_me.csv` at once, and
+# Below are twelve summaries sampled from an earlier, smaller build of `course-gpt` (at a high
+# temperature, so they vary in quality; they were generated once and ship with the course, so
+# everyone rates the same texts). Rate a few: each "save" writes your ratings to `outputs/ratings_me.csv` at once, and
 # the form picks up where you stopped after a kernel restart.
 
 # %%
