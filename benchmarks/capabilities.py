@@ -138,6 +138,11 @@ def samples(model, tok, seed: int = 0) -> list[str]:
     return outs
 
 
+def _meets(value: float, bar: str) -> bool | None:
+    """Whether ``value`` meets a bar written ">= X"; None for figures that are only reported."""
+    return value >= float(bar[2:]) if bar.startswith(">=") else None
+
+
 def _markdown(rows: list[tuple[str, float, str]], gpt_log: dict, seeds: list[int],
               n_reviews: int, n_problems: int, sample_texts: list[str]) -> str:
     recipe = gpt_log.get("recipe", {})
@@ -148,9 +153,8 @@ def _markdown(rows: list[tuple[str, float, str]], gpt_log: dict, seeds: list[int
             f"reviews and {n_problems} held-out two-step word problems per demonstration seed.")
     lines = [head, "", "| measure | value | bar |", "|---|---:|---|"]
     for name, value, bar in rows:
-        verdict = ""
-        if bar.startswith(">="):
-            verdict = " **met**" if value >= float(bar[2:]) else " **missed**"
+        met = _meets(value, bar)
+        verdict = "" if met is None else " **met**" if met else " **missed**"
         lines.append(f"| {name.strip()} | {value:.3f} | {bar}{verdict} |")
     lines += ["", "Samples from course-gpt (top-k 20, temperature 0.8):", ""]
     lines += ["```text\n" + s.strip() + "\n```" for s in sample_texts]
@@ -197,9 +201,8 @@ def main() -> None:
     print(f"\n{'measure':<50} {'value':>8}  bar")
     print("-" * 68)
     for name, value, bar in rows:
-        ok = ""
-        if bar.startswith(">="):
-            ok = "  PASS" if value >= float(bar[2:]) else "  MISS"
+        met = _meets(value, bar)
+        ok = "" if met is None else "  PASS" if met else "  MISS"
         print(f"{name:<50} {value:>8.3f}  {bar}{ok}")
     print(f"\n({args.n_per_label * 3} balanced reviews, {args.n_problems} two-step problems, "
           f"{time.time() - t0:.0f} s)\n\nSamples from course-gpt (top-k 20, temperature 0.8):")

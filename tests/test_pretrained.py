@@ -76,14 +76,16 @@ def test_gpt_tokenizer_round_trips_and_is_configured(gpt):
 
 def test_label_words_are_single_tokens_and_held_out_words_never_labels(gpt):
     """The in-context learning the lessons measure rests on this (see course_utils.data.corpus):
-    every label word of the corpus, the evaluation words and lesson 04's never-seen words are
-    single tokens, and the held-out words never serve as labels in pretraining."""
+    every label word of the corpus, the evaluation words, lesson 04's never-seen words and the
+    test splits' held-out names are single tokens, and the held-out words are never labels."""
     from course_utils.data import SENTIMENT_LABELS
+    from course_utils.data import world as w
     from course_utils.data.corpus import RANDOM_LABEL_WORDS, TOXIC_LABEL_SETS, TRAIN_LABEL_SETS
 
     _, tok = gpt
     trained = {w for s in TRAIN_LABEL_SETS + TOXIC_LABEL_SETS for w in s} | set(RANDOM_LABEL_WORDS)
-    held_out = set(SENTIMENT_LABELS) | {"tree", "river", "hill", "park", "garden", "house"}
+    held_out = (set(SENTIMENT_LABELS) | {"tree", "river", "hill", "park", "garden", "house"}
+                | set(w.HELD_OUT_NAMES))
     split = sorted(w for w in trained | held_out if len(tok(" " + w)["input_ids"]) != 1)
     assert not split, f"label words split into several tokens: {split}"
     assert not trained & held_out

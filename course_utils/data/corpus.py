@@ -96,9 +96,9 @@ def _labelled(rng: random.Random, rows: list[dict], label_sets: tuple, fields: t
 
 
 def drill(rng: random.Random) -> str:
-    """8-20 arithmetic facts, one per sentence or line, in the range the word problems use
-    (sums up to 30, differences of numbers up to 30, products of 2..5): each worked step of a
-    word problem is then a fact the model knows."""
+    """8-20 arithmetic facts, one per sentence or line, covering the steps of the word problems
+    (a + b with a <= 20 and b <= 16, a - b with a <= 30, products of 2..5): each worked step of
+    a word problem is then a fact the model knows."""
     facts = []
     for _ in range(rng.randint(8, 20)):
         op = rng.choice("++--*")

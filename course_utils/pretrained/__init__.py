@@ -41,7 +41,7 @@ def _offline() -> bool:
     return any(f.strip().lower() in ("1", "true", "yes", "on") for f in flags)
 
 
-def _quiet_load(cls: Any, path: str | Path, local: bool, **kwargs: Any) -> Any:
+def _quiet_load(cls: Any, path: str | Path, **kwargs: Any) -> Any:
     """``cls.from_pretrained`` without transformers' "Loading weights" bar for local files.
 
     A checkpoint of a few MB loads in a fraction of a second, so the bar is only noise in a
@@ -49,6 +49,7 @@ def _quiet_load(cls: Any, path: str | Path, local: bool, **kwargs: Any) -> Any:
     """
     from transformers.utils import logging as hf_logging
 
+    local = Path(path).is_dir()
     was_on = hf_logging.is_progress_bar_enabled()
     if local and was_on:
         hf_logging.disable_progress_bar()
@@ -94,7 +95,7 @@ def load_pretrained(name: str = "course-gpt", model_class: Any = None,
     tokenizer = AutoTokenizer.from_pretrained(path)
     if tokenizer.pad_token is None and tokenizer.eos_token is not None:
         tokenizer.pad_token = tokenizer.eos_token  # hub GPT-2 ships without one
-    model = _quiet_load(cls, path, local=path != name or Path(name).is_dir(), **kwargs)
+    model = _quiet_load(cls, path, **kwargs)
     if getattr(model.config, "pad_token_id", None) is None and tokenizer.pad_token_id is not None:
         model.config.pad_token_id = tokenizer.pad_token_id
     model.eval()
