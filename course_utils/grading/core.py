@@ -43,11 +43,16 @@ class _TimeLimit(BaseException):
 
 @dataclass
 class Case:
-    """One call of the learner's function: positional and keyword arguments and a label."""
+    """One call of the learner's function: positional and keyword arguments and a label.
+
+    ``catches`` names the wrong ideas this case is there to catch (e.g. "softmax without the
+    max shift overflows"), so a reader of the exercise sees why each edge case exists.
+    """
 
     args: tuple = ()
     kwargs: dict = field(default_factory=dict)
     label: str = ""
+    catches: str = ""
 
 
 @dataclass
