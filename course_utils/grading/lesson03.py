@@ -12,24 +12,48 @@ from course_utils.grading.core import Case, Exercise, compare, register
 
 
 def _mask_cases(rng: torch.Generator):
-    for query_len, past_len in ((4, 0), (1, 0), (1, 5), (3, 2), (2, 6), (5, 1), (6, 0)):
-        yield Case((query_len, past_len), label=f"query_len={query_len}, past_len={past_len}")
+    shapes = {
+        (4, 0): "lesson 01's square triangle; transposed (triu); diagonal off by one",
+        (1, 0): "the first token alone: shape (1, 1)",
+        (1, 5): "one new token sees every cached key; triangle not shifted (top-left)",
+        (3, 2): "several new tokens after a cache: shift by past_len, not square",
+        (2, 6): "past longer than the query",
+        (5, 1): "query longer than the past",
+        (6, 0): "no cache: the square causal mask",
+        (1, 300): "a long cache; a mask of fixed maximum size",
+        (20, 3): "a long query after a short cache; a precomputed 16 x 16 triangle",
+        (7, 40): "several new tokens after a long cache",
+        (64, 0): "a long prompt, nothing cached",
+    }
+    for (query_len, past_len), catches in shapes.items():
+        yield Case((query_len, past_len), label=f"query_len={query_len}, past_len={past_len}",
+                   catches=catches)
+    yield Case((5,), label="past_len left at its default", catches="no default past_len=0")
+    yield Case((3,), {"past_len": 4}, label="past_len=4 passed by keyword",
+               catches="the second parameter not named past_len")
+
+
+def _past_len(case: Case) -> int:
+    return case.args[1] if len(case.args) > 1 else case.kwargs.get("past_len", 0)
 
 
 def _compare_mask(got, expected, case: Case):
     if not isinstance(got, torch.Tensor):
         return f"the result should be a torch.Tensor, but it is a {type(got).__name__}."
+    past_len = _past_len(case)
     if tuple(got.shape) != tuple(expected.shape):
         return (f"the mask has shape {tuple(got.shape)}, expected {tuple(expected.shape)} = "
-                "(query_len, past_len + query_len): one row per new token, one column per key.")
-    if got.is_floating_point() and bool(((got != 0) & (got != 1)).any()):
+                f"(query_len, past_len + query_len) for query_len={case.args[0]}, "
+                f"past_len={past_len}: one row per new token, one column per key (the "
+                "cached ones and the new ones).")
+    if got.dtype != torch.bool and bool(((got != 0) & (got != 1)).any()):
         return ("the mask holds values other than 0 and 1: this exercise wants the boolean/0-1 "
                 "form (1 = may attend), not the additive one.")
     allowed = got != 0
     if not torch.equal(allowed, expected):
         i, j = (int(v) for v in torch.nonzero(allowed != expected)[0])
         verb = "allows" if bool(allowed[i, j]) else "blocks"
-        return (f"your mask {verb} query {i} (position {case.args[1] + i}) -> key {j}, "
+        return (f"your mask {verb} query {i} (position {past_len + i}) -> key {j}, "
                 "but a causal mask should not.")
     return None
 
@@ -54,6 +78,14 @@ def _mask_triu(query_len, past_len=0):
     return torch.ones(query_len, past_len + query_len, dtype=torch.bool).triu(past_len)
 
 
+def _mask_all_allowed(query_len, past_len=0):
+    return torch.ones(query_len, past_len + query_len, dtype=torch.bool)
+
+
+def _mask_full_square(query_len, past_len=0):
+    return torch.ones(past_len + query_len, past_len + query_len, dtype=torch.bool).tril()
+
+
 register(Exercise(
     id="03.1", title="GPT's causal mask, with cached tokens",
     reference=gpt.causal_mask_with_past, cases=_mask_cases, compare=_compare_mask,
@@ -70,6 +102,11 @@ register(Exercise(
                        "Use diagonal=past_len."),
         (_mask_triu, "Your mask is the upper triangle: it lets tokens see the future and not "
                      "the past. Use tril."),
+        (_mask_all_allowed, "One new token may see everything, but several new tokens must not "
+                            "see each other's future: keep the triangle, tril(diagonal=past_len)."),
+        (_mask_full_square, "You built the whole (past_len + query_len) square: the cached "
+                            "tokens are not queries any more, keep only the last query_len rows "
+                            "(one per new token)."),
     ],
 ))
 
@@ -77,18 +114,46 @@ register(Exercise(
 
 
 def _position_cases(rng: torch.Generator):
-    for batch, seq_len, past in ((2, 5, 0), (1, 1, 7), (3, 4, 2), (1, 6, 0), (2, 1, 0),
-                                 (2, 3, 10)):
-        ids = torch.randint(0, 50, (batch, seq_len), generator=rng)
-        yield Case((ids,), {"past_length": past},
-                   label=f"{batch} x {seq_len} new tokens after {past} cached")
+    def ids(batch, seq_len, zeros=0.3):
+        """Random GPT-2 ids where id 0 (the token "!") is common, as a real token."""
+        out = torch.randint(1, 50257, (batch, seq_len), generator=rng)
+        return out.masked_fill(torch.rand(batch, seq_len, generator=rng) < zeros, 0)
+
+    shapes = (((2, 5, 0), "positions restarting at 0 or counting from 1; token ids used"),
+              ((1, 1, 7), "one new token after a cache: position past_length, not 0"),
+              ((3, 4, 2), "every row gets the same positions"),
+              ((1, 6, 0), "a single sequence keeps its batch axis"),
+              ((2, 1, 0), "one token, nothing cached: position 0"),
+              ((2, 3, 10), "arange(past_length, seq_len) (the end not shifted)"),
+              ((2, 300, 0), "a long prompt; a precomputed range of positions"),
+              ((4, 1, 1000), "a long cache; positions of the cached tokens returned too"))
+    for (batch, seq_len, past), catches in shapes:
+        yield Case((ids(batch, seq_len),), {"past_length": past},
+                   label=f"{batch} x {seq_len} new tokens after {past} cached",
+                   catches=catches + "; token id 0 taken for padding")
+    yield Case((torch.tensor([[0, 0, 0, 464, 3290], [464, 0, 3290, 0, 0]]),), {"past_length": 3},
+               label="token id 0 at the start, middle and end of the real tokens",
+               catches="token id 0 treated as padding (positions counted over ids != 0)")
+    yield Case((torch.zeros(2, 3, dtype=torch.long),), {"past_length": 5},
+               label="every token is id 0 (the lesson's own example)",
+               catches="token id 0 treated as padding; positions derived from the ids")
+    yield Case((ids(2, 4),), label="past_length left at its default",
+               catches="no default past_length=0")
+    yield Case((ids(1, 3), 4), label="past_length passed positionally (as GPT.forward does)",
+               catches="past_length keyword-only")
 
 
 def _compare_positions(got, expected, case: Case):
-    if isinstance(got, torch.Tensor) and tuple(got.shape) != tuple(expected.shape) \
-            and got.dim() == 1:
-        return (f"the result has shape {tuple(got.shape)}; position ids have one row per "
-                f"sequence, {tuple(expected.shape)} = (batch, seq_len), like input_ids.")
+    if isinstance(got, torch.Tensor) and tuple(got.shape) != tuple(expected.shape):
+        batch, seq_len = expected.shape
+        if got.dim() == 1:
+            return (f"the result has shape {tuple(got.shape)}; position ids have one row per "
+                    f"sequence, {tuple(expected.shape)} = (batch, seq_len), like input_ids.")
+        past = case.kwargs.get("past_length", case.args[1] if len(case.args) > 1 else 0)
+        if got.dim() == 2 and got.shape[-1] == past + seq_len and past:
+            return (f"the result has shape {tuple(got.shape)}: those are the positions of the "
+                    f"{past} cached tokens too. Only the {seq_len} new tokens need position ids, "
+                    f"{tuple(expected.shape)}.")
     return compare(got, expected, atol=0, rtol=0)
 
 
@@ -111,6 +176,16 @@ def _positions_only_past(input_ids, past_length=0):
     return torch.full((b, s), past_length)
 
 
+def _positions_skip_zero_ids(input_ids, past_length=0):
+    real = (input_ids != 0).long()
+    return (real.cumsum(-1) - 1 + past_length).masked_fill(real == 0, 0)
+
+
+def _positions_end_not_shifted(input_ids, past_length=0):
+    b, s = input_ids.shape
+    return torch.arange(past_length, max(s, past_length)).unsqueeze(0).expand(b, -1)
+
+
 register(Exercise(
     id="03.2", title="position ids that continue after the cache",
     reference=gpt.make_position_ids, cases=_position_cases, compare=_compare_positions,
@@ -125,6 +200,11 @@ register(Exercise(
                                "tokens: they do not depend on which token is where."),
         (_positions_only_past, "Every new token got the same position: the positions run "
                                "past_length, past_length + 1, ..."),
+        (_positions_skip_zero_ids, "Token id 0 is an ordinary token (in GPT-2 it is \"!\"), not "
+                                   "padding: position ids count places, whatever the token, so "
+                                   "don't look at the ids' values at all."),
+        (_positions_end_not_shifted, "The range must end at past_length + seq_len: "
+                                     "torch.arange(past_length, past_length + seq_len)."),
     ],
 ))
 
@@ -132,18 +212,51 @@ register(Exercise(
 
 
 def _topk_cases(rng: torch.Generator):
-    def r(*shape):
-        return torch.randn(*shape, generator=rng) * 3
+    def r(*shape, dtype=torch.float32):
+        return torch.randn(*shape, generator=rng, dtype=dtype) * 3
 
-    yield Case((torch.tensor([[2.0, -1.0, 0.5, 3.0, 1.0]]), 2), label="5 logits, keep 2")
-    yield Case((r(2, 10), 3), label="batch of 2, vocab 10, k=3")
-    yield Case((r(1, 6), 1), label="k=1 is greedy")
-    yield Case((r(3, 8), 8), label="k = vocab size keeps everything")
-    yield Case((r(2, 6), 20), label="k larger than the vocabulary: keep everything")
+    inf = float("-inf")
+    yield Case((torch.tensor([[2.0, -1.0, 0.5, 3.0, 1.0]]), 2), label="5 logits, keep 2",
+               catches="zeros instead of -inf; the k-th itself dropped; the smallest kept; "
+                       "probabilities returned; sorted[..., k] (one too many)")
+    yield Case((r(2, 10), 3), label="batch of 2, vocab 10, k=3",
+               catches="the top k over the wrong axis")
+    yield Case((r(1, 6), 1), label="k=1 is greedy", catches="off by one at k=1")
+    yield Case((r(3, 8), 8), label="k = vocab size keeps everything",
+               catches="dropping the k-th (<= instead of <) when k is the vocabulary")
+    yield Case((r(2, 6), 20), label="k larger than the vocabulary: keep everything",
+               catches="torch.topk without min(k, vocab) raises")
     yield Case((torch.tensor([[1.0, 3.0, 3.0, 2.0, 3.0]]), 2),
-               label="ties: every logit equal to the k-th largest is kept")
-    yield Case((r(2, 3, 7), 2), label="(batch, seq, vocab) logits")
-    yield Case((r(4, 50) - 100, 5), label="very negative logits")
+               label="ties: every logit equal to the k-th largest is kept",
+               catches="keeping exactly k indices (topk().indices + scatter) drops tied logits")
+    yield Case((torch.tensor([[3.0, 3.0, 1.0], [0.0, 5.0, 5.0]]), 1),
+               label="k=1 with a tie at the maximum", catches="argmax keeps one of the tied")
+    yield Case((r(2, 3, 7), 2), label="(batch, seq, vocab) logits",
+               catches="code that assumes 2-D logits ([:, -1], logits.shape[1])")
+    yield Case((r(4, 50) - 100, 5), label="very negative logits",
+               catches="a finite fill value (0, the row minimum) that is not below the kept ones")
+    yield Case((torch.tensor([[100.0, 99.0, 98.0, 97.0], [-5.0, -6.0, -7.0, -8.0]]), 2),
+               label="rows of very different sizes",
+               catches="one threshold for the whole batch instead of one per row")
+    yield Case((torch.tensor([[0.0, inf, 2.0, inf, 1.0], [inf, inf, 4.0, 3.0, inf]]), 2),
+               label="-inf already present (an earlier filter)",
+               catches="multiplying by a 0/1 mask (0 * -inf = NaN)")
+    yield Case((torch.tensor([[0.0, inf, 2.0, inf, 1.0]]), 4),
+               label="-inf present and k beyond the finite logits",
+               catches="counting the -inf logits; NaN from inf - inf")
+    yield Case((r(9), 3), label="1-D logits of one position (as the lesson's plot passes)",
+               catches="code that assumes a batch axis")
+    yield Case((r(2, 5, dtype=torch.float64), 2), label="float64 logits",
+               catches="a float32 -inf tensor that changes the dtype")
+    yield Case((r(2, 50257), 50), label="GPT-2's vocabulary (50257), k=50",
+               catches="a Python loop over the vocabulary; any off-by-one at scale")
+    for _ in range(3):  # property-style: random shapes, k and many ties (rounded logits)
+        shape = torch.randint(1, 12, (int(torch.randint(1, 4, (1,), generator=rng)),),
+                              generator=rng).tolist()
+        k = int(torch.randint(1, shape[-1] + 3, (1,), generator=rng))
+        yield Case((torch.round(r(*shape)), k),
+                   label=f"random {tuple(shape)} rounded logits, k={k}",
+                   catches="ties, k near or above the vocabulary, any axis")
 
 
 def _compare_filtered(got, expected, case: Case):
@@ -151,10 +264,16 @@ def _compare_filtered(got, expected, case: Case):
         return f"the result should be a torch.Tensor, but it is a {type(got).__name__}."
     if tuple(got.shape) != tuple(expected.shape):
         return f"the result has shape {tuple(got.shape)}, expected {tuple(expected.shape)}."
+    if got.dtype != expected.dtype:
+        return (f"the result has dtype {got.dtype}, but the logits were {expected.dtype}: keep "
+                "their dtype (masked_fill or torch.where on the logits does).")
+    if bool(got.isnan().any()):
+        return ("the result contains NaN. 0 * -inf is NaN, so don't multiply by a 0/1 mask: "
+                "use logits.masked_fill(drop, float('-inf')) or torch.where.")
     kept = torch.isfinite(expected)
     if not torch.allclose(got[kept].double(), expected[kept].double(), atol=1e-6):
         return ("some logits that should be kept were removed or changed: the k largest in "
-                "each row must stay exactly as they were.")
+                "each row (and every logit tied with the k-th) must stay exactly as they were.")
     if bool((got[~kept] > -1e4).any()):
         value = got[~kept][got[~kept] > -1e4][0].item()
         return (f"a logit outside the top k is still {value:.4g}; filtered logits must be "
@@ -192,6 +311,18 @@ def _topk_wrong_dim(logits, k):
     return _topk(logits, k, dim=0)
 
 
+def _topk_exactly_k(logits, k):
+    k = min(k, logits.shape[-1])
+    keep = torch.zeros_like(logits, dtype=torch.bool)
+    keep.scatter_(-1, torch.topk(logits, k, dim=-1).indices, True)
+    return logits.masked_fill(~keep, float("-inf"))
+
+
+def _topk_one_threshold(logits, k):
+    kth = torch.topk(logits.flatten(), min(k, logits.numel())).values[-1]
+    return logits.masked_fill(logits < kth, float("-inf"))
+
+
 register(Exercise(
     id="03.3", title="top-k filtering", reference=generation.top_k_filter, cases=_topk_cases,
     compare=_compare_filtered,
@@ -208,6 +339,12 @@ register(Exercise(
                               "comes later."),
         (_topk_wrong_dim, "The top k were taken over the wrong axis: filter each row over the "
                           "vocabulary, dim=-1."),
+        (_topk_exactly_k, "Logits tied with the k-th largest are kept too (as transformers "
+                          "does): compare every logit with the k-th value, logits < kth, "
+                          "instead of keeping exactly k indices."),
+        (_topk_one_threshold, "You used one threshold for the whole batch: each row (each "
+                              "position's distribution) has its own k-th largest logit, "
+                              "torch.topk(..., dim=-1).values[..., -1:]."),
     ],
 ))
 
@@ -215,19 +352,37 @@ register(Exercise(
 
 
 def _cache_cases(rng: torch.Generator):
-    def r(*shape):
-        return torch.randn(*shape, generator=rng)
+    def step(b, h, new, past, d, scale=1.0, dtype=torch.float32, empty_past=False):
+        def r(n):
+            return torch.randn(b, h, n, d, generator=rng, dtype=dtype) * scale
+        cached = (r(past), r(past)) if past or empty_past else (None, None)
+        return (r(new), r(new), r(new), *cached)
 
-    yield Case((r(1, 2, 4, 8), r(1, 2, 4, 8), r(1, 2, 4, 8), None, None),
-               label="the prompt: 4 tokens, nothing cached yet")
-    yield Case((r(1, 2, 1, 8), r(1, 2, 1, 8), r(1, 2, 1, 8), r(1, 2, 5, 8), r(1, 2, 5, 8)),
-               label="one new token after 5 cached")
-    yield Case((r(2, 3, 1, 4), r(2, 3, 1, 4), r(2, 3, 1, 4), r(2, 3, 2, 4), r(2, 3, 2, 4)),
-               label="batch of 2, 3 heads, one new token after 2")
-    yield Case((r(2, 2, 3, 4), r(2, 2, 3, 4), r(2, 2, 3, 4), r(2, 2, 4, 4), r(2, 2, 4, 4)),
-               label="3 new tokens after 4 cached (they must not see each other's future)")
-    yield Case((r(1, 4, 1, 2), r(1, 4, 1, 2), r(1, 4, 1, 2), r(1, 4, 9, 2), r(1, 4, 9, 2)),
-               label="one new token after 9 cached")
+    shapes = (
+        ((1, 2, 4, 0, 8), {}, "the prompt: 4 tokens, nothing cached yet",
+         "`if past_k:` on None; the first step must still be causal"),
+        ((1, 2, 1, 5, 8), {}, "one new token after 5 cached",
+         "the cache ignored; a top-left triangle (is_causal=True) hides the cache"),
+        ((2, 3, 1, 2, 4), {}, "batch of 2, 3 heads, one new token after 2",
+         "concatenated along the batch or head axis"),
+        ((2, 2, 3, 4, 4), {}, "3 new tokens after 4 cached (they must not see each other's "
+         "future)", "no mask with several new tokens; a triangle not shifted by past_len"),
+        ((1, 4, 1, 9, 2), {}, "one new token after 9 cached", "new keys put before the cache"),
+        ((2, 2, 3, 0, 8), {"empty_past": True}, "an empty cache (past of length 0)",
+         "`if past_k:` on a tensor; a past of length 0 treated differently from None"),
+        ((1, 2, 1, 100, 16), {}, "one new token after a long cache of 100",
+         "a mask of fixed size; the old cache returned"),
+        ((3, 4, 5, 40, 8), {}, "5 new tokens after 40 cached, batch 3, 4 heads",
+         "top-left causal alignment; the new tokens seeing each other's future"),
+        ((1, 1, 8, 3, 4), {}, "8 new tokens after only 3 cached (query longer than the past)",
+         "a mask built as (past_len, ...) or square"),
+        ((2, 2, 2, 3, 8), {"dtype": torch.float64}, "float64 step",
+         "casting to float32 (the output keeps the inputs' dtype)"),
+        ((1, 2, 3, 6, 16), {"scale": 6.0}, "large scores (above 88)",
+         "a softmax without the max shift (exp overflows)"),
+    )
+    for (b, h, new, past, d), kw, label, catches in shapes:
+        yield Case(step(b, h, new, past, d, **kw), label=label, catches=catches)
 
 
 def _cat(past, new, dim=-2, prepend=False):
@@ -253,12 +408,23 @@ def _cache_ignored(q, k_new, v_new, past_k=None, past_v=None):
 
 def _cache_prepend(q, k_new, v_new, past_k=None, past_v=None):
     k, v = _cat(past_k, k_new, prepend=True), _cat(past_v, v_new, prepend=True)
-    return F.scaled_dot_product_attention(q, k, v), k, v
+    return gpt.causal_attention(q, k, v), k, v
 
 
 def _cache_not_updated(q, k_new, v_new, past_k=None, past_v=None):
     out, _, _ = gpt.attend_with_cache(q, k_new, v_new, past_k, past_v)
     return out, (k_new if past_k is None else past_k), (v_new if past_v is None else past_v)
+
+
+def _cache_returns_new(q, k_new, v_new, past_k=None, past_v=None):
+    out, _, _ = gpt.attend_with_cache(q, k_new, v_new, past_k, past_v)
+    return out, k_new, v_new
+
+
+def _cache_mask_not_shifted(q, k_new, v_new, past_k=None, past_v=None):
+    k, v = _cat(past_k, k_new), _cat(past_v, v_new)
+    mask = torch.ones(q.shape[-2], k.shape[-2], dtype=torch.bool).tril()
+    return F.scaled_dot_product_attention(q, k, v, attn_mask=mask), k, v
 
 
 register(Exercise(
@@ -278,5 +444,10 @@ register(Exercise(
                          "new], dim=-2)): the cache must stay in position order."),
         (_cache_not_updated, "Return the updated cache (past + new keys and values), or the "
                              "next step will have lost this token."),
+        (_cache_returns_new, "Return the updated cache, all keys and values so far (past + "
+                             "new), not only the new ones: the next step needs them all."),
+        (_cache_mask_not_shifted, "Your triangle starts at the first key, so a new token sees "
+                                  "only the first cached tokens: query i sits at position "
+                                  "past_len + i, use causal_mask_with_past(query_len, past_len)."),
     ],
 ))
