@@ -152,8 +152,8 @@ def _compare_positions(got, expected, case: Case):
         past = case.kwargs.get("past_length", case.args[1] if len(case.args) > 1 else 0)
         if got.dim() == 2 and got.shape[-1] == past + seq_len and past:
             return (f"the result has shape {tuple(got.shape)}: those are the positions of the "
-                    f"{past} cached tokens too. Only the {seq_len} new tokens need position ids, "
-                    f"{tuple(expected.shape)}.")
+                    f"{past} cached tokens too. Only the new tokens need position ids: "
+                    f"shape {tuple(expected.shape)} = (batch, seq_len).")
     return compare(got, expected, atol=0, rtol=0)
 
 
@@ -181,14 +181,29 @@ def _positions_skip_zero_ids(input_ids, past_length=0):
     return (real.cumsum(-1) - 1 + past_length).masked_fill(real == 0, 0)
 
 
-def _positions_end_not_shifted(input_ids, past_length=0):
-    b, s = input_ids.shape
-    return torch.arange(past_length, max(s, past_length)).unsqueeze(0).expand(b, -1)
+
+def _positions_ignore_ids(got, case: Case):
+    """Positions right up to each row's first id 0 and wrong only from there: ids were read."""
+    ids = case.args[0]
+    expected = gpt.make_position_ids(ids, case.kwargs.get(
+        "past_length", case.args[1] if len(case.args) > 1 else 0))
+    if not isinstance(got, torch.Tensor) or got.shape != expected.shape:
+        return None
+    wrong = got != expected
+    first_zero = torch.where((ids == 0).any(-1), (ids == 0).int().argmax(-1), ids.shape[-1])
+    after = torch.arange(ids.shape[-1]) >= first_zero[:, None]
+    right_prefix = ((first_zero > 0) & wrong.any(-1)).any()
+    if bool(wrong.any()) and not bool((wrong & ~after).any()) and bool(right_prefix):
+        return ("Your positions go wrong exactly where a token id is 0. Token id 0 is an "
+                "ordinary token (in GPT-2 it is \"!\"), not padding: position ids count "
+                "places, whatever the token.")
+    return None
 
 
 register(Exercise(
     id="03.2", title="position ids that continue after the cache",
     reference=gpt.make_position_ids, cases=_position_cases, compare=_compare_positions,
+    properties=[_positions_ignore_ids],
     hint="torch.arange(past_length, past_length + seq_len) (dtype long), then .unsqueeze(0)"
          ".expand(batch, seq_len) so every sequence gets the same positions.",
     mistakes=[
@@ -203,8 +218,6 @@ register(Exercise(
         (_positions_skip_zero_ids, "Token id 0 is an ordinary token (in GPT-2 it is \"!\"), not "
                                    "padding: position ids count places, whatever the token, so "
                                    "don't look at the ids' values at all."),
-        (_positions_end_not_shifted, "The range must end at past_length + seq_len: "
-                                     "torch.arange(past_length, past_length + seq_len)."),
     ],
 ))
 
@@ -378,7 +391,7 @@ def _cache_cases(rng: torch.Generator):
          "a mask built as (past_len, ...) or square"),
         ((2, 2, 2, 3, 8), {"dtype": torch.float64}, "float64 step",
          "casting to float32 (the output keeps the inputs' dtype)"),
-        ((1, 2, 3, 6, 16), {"scale": 6.0}, "large scores (above 88)",
+        ((1, 2, 3, 6, 16), {"scale": 10.0}, "large scores (above 88)",
          "a softmax without the max shift (exp overflows)"),
     )
     for (b, h, new, past, d), kw, label, catches in shapes:
@@ -427,8 +440,17 @@ def _cache_mask_not_shifted(q, k_new, v_new, past_k=None, past_v=None):
     return F.scaled_dot_product_attention(q, k, v, attn_mask=mask), k, v
 
 
+def _cache_output_finite(got, case: Case):
+    if isinstance(got, tuple | list) and got and isinstance(got[0], torch.Tensor) \
+            and got[0].is_floating_point() and not bool(got[0].isfinite().all()):
+        return ("Your output holds NaN or inf: exp() of large scores overflowed. Use "
+                "torch.softmax or lesson 01's attention (its softmax subtracts the maximum).")
+    return None
+
+
 register(Exercise(
     id="03.4", title="one KV-cache step", reference=gpt.attend_with_cache, cases=_cache_cases,
+    properties=[_cache_output_finite],
     hint="k = torch.cat([past_k, k_new], dim=-2) (or k_new when past_k is None), the same for v; "
          "then attend q over all of k, v with causal_mask_with_past(q_len, k_len - q_len); "
          "return (output, k, v).",
