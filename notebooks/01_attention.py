@@ -175,7 +175,9 @@ plt.show()
 # ### Exercise 01.2: scaled dot-product attention
 #
 # Return **both** the output and the attention weights, `(output, weights)`. It must work for
-# any number of leading batch/head dimensions and for `L != S`.
+# any number of leading batch/head dimensions and for `L != S`. A query whose keys are *all*
+# blocked (a padding token's row, for instance) then gets equal weights over all keys, not NaN:
+# that is what the -1e9 fill gives, and what the check expects (a `-inf` fill would give NaN).
 
 # %%
 def scaled_dot_product_attention(Q, K, V, mask=None):

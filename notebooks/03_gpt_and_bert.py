@@ -149,7 +149,8 @@ print(causal_mask_with_past(3, past_len=2).int())
 #
 # Return the position ids for `input_ids` of shape `(batch, seq_len)` that follow
 # `past_length` cached tokens: a `(batch, seq_len)` tensor of `torch.long` holding
-# `past_length, past_length + 1, ...` in every row.
+# `past_length, past_length + 1, ...` in every row, whatever the token ids are (id 0 is an
+# ordinary token, not padding).
 
 # %%
 def make_position_ids(input_ids: torch.Tensor, past_length: int = 0) -> torch.Tensor:
