@@ -306,7 +306,7 @@ def causal_not_upper(n):
     ("01.1", softmax_nan_patched, "must sum to 1"),
     ("01.1", softmax_in_float32, "dtype"),
     ("01.1", softmax_shift_dim_sum_last, "the same axis you took the maximum over"),
-    ("01.1", softmax_max_namedtuple, "raised TypeError"),
+    ("01.1", softmax_max_namedtuple, "unsupported operand type"),
     ("01.1", softmax_sum_without_keepdim, "must sum to 1"),
     ("01.1", softmax_raw_logsumexp, "must sum to 1"),
     ("01.2", attn_without_scale, "not divided by sqrt(d_k)"),

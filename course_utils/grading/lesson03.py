@@ -373,7 +373,7 @@ def _cache_cases(rng: torch.Generator):
 
     shapes = (
         ((1, 2, 4, 0, 8), {}, "the prompt: 4 tokens, nothing cached yet",
-         "`if past_k:` on None; the first step must still be causal"),
+         "no cache yet (past_k is None): the first step must still be causal"),
         ((1, 2, 1, 5, 8), {}, "one new token after 5 cached",
          "the cache ignored; a top-left triangle (is_causal=True) hides the cache"),
         ((2, 3, 1, 2, 4), {}, "batch of 2, 3 heads, one new token after 2",
