@@ -268,12 +268,14 @@ register(Exercise(
 def _lcs_cases(rng: torch.Generator):
     yield Case((["a", "b", "c"], ["a", "b", "c"]), label="identical",
                catches="off-by-one table (misses the last tokens)")
-    yield Case((["a", "a", "a", "b"], ["b", "a", "a", "a"]), label="repeated tokens",
-               catches="tokens counted once (a set); greedy matching")
+    yield Case((["a", "a", "b", "c"], ["c", "a", "a", "b"]), label="a repeated token",
+               catches="tokens compared at the same position only")
     yield Case((list("ABCBDAB"), list("BDCABA")), label="ABCBDAB vs BDCABA (answer: 4)",
                catches="greedy matching; the longest common substring")
     yield Case(("police killed the gunman".split(), "the gunman police killed".split()),
                label="same words, different order", catches="order ignored (bag of words)")
+    yield Case((["a", "a", "a", "b"], ["b", "a", "a", "a"]), label="repeated tokens",
+               catches="tokens counted once (a set); greedy matching")
     yield Case(("the cat sat on the mat".split(), "the cat on a mat sat".split()),
                label="gaps are allowed", catches="the longest common substring (no gaps)")
     yield Case(("the cat cat sat".split(), "sat cat cat the".split()),
