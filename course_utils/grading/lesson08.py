@@ -287,15 +287,30 @@ def _lp_bool_mask(sequences, pad_token_id):
     return ids, mask.bool(), pos
 
 
+_RIGHT_PADDING = ("That is right padding: the prompts must END at the last column, so the "
+                  "next token is predicted from the same position in every row.")
+
+
+def _not_right_padded(got, case: Case):
+    """Right padding, whatever the learner did with the mask and positions."""
+    if not (isinstance(got, tuple | list) and got and isinstance(got[0], torch.Tensor)):
+        return None
+    right = _lp_right(*case.args)[0]
+    if got[0].shape == right.shape and torch.equal(got[0].long(), right) and not torch.equal(
+            right, left_pad(*case.args)[0]):
+        return _RIGHT_PADDING
+    return None
+
+
 register(Exercise(
     id="08.2", title="left-pad a batch of prompts", reference=left_pad, cases=_pad_cases,
+    properties=[_not_right_padded],
     hint="Make (batch, longest) int64 tensors. Put each prompt at the RIGHT end of its row "
          "(row[longest - len(seq):]) and fill the rest with pad_token_id; the attention_mask "
          "is 1 on real tokens, 0 on padding; position_ids = attention_mask.cumsum(-1) - 1, "
          "clamped at 0 so that padding gets position 0.",
     mistakes=[
-        (_lp_right, "That is right padding: the prompts must END at the last column, so the "
-                    "next token is predicted from the same position in every row."),
+        (_lp_right, _RIGHT_PADDING),
         (_lp_positions_count_pads, "Your position ids count the padding too: a padded prompt "
                                    "would start at position 3 instead of 0. Count real tokens "
                                    "only: attention_mask.cumsum(-1) - 1."),
