@@ -376,3 +376,12 @@ def test_counting_is_checked_against_peft():
     model = get_peft_model(base, LoraConfig(r=2, lora_alpha=4, target_modules=["c_attn"],
                                             fan_in_fan_out=True))
     assert count_trainable_parameters(model) == model.get_nb_trainable_parameters()
+
+
+@pytest.mark.parametrize("ex_id", ["06.1", "06.2", "06.3"])
+def test_known_mistakes_are_rejected_with_their_own_hint(ex_id):
+    ex = get_exercise(ex_id)
+    for wrong, hint in ex.mistakes:
+        result = run_exercise(ex, wrong)
+        assert result.status == "failed" and hint in result.message, (wrong.__name__,
+                                                                     result.message)

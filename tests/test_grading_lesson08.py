@@ -299,3 +299,12 @@ def test_left_pad_matches_a_tokenizer_padding_on_the_left():
     padded = tok.pad({"input_ids": prompts}, return_tensors="pt")
     ids, mask, _ = left_pad(prompts, 0)
     assert torch.equal(ids, padded["input_ids"]) and torch.equal(mask, padded["attention_mask"])
+
+
+@pytest.mark.parametrize("ex_id", ["08.1", "08.2"])
+def test_known_mistakes_are_rejected_with_their_own_hint(ex_id):
+    ex = get_exercise(ex_id)
+    for wrong, hint in ex.mistakes:
+        result = run_exercise(ex, wrong)
+        assert result.status == "failed" and hint in result.message, (wrong.__name__,
+                                                                     result.message)

@@ -334,8 +334,9 @@ register(Exercise(
                             "model.parameters() instead."),
         (_count_inverted, "Trainable and frozen are swapped: trainable parameters have "
                           "p.requires_grad == True."),
-        (_count_by_grad, "p.grad is None until a backward pass has run, so it says nothing "
-                         "about what will train: test p.requires_grad."),
+        (_count_by_grad, "Your trainable count is 0 for every model. If you tested p.grad: "
+                         "p.grad is None until a backward pass has run, so it says nothing "
+                         "about what will train; test p.requires_grad."),
         (_count_per_module, "model.modules() yields the model and every submodule, and "
                             "m.parameters() recurses into each: a parameter is counted once "
                             "per enclosing module. Call model.parameters() once."),
