@@ -115,7 +115,8 @@ plt.show()
 # ### Exercise 06.1: the LoRA forward pass
 #
 # `weight` is `(d_out, d_in)` (the `nn.Linear` layout), `bias` is `(d_out,)` or `None`,
-# `A` is `(r, d_in)`, `B` is `(d_out, r)`; `x` has `d_in` features in its last dimension.
+# `A` is `(r, d_in)`, `B` is `(d_out, r)`; `x` has `d_in` features in its last dimension and
+# any number of dimensions before it. `alpha` and `r` may be ints.
 
 # %%
 def lora_forward(x, weight, bias, A, B, alpha, r):
@@ -157,7 +158,8 @@ with torch.no_grad():
 # Return `(trainable, total)`: the number of parameters (numbers, not tensors) that will
 # train (`requires_grad`), and the number of all parameters. Careful: GPT-2's output layer
 # `lm_head` *shares* its weight with the token embedding `wte`; it is one tensor and must be
-# counted once.
+# counted once. Count without changing the model (its `requires_grad` flags included): the
+# grader checks that the model is unchanged afterwards.
 
 # %%
 def count_trainable_parameters(model):

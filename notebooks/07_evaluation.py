@@ -466,8 +466,9 @@ plt.show()
 #
 # Write `perplexity_from_logprobs(token_logprobs, mask=None)`: `token_logprobs` is a
 # `(batch, T)` tensor of natural-log probabilities, `mask` a `(batch, T)` tensor (bool or 0/1)
-# marking real tokens (padding is 0 and may hold any value). Return one perplexity per row, a
-# `(batch,)` tensor; `mask=None` means every position counts.
+# marking real tokens (padding is 0 and may hold any value, `-inf` and NaN included). Return one
+# perplexity per row, a `(batch,)` tensor; `mask=None` means every position counts. A row whose
+# mask is all 0 has no tokens to average over: its perplexity is NaN (0 / 0 gives that).
 
 # %%
 def perplexity_from_logprobs(token_logprobs, mask=None):

@@ -14,8 +14,8 @@
 # costs; read a production `Dockerfile` line by line; stop the server cleanly; and see where
 # vLLM, TGI and TensorRT-LLM go from here.
 #
-# Two exercises: left-pad a batch of prompts (08.1) and format a server-sent event (08.2). Each
-# is followed by a check cell; `hint("08.1")` and `solution("08.1")` help when stuck.
+# Two exercises: format a server-sent event (08.1) and left-pad a batch of prompts (08.2).
+# Each is followed by a check cell; `hint("08.1")` and `solution("08.1")` help when stuck.
 #
 # The service itself lives in `course_utils.serving` (one module per idea, each readable in one
 # sitting); this notebook drives it and looks inside.
@@ -232,12 +232,14 @@ except NotFoundError as err:
 # becomes several `data:` lines (the client joins them back with `\n`); an optional `event:`
 # line names the event.
 #
-# ### Exercise 08.2: format a server-sent event
+# ### Exercise 08.1: format a server-sent event
 #
 # Write `sse_event(data, event=None)` returning one frame as a string: `data` that is not a
 # string is sent as JSON (`json.dumps`); if `event` is given, start with `event: <event>`; then
-# one `data: <line>` per line of the text; end with a blank line. The grader parses your frame
-# the way a browser's `EventSource` does.
+# one `data: <line>` per line of the text; end with a blank line. Every value that is not a
+# string is JSON, including `None`, `0` and `False`. The grader parses your frame the way a
+# browser's `EventSource` does, so any spelling the SSE format allows passes (`\r\n` line
+# endings, `data:` without the space, JSON with other spacing).
 
 # %%
 def sse_event(data, event=None) -> str:
@@ -250,7 +252,7 @@ def sse_event(data, event=None) -> str:
 
 
 # %%
-check("08.2", sse_event)
+check("08.1", sse_event)
 
 # %% [markdown]
 # From here on the lesson uses the reference from `course_utils`, so every cell runs whether or
@@ -320,7 +322,7 @@ print("|".join(pieces))
 # positions   [0, 1, 2]    [0, 0, 0]      (padding gets 0, a valid position)
 # ```
 #
-# ### Exercise 08.1: left-pad a batch
+# ### Exercise 08.2: left-pad a batch
 #
 # Write `left_pad(sequences, pad_token_id)` that takes a list of token-id lists and returns
 # `(input_ids, attention_mask, position_ids)`, three `(batch, longest)` int64 tensors as above.
@@ -342,7 +344,7 @@ def left_pad(sequences, pad_token_id):
 
 
 # %%
-check("08.1", left_pad)
+check("08.2", left_pad)
 
 # %%
 from course_utils.pretrained import load_pretrained

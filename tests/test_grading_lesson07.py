@@ -6,6 +6,7 @@ course_utils/grading/lesson07.py, the way a learner would get them wrong.
 
 from __future__ import annotations
 
+import copy
 import math
 from collections import Counter
 
@@ -64,12 +65,64 @@ def precision_distinct(prediction, references, n):
     return len(pred & refs), len(pred)
 
 
+def precision_negative_count(prediction, references, n):
+    matches, _ = precision_right(prediction, references, n)
+    return matches, len(prediction) - n + 1
+
+
+def precision_per_token(prediction, references, n):
+    matches, _ = precision_right(prediction, references, n)
+    return matches, len(prediction)
+
+
+def precision_min_over_references(prediction, references, n):
+    common = Counter(_ngram_list(references[0], n))
+    for ref in references[1:]:
+        common &= Counter(_ngram_list(ref, n))
+    pred = Counter(_ngram_list(prediction, n))
+    return sum(min(c, common[g]) for g, c in pred.items()), sum(pred.values())
+
+
+def precision_range_too_short(prediction, references, n):
+    def grams(tokens):
+        return [tuple(tokens[i:i + n]) for i in range(len(tokens) - n)]
+
+    best = Counter()
+    for ref in references:
+        best |= Counter(grams(ref))
+    pred = Counter(grams(prediction))
+    return sum(min(c, best[g]) for g, c in pred.items()), sum(pred.values())
+
+
+def precision_over_shortest_reference(prediction, references, n):
+    matches, _ = precision_right(prediction, references, n)
+    return matches, len(_ngram_list(min(references, key=len), n))
+
+
+def precision_zip(prediction, references, n):
+    """Correct: n-grams with zip, the clip as a dict of maxima."""
+    def grams(tokens):
+        return Counter(zip(*(tokens[k:] for k in range(n)), strict=False))
+
+    clip = {}
+    for ref in references:
+        for g, c in grams(ref).items():
+            clip[g] = max(clip.get(g, 0), c)
+    pred = grams(prediction)
+    return sum(min(c, clip.get(g, 0)) for g, c in pred.items()), sum(pred.values())
+
+
 @pytest.mark.parametrize("fn, words", [
     (precision_unclipped, "not clipped"),
     (precision_clip_by_total, "sum over all references"),
     (precision_last_reference_only, "Only one of the references"),
     (precision_as_fraction, "tuple of 2 items"),
     (precision_distinct, "distinct n-grams"),
+    (precision_negative_count, "not negative"),
+    (precision_per_token, "counts n-grams, not tokens"),
+    (precision_min_over_references, "minimum over the references"),
+    (precision_range_too_short, "the last n-gram is missing"),
+    (precision_over_shortest_reference, "not in the reference"),
 ])
 def test_07_1_rejects(fn, words):
     result = _verdict("07.1", fn)
@@ -106,12 +159,48 @@ def bp_penalises_long_output(c, r):
     return math.exp(1 - r / c) if c < r else math.exp(1 - c / r)
 
 
+def bp_integer_division(c, r):
+    if c >= r:
+        return 1.0
+    return 0.0 if c == 0 else math.exp(1 - r // c)
+
+
+def bp_e_over_exp(c, r):
+    if c >= r:
+        return 1.0
+    return 0.0 if c == 0 else math.e / math.exp(r / c)
+
+
+def bp_at_least_one_token(c, r):
+    return 1.0 if c >= r else math.exp(1 - r / max(c, 1))
+
+
+def bp_without_exp(c, r):
+    return 1.0 if c >= r else (0.0 if c == 0 else 1 - r / c)
+
+
+def bp_clamped(c, r):
+    """Correct: exp(1 - r/c) is >= 1 exactly when c >= r, so min(1, ...) does the case split."""
+    return min(1.0, math.exp(1 - r / c)) if c else 0.0
+
+
+def bp_torch(c, r):
+    """Correct, as a 0-d tensor."""
+    if c == 0:
+        return torch.tensor(0.0, dtype=torch.float64)
+    return torch.exp(torch.tensor(1 - r / c, dtype=torch.float64)).clamp(max=1.0)
+
+
 @pytest.mark.parametrize("fn, words", [
     (bp_never_one, "exactly 1"),
     (bp_upside_down, "upside down"),
     (bp_linear, "not the plain ratio"),
     (bp_divides_by_zero, "ZeroDivisionError"),
     (bp_penalises_long_output, "Long output is not penalised"),
+    (bp_integer_division, "integer division"),
+    (bp_e_over_exp, "raised OverflowError"),
+    (bp_at_least_one_token, "but 0.0 is expected"),
+    (bp_without_exp, "between 0 and 1"),
 ])
 def test_07_2_rejects(fn, words):
     result = _verdict("07.2", fn)
@@ -167,11 +256,64 @@ def lcs_table_too_small(a, b):
     return t[-1][-1]
 
 
+def lcs_greedy_both_ways(a, b):
+    return max(lcs_first_match(a, b), lcs_first_match(b, a))
+
+
+def lcs_two_pointers(a, b):
+    i = j = n = 0
+    while i < len(a) and j < len(b):
+        if a[i] == b[j]:
+            i, j, n = i + 1, j + 1, n + 1
+        else:
+            j += 1
+    return n
+
+
+def lcs_zip(a, b):
+    return sum(1 for x, y in zip(a, b, strict=False) if x == y)
+
+
+def lcs_distinct_shared(a, b):
+    return len(set(a) & set(b))
+
+
+def lcs_returns_the_subsequence(a, b):
+    t = [[[] for _ in range(len(b) + 1)] for _ in range(len(a) + 1)]
+    for i in range(1, len(a) + 1):
+        for j in range(1, len(b) + 1):
+            if a[i - 1] == b[j - 1]:
+                t[i][j] = t[i - 1][j - 1] + [a[i - 1]]
+            else:
+                t[i][j] = max(t[i - 1][j], t[i][j - 1], key=len)
+    return t[-1][-1]
+
+
+def lcs_recursive(a, b):
+    """Correct: the recursion, memoised."""
+    from functools import cache
+
+    @cache
+    def best(i, j):
+        if i == len(a) or j == len(b):
+            return 0
+        if a[i] == b[j]:
+            return 1 + best(i + 1, j + 1)
+        return max(best(i + 1, j), best(i, j + 1))
+
+    return best(0, 0)
+
+
 @pytest.mark.parametrize("fn, words", [
     (lcs_contiguous, "substring"),
     (lcs_shared_words, "regardless of order"),
     (lcs_first_match, "Greedy"),
     (lcs_table_too_small, "Off by one"),
+    (lcs_greedy_both_ways, "Greedy"),
+    (lcs_two_pointers, "is expected"),
+    (lcs_zip, "same position only"),
+    (lcs_distinct_shared, "regardless of order"),
+    (lcs_returns_the_subsequence, "should be a number"),
 ])
 def test_07_3_rejects(fn, words):
     result = _verdict("07.3", fn)
@@ -223,6 +365,52 @@ def ppl_no_default_mask(token_logprobs, mask):
     return torch.exp(-(token_logprobs * keep).sum(1) / keep.sum(1))
 
 
+def ppl_multiplies_by_mask(token_logprobs, mask=None):
+    m = torch.ones_like(token_logprobs) if mask is None else mask.to(token_logprobs.dtype)
+    return torch.exp(-(token_logprobs * m).sum(-1) / m.sum(-1))
+
+
+def ppl_clamped_count(token_logprobs, mask=None):
+    keep = torch.ones_like(token_logprobs, dtype=torch.bool) if mask is None else mask.bool()
+    nll = -torch.where(keep, token_logprobs, 0.0).sum(-1)
+    return torch.exp(nll / keep.sum(-1).clamp(min=1))
+
+
+def ppl_product_of_inverse_probs(token_logprobs, mask=None):
+    keep = torch.ones_like(token_logprobs, dtype=torch.bool) if mask is None else mask.bool()
+    inverse = torch.where(keep, torch.exp(-token_logprobs), 1.0)
+    return inverse.prod(-1) ** (1.0 / keep.sum(-1))
+
+
+def ppl_logs_again(token_logprobs, mask=None):
+    keep = torch.ones_like(token_logprobs, dtype=torch.bool) if mask is None else mask.bool()
+    nll = torch.where(keep, -torch.log(token_logprobs), 0.0).sum(-1)
+    return torch.exp(nll / keep.sum(-1))
+
+
+def ppl_bitwise_not(token_logprobs, mask=None):
+    if mask is None:
+        mask = torch.ones_like(token_logprobs, dtype=torch.long)
+    nll = -token_logprobs.masked_fill(~mask, 0.0).sum(-1)
+    return torch.exp(nll / mask.sum(-1))
+
+
+def ppl_nll_loss(token_logprobs, mask=None):
+    """Correct, with torch's nll_loss: ignored positions take no part, whatever they hold."""
+    keep = torch.ones_like(token_logprobs, dtype=torch.bool) if mask is None else mask.bool()
+    target = torch.where(keep, 0, -100).flatten()
+    losses = torch.nn.functional.nll_loss(token_logprobs.reshape(-1, 1), target,
+                                          ignore_index=-100, reduction="none")
+    return torch.exp(losses.view_as(token_logprobs).sum(-1) / keep.sum(-1))
+
+
+def ppl_row_by_row(token_logprobs, mask=None):
+    """Correct: one row at a time, with boolean indexing."""
+    keep = torch.ones_like(token_logprobs, dtype=torch.bool) if mask is None else mask.bool()
+    return torch.stack([torch.exp(-row[k].mean())
+                        for row, k in zip(token_logprobs, keep, strict=True)])
+
+
 @pytest.mark.parametrize("fn, words", [
     (ppl_forgets_minus, "negate the mean"),
     (ppl_ignores_mask, "Padding was averaged in"),
@@ -231,6 +419,11 @@ def ppl_no_default_mask(token_logprobs, mask):
     (ppl_bits, "not 2 ** x"),
     (ppl_one_number, "pooled over the batch"),
     (ppl_no_default_mask, "mask=None"),
+    (ppl_multiplies_by_mask, "-inf * 0"),
+    (ppl_clamped_count, "Don't clamp"),
+    (ppl_product_of_inverse_probs, "has no tokens to average over"),
+    (ppl_logs_again, "already log-probabilities"),
+    (ppl_bitwise_not, "raised TypeError"),
 ])
 def test_07_4_rejects(fn, words):
     result = _verdict("07.4", fn)
@@ -243,6 +436,8 @@ def test_07_4_rejects(fn, words):
 
 @pytest.mark.parametrize("exercise_id, right", [
     ("07.1", precision_right), ("07.2", bp_right), ("07.3", lcs_right), ("07.4", ppl_right),
+    ("07.1", precision_zip), ("07.2", bp_clamped), ("07.2", bp_torch), ("07.3", lcs_recursive),
+    ("07.4", ppl_nll_loss), ("07.4", ppl_row_by_row),
 ])
 def test_accepts_the_reference_and_an_independent_right_answer(exercise_id, right):
     ex = get_exercise(exercise_id)
@@ -265,3 +460,54 @@ def test_unsolved_exercise_reads_not_attempted():
 
     for exercise_id in ("07.1", "07.2", "07.3", "07.4"):
         assert _verdict(exercise_id, stub).status == "not attempted"
+
+
+@pytest.mark.parametrize("exercise_id", ["07.1", "07.2", "07.3", "07.4"])
+def test_every_case_says_what_it_catches(exercise_id):
+    ex = get_exercise(exercise_id)
+    for case in ex.cases(torch.Generator().manual_seed(ex.seed)):
+        assert case.label and case.catches, case
+
+
+@pytest.mark.parametrize("exercise_id", ["07.1", "07.2", "07.3", "07.4"])
+def test_every_known_mistake_runs_on_every_case(exercise_id):
+    """A mistake's hint is shown only when the learner matches it on every case."""
+    ex = get_exercise(exercise_id)
+    for case in ex.cases(torch.Generator().manual_seed(ex.seed)):
+        for wrong, _ in ex.mistakes:
+            wrong(*copy.deepcopy(case.args), **copy.deepcopy(case.kwargs))
+
+
+def test_the_references_agree_with_independent_packages():
+    """sacrebleu's BLEU and rouge-score's ROUGE-L are built on the same two pieces."""
+    from rouge_score import rouge_scorer
+    from sacrebleu.metrics import BLEU
+
+    from course_utils.metrics import bleu, rouge
+
+    preds = ["the cat sat on the mat today", "a dog ran", "the the the the"]
+    refs = [["the cat is on the mat"], ["a dog ran far away"], ["the cat"]]
+    ours = bleu(preds, refs, ref_length="closest")
+    theirs = BLEU(smooth_method="none").corpus_score(preds, [[r[0] for r in refs]])
+    assert ours["bleu"] * 100 == pytest.approx(theirs.score, abs=1e-6)
+    assert ours["brevity_penalty"] == pytest.approx(theirs.bp, abs=1e-6)
+    scorer = rouge_scorer.RougeScorer(["rougeL"])
+    for p, (r,) in zip(preds, refs, strict=True):
+        ours_l = rouge([p], [r], rouge_types=["rougeL"])["rougeL"]
+        assert ours_l == pytest.approx(scorer.score(r, p)["rougeL"].fmeasure, abs=1e-9)
+
+
+def test_perplexity_reference_matches_cross_entropy():
+    """perplexity_from_logprobs against torch's cross-entropy on real logits with padding."""
+    from course_utils.metrics import perplexity_from_logprobs, token_logprobs
+
+    g = torch.Generator().manual_seed(0)
+    logits = torch.randn(3, 7, 11, generator=g) * 3
+    ids = torch.randint(0, 11, (3, 7), generator=g)
+    mask = torch.tensor([[1] * 7, [1] * 5 + [0] * 2, [1] * 3 + [0] * 4])
+    lp = token_logprobs(logits, ids).masked_fill(mask[:, 1:] == 0, float("-inf"))
+    got = perplexity_from_logprobs(lp, mask[:, 1:])
+    for row in range(3):
+        n = int(mask[row].sum())
+        loss = torch.nn.functional.cross_entropy(logits[row, :n - 1], ids[row, 1:n])
+        torch.testing.assert_close(got[row], loss.exp())

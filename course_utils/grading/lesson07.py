@@ -1,4 +1,8 @@
-"""Lesson 07 exercises: clipped n-gram precision, brevity penalty, LCS, perplexity."""
+"""Lesson 07 exercises: clipped n-gram precision, brevity penalty, LCS, perplexity.
+
+Every mistake below is the reference with one wrong idea in it, written so that it runs on
+every case: the grader names a mistake only when the learner's answer equals it on all cases.
+"""
 
 from __future__ import annotations
 
@@ -20,8 +24,14 @@ def _random_tokens(rng: torch.Generator, low: int, high: int, vocab: int = 6) ->
     return [_VOCAB[int(i)] for i in torch.randint(0, vocab, (length,), generator=rng)]
 
 
-def _grams(tokens, n):
-    return Counter(tuple(tokens[i:i + n]) for i in range(len(tokens) - n + 1))
+def _randint(rng: torch.Generator, low: int, high: int) -> int:
+    """A random int in [low, high], both included."""
+    return int(torch.randint(low, high + 1, (1,), generator=rng))
+
+
+def _grams(tokens, n, drop_last=False):
+    stop = len(tokens) - n + (0 if drop_last else 1)
+    return Counter(tuple(tokens[i:i + n]) for i in range(stop))
 
 
 # --------------------------------------------------------------------------- 07.1 clipped precision
@@ -31,31 +41,75 @@ def _clipped_cases(rng: torch.Generator):
     the7 = ["the"] * 7
     refs = [["the", "cat", "is", "on", "the", "mat"], ["there", "is", "a", "cat", "on", "the",
                                                        "mat"]]
-    yield Case((the7, refs, 1), label="seven times 'the' (Papineni et al.)")
+    yield Case(("the sat cat sat sat cat sat".split(), ["cat sat sat".split(),
+                                                      "the sat cat sat".split()], 2),
+               label="bigrams against two references",
+               catches="no clipping; clipped by the sum or minimum over references; one "
+                       "reference only; distinct n-grams; wrong denominator; the last n-gram "
+                       "dropped")
     yield Case((["the", "the", "cat"], [["the", "cat", "sat"], ["the", "the", "dog"]], 1),
-               label="the second reference allows two 'the'")
-    yield Case((["the", "cat", "the", "cat", "on", "the", "mat"], refs, 2), label="bigrams")
-    yield Case((["on", "the", "mat"], refs, 4), label="prediction shorter than n")
-    yield Case(([], refs, 1), label="empty prediction")
-    yield Case((["the", "cat", "sat"], [["the", "cat", "sat"]], 3), label="identical, n=3")
-    for _ in range(6):
-        n = int(torch.randint(1, 5, (1,), generator=rng))
-        n_refs = int(torch.randint(1, 4, (1,), generator=rng))
-        yield Case((_random_tokens(rng, 3, 12, vocab=4),
-                    [_random_tokens(rng, 2, 10, vocab=5) for _ in range(n_refs)], n),
-                   label=f"random, {n_refs} reference(s), n={n}")
+               label="the second reference allows two 'the'",
+               catches="only the first reference used; clipped by the minimum over references")
+    yield Case((the7, refs, 1), label="seven times 'the' (Papineni et al.)",
+               catches="matches not clipped; distinct n-grams counted once")
+    yield Case((["the", "cat", "the", "cat", "the", "cat"],
+                [["the", "cat", "the", "cat"], ["the", "cat", "on", "the", "cat", "the", "cat"]],
+                2),
+               label="repeated bigrams: the clip is the largest count in one reference",
+               catches="clipped by the sum or the minimum over references; only one reference")
+    yield Case((["the", "cat", "the", "cat", "on", "the", "mat"], refs, 2), label="bigrams",
+               catches="unigrams whatever n is; denominator len(prediction) instead of the "
+                       "number of n-grams")
+    yield Case((["the", "cat", "sat"], [["the", "cat", "sat"]], 3), label="identical, n=3",
+               catches="the last n-gram dropped (range(len - n))")
+    yield Case((["on", "the", "mat"], refs, 4), label="prediction one token shorter than n",
+               catches="a partial n-gram at the end counted")
+    yield Case((["mat"], refs, 3), label="prediction two tokens shorter than n",
+               catches="len(prediction) - n + 1 without max(..., 0) is negative")
+    yield Case(([], refs, 4), label="empty prediction, n=4",
+               catches="len(prediction) - n + 1 without max(..., 0) is negative")
+    yield Case((["a", "cat"], [["a", "cat"], ["one", "cat"]], 5),
+               label="n larger than the prediction and every reference",
+               catches="a negative n-gram count; a crash when no reference has an n-gram")
+    yield Case(([], refs, 1), label="empty prediction, n=1",
+               catches="division by zero; a fraction instead of the two counts")
+    yield Case((["the", "cat", "sat"], [[], ["the", "cat", "sat", "down"]], 1),
+               label="one reference is empty",
+               catches="clipped by the minimum over references; denominator from the shortest "
+                       "reference (recall)")
+    yield Case((["don't", "stop", "café", "don't"], [["don't", "stop", "don't", "café"]], 1),
+               label="apostrophes and accents in the tokens",
+               catches="tokens changed before counting")
+    for _ in range(10):
+        n = _randint(rng, 1, 5)
+        n_refs = _randint(rng, 1, 4)
+        yield Case((_random_tokens(rng, 0, 15, vocab=4),
+                    [_random_tokens(rng, 0, 12, vocab=5) for _ in range(n_refs)], n),
+                   label=f"random, {n_refs} reference(s), n={n}",
+                   catches="any of the above on repeated n-grams over several references")
+
+
+def _n_predicted(prediction, n):
+    return max(len(prediction) - n + 1, 0)
 
 
 def _clip_none(prediction, references, n):
     in_refs = set().union(*(_grams(r, n) for r in references))
     pred = _grams(prediction, n)
-    return sum(c for g, c in pred.items() if g in in_refs), max(len(prediction) - n + 1, 0)
+    return sum(c for g, c in pred.items() if g in in_refs), _n_predicted(prediction, n)
 
 
 def _clip_sum(prediction, references, n):
     total_ref = sum((_grams(r, n) for r in references), Counter())
     pred = _grams(prediction, n)
-    return sum(min(c, total_ref[g]) for g, c in pred.items()), max(len(prediction) - n + 1, 0)
+    return sum(min(c, total_ref[g]) for g, c in pred.items()), _n_predicted(prediction, n)
+
+
+def _clip_min(prediction, references, n):
+    pred = _grams(prediction, n)
+    counts = [_grams(r, n) for r in references]
+    return (sum(min(c, *(ref[g] for ref in counts)) for g, c in pred.items()),
+            _n_predicted(prediction, n))
 
 
 def _clip_first_ref(prediction, references, n):
@@ -77,26 +131,64 @@ def _clip_recall(prediction, references, n):
     return matches, max(min(len(r) for r in references) - n + 1, 0)
 
 
+def _clip_negative_total(prediction, references, n):
+    matches, _ = bleu_mod.clipped_precision(prediction, references, n)
+    return matches, len(prediction) - n + 1
+
+
+def _clip_token_total(prediction, references, n):
+    matches, _ = bleu_mod.clipped_precision(prediction, references, n)
+    return matches, len(prediction)
+
+
+def _clip_drop_last(prediction, references, n):
+    pred = _grams(prediction, n, drop_last=True)
+    best = Counter()
+    for r in references:
+        best |= _grams(r, n, drop_last=True)
+    return sum(min(c, best[g]) for g, c in pred.items()), max(len(prediction) - n, 0)
+
+
+def _clip_counts_sane(got, case: Case):
+    if not (isinstance(got, tuple | list) and len(got) == 2):
+        return None
+    matches, total = got
+    if isinstance(total, int | float) and total < 0:
+        return ("A prediction shorter than n has no n-grams: the count is 0, not negative. "
+                "Use max(len(prediction) - n + 1, 0).")
+    if isinstance(matches, int | float) and isinstance(total, int | float) and matches > total:
+        return "There cannot be more clipped matches than n-grams in the prediction."
+    return None
+
+
 _ONE_REF = ("Only one of the references was used: every reference can supply matches (take "
             "each n-gram's maximum count over all of them).")
 
 register(Exercise(
     id="07.1", title="clipped n-gram precision", reference=bleu_mod.clipped_precision,
-    cases=_clipped_cases,
+    cases=_clipped_cases, properties=[_clip_counts_sane],
     hint="Count the prediction's n-grams; for each, take the largest count it has in any single "
          "reference; add min(count, that maximum). Return (that sum, number of predicted "
-         "n-grams) as two ints.",
+         "n-grams) as two ints; a prediction shorter than n has 0 n-grams.",
     mistakes=[
+        (_clip_negative_total, "A prediction shorter than n has no n-grams: the count is 0, not "
+                               "negative. Use max(len(prediction) - n + 1, 0)."),
+        (_clip_token_total, "The denominator counts n-grams, not tokens: a prediction of L "
+                            "tokens has L - n + 1 n-grams."),
+        (_clip_first_ref, _ONE_REF),
+        (_clip_last_ref, _ONE_REF),
         (_clip_none, "Matches are not clipped: an n-gram counts at most as often as it appears "
                      "in a reference, so 'the the the ...' cannot score 7 out of 7."),
         (_clip_sum, "You clipped by the sum over all references; clip by the maximum count in "
                     "any single reference (Counter's | operator keeps the maximum)."),
-        (_clip_first_ref, _ONE_REF),
-        (_clip_last_ref, _ONE_REF),
+        (_clip_min, "You clipped by the minimum over the references (Counter's & operator); "
+                    "clip by the maximum count in any single reference (the | operator)."),
         (_clip_unique, "You counted distinct n-grams (a set); BLEU counts every occurrence, "
                        "so repeated n-grams count again, up to the clip."),
         (_clip_recall, "The denominator is the number of n-grams in the *prediction* (this is a "
                        "precision), not in the reference."),
+        (_clip_drop_last, "Off by one: the last n-gram is missing. tokens[i:i + n] for i in "
+                          "range(len(tokens) - n + 1) reaches the end."),
     ],
 ))
 
@@ -104,19 +196,30 @@ register(Exercise(
 
 
 def _bp_cases(rng: torch.Generator):
-    yield Case((10, 10), label="same length")
-    yield Case((5, 10), label="half as long")
-    yield Case((14, 10), label="longer than the reference")
-    yield Case((0, 7), label="an empty translation (c = 0): BP is 0, not a division by zero")
-    yield Case((9, 10), label="a little short")
-    yield Case((30, 3), label="ten times too long")
-    for _ in range(4):
-        c, r = (int(x) for x in torch.randint(1, 60, (2,), generator=rng))
-        yield Case((c, r), label=f"random c={c}, r={r}")
+    yield Case((10, 10), label="same length",
+               catches="a penalty for output as long as the reference")
+    yield Case((5, 10), label="half as long", catches="the ratio c/r instead of exp(1 - r/c); "
+                                                      "the fraction upside down")
+    yield Case((14, 10), label="longer than the reference",
+               catches="exp(1 - r/c) applied to long output (above 1); long output penalised")
+    yield Case((0, 7), label="an empty translation (c = 0): BP is 0, not a division by zero",
+               catches="division by zero")
+    yield Case((0, 1), label="an empty translation, a one-token reference",
+               catches="c replaced by max(c, 1) (gives 1 instead of 0)")
+    yield Case((9, 10), label="a little short", catches="r // c (integer division)")
+    yield Case((3, 4), label="three of four tokens", catches="r // c (integer division)")
+    yield Case((30, 3), label="ten times too long", catches="long output penalised")
+    yield Case((1, 800), label="one token for 800: exp(800) overflows, BP underflows to 0",
+               catches="e / exp(r/c) (OverflowError); a BP outside [0, 1]")
+    yield Case((999_999, 1_000_000), label="corpus-sized lengths",
+               catches="lengths assumed small")
+    for _ in range(6):
+        c, r = _randint(rng, 1, 200), _randint(rng, 1, 200)
+        yield Case((c, r), label=f"random c={c}, r={r}", catches="any of the above")
 
 
 def _bp_uncapped(c, r):
-    return math.exp(1 - r / c)
+    return math.exp(1 - r / c) if c else 0.0
 
 
 def _bp_inverted(c, r):
@@ -131,8 +234,21 @@ def _bp_symmetric(c, r):
     return math.exp(1 - max(c, r) / min(c, r)) if c else 0.0
 
 
+def _bp_floor_division(c, r):
+    return 1.0 if c >= r else (math.exp(1 - r // c) if c else 0.0)
+
+
+def _bp_between_0_and_1(got, case: Case):
+    if isinstance(got, torch.Tensor) and got.numel() == 1:
+        got = got.item()
+    if isinstance(got, int | float) and not 0.0 <= got <= 1.0:
+        return f"A brevity penalty is between 0 and 1, but you returned {got!r}."
+    return None
+
+
 register(Exercise(
     id="07.2", title="brevity penalty", reference=bleu_mod.brevity_penalty, cases=_bp_cases,
+    properties=[_bp_between_0_and_1],
     hint="BP = 1 when c >= r; otherwise exp(1 - r / c), and 0 when c = 0.",
     mistakes=[
         (_bp_uncapped, "For output longer than the reference the penalty must be exactly 1: "
@@ -142,6 +258,7 @@ register(Exercise(
         (_bp_ratio, "The penalty is exponential, exp(1 - r/c), not the plain ratio c/r."),
         (_bp_symmetric, "Long output is not penalised by BP (its extra n-grams already lower "
                         "the precision): return 1 when c >= r."),
+        (_bp_floor_division, "r // c is integer division (10 // 9 is 1): use r / c."),
     ],
 ))
 
@@ -149,17 +266,42 @@ register(Exercise(
 
 
 def _lcs_cases(rng: torch.Generator):
-    yield Case((["a", "b", "c"], ["a", "b", "c"]), label="identical")
-    yield Case((list("ABCBDAB"), list("BDCABA")), label="ABCBDAB vs BDCABA (answer: 4)")
+    yield Case((["a", "b", "c"], ["a", "b", "c"]), label="identical",
+               catches="off-by-one table (misses the last tokens)")
+    yield Case((["a", "a", "b", "c"], ["c", "a", "a", "b"]), label="a repeated token",
+               catches="tokens compared at the same position only")
+    yield Case((list("ABCBDAB"), list("BDCABA")), label="ABCBDAB vs BDCABA (answer: 4)",
+               catches="greedy matching; the longest common substring")
     yield Case(("police killed the gunman".split(), "the gunman police killed".split()),
-               label="same words, different order")
+               label="same words, different order", catches="order ignored (bag of words)")
+    yield Case((["a", "a", "a", "b"], ["b", "a", "a", "a"]), label="repeated tokens",
+               catches="tokens counted once (a set); greedy matching")
     yield Case(("the cat sat on the mat".split(), "the cat on a mat sat".split()),
-               label="gaps are allowed")
-    yield Case(([], ["a", "b"]), label="empty first sequence")
-    yield Case((["a", "b", "c"], ["x", "y"]), label="nothing in common")
+               label="gaps are allowed", catches="the longest common substring (no gaps)")
+    yield Case(("the cat cat sat".split(), "sat cat cat the".split()),
+               label="greedy from either end finds 1, the LCS is 'cat cat'",
+               catches="greedy matching in either direction or with two pointers")
+    yield Case(("sat cat cat cat the".split(), "the cat cat cat sat".split()),
+               label="greedy finds 1, the LCS is 3",
+               catches="greedy matching in either direction or with two pointers")
+    yield Case(("the sat cat cat a the".split(), "a cat cat the the sat".split()),
+               label="greedy finds 2, the LCS is 3",
+               catches="greedy matching in either direction or with two pointers")
+    yield Case(([], ["a", "b"]), label="empty first sequence", catches="a crash on empty input")
+    yield Case((["a", "b"], []), label="empty second sequence", catches="a crash on empty input")
+    yield Case(([], []), label="both empty", catches="a crash on empty input")
+    yield Case((["a", "b", "c"], ["x", "y"]), label="nothing in common",
+               catches="a minimum of 1")
+    yield Case((["The", "cat"], ["the", "cat"]), label="tokens compare exactly",
+               catches="tokens changed before comparing")
+    long = _random_tokens(rng, 60, 60, vocab=5)
+    yield Case((long, list(long)), label="identical, 60 tokens",
+               catches="off-by-one table; a slow recursion without memoisation")
     for _ in range(6):
         yield Case((_random_tokens(rng, 0, 12, vocab=4), _random_tokens(rng, 1, 12, vocab=4)),
-                   label="random sequences")
+                   label="random sequences", catches="any of the above")
+    yield Case((_random_tokens(rng, 40, 40, vocab=6), _random_tokens(rng, 55, 55, vocab=6)),
+               label="random, 40 vs 55 tokens", catches="greedy matching on long sequences")
 
 
 def _lcs_substring(a, b):
@@ -190,6 +332,14 @@ def _lcs_greedy(a, b):
     return count
 
 
+def _lcs_greedy_both_ways(a, b):
+    return max(_lcs_greedy(a, b), _lcs_greedy(b, a))
+
+
+def _lcs_same_position(a, b):
+    return sum(x == y for x, y in zip(a, b, strict=False))
+
+
 def _lcs_short_table(a, b):
     if not a or not b:
         return 0
@@ -204,6 +354,8 @@ def _lcs_short_table(a, b):
 
 _ORDER_BLIND = ("You counted shared tokens regardless of order (that is ROUGE-1's overlap); "
                 "the LCS must keep the tokens in the same order in both sequences.")
+_GREEDY = ("Greedy matching can miss the longest subsequence: compare every prefix pair with "
+           "a dynamic-programming table.")
 
 
 def _not_longer_than_inputs(got, case: Case):
@@ -214,18 +366,27 @@ def _not_longer_than_inputs(got, case: Case):
     return None
 
 
+def _not_order_blind(got, case: Case):
+    a, b = case.args
+    if isinstance(got, int) and got in {len(set(a) & set(b)), _lcs_bag(a, b)}:
+        return _ORDER_BLIND
+    return None
+
+
 register(Exercise(
     id="07.3", title="longest common subsequence (ROUGE-L)", reference=rouge_mod.lcs_length,
-    cases=_lcs_cases, properties=[_not_longer_than_inputs],
+    cases=_lcs_cases, properties=[_not_longer_than_inputs, _not_order_blind],
     hint="Dynamic programming: T[i][j] = T[i-1][j-1] + 1 if a[i-1] == b[j-1], else "
          "max(T[i-1][j], T[i][j-1]); the answer is T[len(a)][len(b)].",
     mistakes=[
+        (_lcs_greedy_both_ways, _GREEDY),
         (_lcs_substring, "You found the longest common *substring*; a subsequence keeps the "
                          "order but may skip tokens in between."),
+        (_lcs_same_position, "You compared the tokens at the same position only; a "
+                             "subsequence may skip tokens in either sequence."),
         (_lcs_bag, _ORDER_BLIND),
         (_lcs_membership, _ORDER_BLIND),
-        (_lcs_greedy, "Greedy matching can miss the longest subsequence: compare every prefix "
-                      "pair with a dynamic-programming table."),
+        (_lcs_greedy, _GREEDY),
         (_lcs_short_table, "Off by one: the table needs len(a)+1 rows and len(b)+1 columns, "
                            "and the loops must run up to and including len(a) and len(b)."),
     ],
@@ -235,62 +396,128 @@ register(Exercise(
 
 
 def _ppl_cases(rng: torch.Generator):
-    def logprobs(*shape):
-        return -torch.rand(*shape, generator=rng) * 6
+    def logprobs(*shape, low=0.0, high=6.0):
+        return -(low + torch.rand(*shape, generator=rng) * (high - low))
+
+    def lengths_mask(lengths, width):
+        return (torch.arange(width) < torch.tensor(lengths)[:, None]).long()
 
     vocab = 50
     yield Case((torch.full((1, 6), -math.log(vocab)), torch.ones(1, 6)),
-               label=f"uniform guess over {vocab} tokens: perplexity {vocab}")
-    yield Case((logprobs(1, 5), torch.ones(1, 5, dtype=torch.long)), label="one sequence")
+               label=f"uniform guess over {vocab} tokens: perplexity {vocab}",
+               catches="exp(mean log p) without the minus (gives 1/50); base 2")
+    yield Case((logprobs(1, 5), torch.ones(1, 5, dtype=torch.long)), label="one sequence",
+               catches="the mean of per-token exp(-log p)")
     lp = logprobs(3, 6)
-    mask = torch.tensor([[1, 1, 1, 1, 1, 1], [1, 1, 1, 1, 0, 0], [1, 1, 0, 0, 0, 0]])
+    mask = lengths_mask([6, 4, 2], 6)
     lp[mask == 0] = -4.5  # padding holds whatever the model put there
-    yield Case((lp, mask), label="padded batch: masked positions must not count")
+    yield Case((lp, mask), label="padded batch: masked positions must not count",
+               catches="padding averaged in; divided by the padded length; one number for the "
+                       "whole batch")
     yield Case((logprobs(2, 4), torch.tensor([[True, True, True, False],
                                               [True, False, False, False]])),
-               label="boolean mask")
-    yield Case((logprobs(2, 7).double(), torch.ones(2, 7)), label="float64")
-    yield Case((logprobs(2, 5),), {"mask": None}, label="mask=None: every token counts")
+               label="boolean mask", catches="arithmetic that needs a 0/1 number mask")
+    yield Case((logprobs(2, 7).double(), torch.ones(2, 7)), label="float64",
+               catches="the result cast to float32")
+    yield Case((logprobs(2, 5),), {"mask": None}, label="mask=None: every token counts",
+               catches="mask=None not handled")
+    lp = logprobs(3, 5)
+    mask = lengths_mask([5, 3, 1], 5)
+    yield Case((lp.masked_fill(mask == 0, float("-inf")), mask),
+               label="padding holds -inf (a padded position's log-probability)",
+               catches="log-probs multiplied by the mask: -inf * 0 is NaN")
+    lp = logprobs(2, 6)
+    mask = lengths_mask([4, 6], 6)
+    yield Case((lp.masked_fill(mask == 0, float("nan")), mask.float()),
+               label="padding holds NaN, the mask is float 0./1.",
+               catches="log-probs multiplied by the mask: NaN * 0 is NaN")
+    lp = logprobs(2, 4)
+    mask = torch.tensor([[1, 1, 0, 0], [0, 1, 1, 1]], dtype=torch.uint8)
+    yield Case((lp.masked_fill(mask == 0, float("-inf")), mask),
+               label="a uint8 mask with holes at both ends",
+               catches="~mask on a number mask (bitwise not, not logical not); padding "
+                       "assumed at the end")
+    yield Case((logprobs(3, 1), torch.ones(3, 1, dtype=torch.long)), label="one token per row",
+               catches="a sum over the wrong dimension; squeezing away the batch")
+    lp = logprobs(2, 3)
+    mask = torch.tensor([[1, 1, 1], [0, 0, 0]])
+    yield Case((lp, mask), label="a row with no real token: its perplexity is NaN (0 / 0)",
+               catches="the count clamped to 1 (invents a perplexity of 1 from no tokens)")
+    yield Case((logprobs(2, 64, low=4.0, high=6.0), torch.ones(2, 64, dtype=torch.long)),
+               label="64 tokens: the product of 1/p overflows float32",
+               catches="the geometric mean as a product of probabilities")
+    yield Case((torch.tensor([[-1e-7] * 4, [-30.0] * 4]), torch.ones(2, 4)),
+               label="a confident row (perplexity 1) and a hopeless one (e^30)",
+               catches="rounding or clamping of extreme log-probabilities")
     for _ in range(3):
-        batch, length = 4, 8
-        lengths = torch.randint(1, length + 1, (batch,), generator=rng)
-        mask = (torch.arange(length) < lengths[:, None]).long()
-        lp = logprobs(batch, length).masked_fill(mask == 0, -7.0)
-        yield Case((lp, mask), label="random padded batch")
+        batch, width = 5, 9
+        lengths = torch.randint(1, width + 1, (batch,), generator=rng).tolist()
+        mask = lengths_mask(lengths, width)
+        garbage = torch.tensor([float("-inf"), float("nan"), 3.0, -1e30])
+        fill = garbage[torch.randint(0, 4, (batch, width), generator=rng)]
+        lp = torch.where(mask.bool(), logprobs(batch, width), fill)
+        yield Case((lp, mask), label="random padded batch, padding holds -inf, NaN, 3, -1e30",
+                   catches="padding that takes part in any arithmetic")
 
 
-def _ppl_masked(lp, mask):
-    return torch.ones_like(lp) if mask is None else mask.to(lp.dtype)
+def _ppl_sums(lp, mask, multiply=False):
+    """(sum of log-probs over real tokens, number of real tokens), per row."""
+    keep = torch.ones_like(lp, dtype=torch.bool) if mask is None else mask.bool()
+    if multiply:  # the learner's way: padding * 0, which is NaN when padding is -inf or NaN
+        total = (lp * keep.to(lp.dtype)).sum(-1)
+    else:
+        total = lp.masked_fill(~keep, 0.0).sum(-1)
+    return total, keep.sum(-1).to(lp.dtype), keep
 
 
 def _ppl_no_negation(token_logprobs, mask=None):
-    m = _ppl_masked(token_logprobs, mask)
-    return ((token_logprobs * m).sum(-1) / m.sum(-1)).exp()
+    total, count, _ = _ppl_sums(token_logprobs, mask)
+    return (total / count).exp()
 
 
 def _ppl_mask_ignored(token_logprobs, mask=None):
     return (-token_logprobs.mean(-1)).exp()
 
 
+def _ppl_times_mask(token_logprobs, mask=None):
+    total, count, _ = _ppl_sums(token_logprobs, mask, multiply=True)
+    return (-total / count).exp()
+
+
 def _ppl_full_length(token_logprobs, mask=None):
-    m = _ppl_masked(token_logprobs, mask)
-    return (-(token_logprobs * m).sum(-1) / token_logprobs.shape[-1]).exp()
+    total, _, _ = _ppl_sums(token_logprobs, mask, multiply=True)
+    return (-total / token_logprobs.shape[-1]).exp()
+
+
+def _ppl_full_length_where(token_logprobs, mask=None):
+    total, _, _ = _ppl_sums(token_logprobs, mask)
+    return (-total / token_logprobs.shape[-1]).exp()
 
 
 def _ppl_mean_of_exp(token_logprobs, mask=None):
-    m = _ppl_masked(token_logprobs, mask)
-    return ((-token_logprobs).exp() * m).sum(-1) / m.sum(-1)
+    _, count, keep = _ppl_sums(token_logprobs, mask)
+    return ((-token_logprobs).exp() * keep.to(token_logprobs.dtype)).sum(-1) / count
 
 
 def _ppl_base2(token_logprobs, mask=None):
-    m = _ppl_masked(token_logprobs, mask)
-    return 2 ** (-(token_logprobs * m).sum(-1) / m.sum(-1))
+    total, count, _ = _ppl_sums(token_logprobs, mask)
+    return 2 ** (-total / count)
 
 
 def _ppl_pooled(token_logprobs, mask=None):
-    m = _ppl_masked(token_logprobs, mask)
-    nll = -(token_logprobs * m).sum() / m.sum()
+    total, count, _ = _ppl_sums(token_logprobs, mask, multiply=True)
+    nll = -total.sum() / count.sum()
     return nll.exp().expand(token_logprobs.shape[0]).clone()
+
+
+def _ppl_log_again(token_logprobs, mask=None):
+    total, count, _ = _ppl_sums(-torch.log(token_logprobs), mask)
+    return (-total / count).exp()
+
+
+def _ppl_count_clamped(token_logprobs, mask=None):
+    total, count, _ = _ppl_sums(token_logprobs, mask)
+    return (-total / count.clamp(min=1)).exp()
 
 
 def _at_least_one(got, case: Case):
@@ -300,23 +527,63 @@ def _at_least_one(got, case: Case):
     return None
 
 
+def _padding_left_alone(got, case: Case):
+    lp, mask = case.args[0], (case.args[1] if len(case.args) > 1 else None)
+    if mask is None or not isinstance(got, torch.Tensor) or got.shape != lp.shape[:1]:
+        return None
+    keep = mask.bool()
+    real_rows = keep.any(-1)
+    bad_padding = (~torch.isfinite(lp) & ~keep).any(-1)
+    if bool((got.isnan() & real_rows & bad_padding).any()):
+        return ("NaN in a row that has real tokens: its padding holds -inf or NaN, and "
+                "-inf * 0 and NaN * 0 are NaN. Choose the real positions with "
+                "token_logprobs.masked_fill(~mask.bool(), 0.0) or torch.where instead of "
+                "multiplying by the mask.")
+    return None
+
+
+def _empty_row_is_nan(got, case: Case):
+    mask = case.args[1] if len(case.args) > 1 else None
+    if mask is None or not isinstance(got, torch.Tensor) or got.shape != mask.shape[:1]:
+        return None
+    empty = ~mask.bool().any(-1)
+    if bool((empty & ~got.isnan()).any()):
+        return ("A row whose mask is all 0 has no tokens to average over: its perplexity is "
+                "undefined, NaN (0 / 0 gives it). Don't clamp the count or invent a value.")
+    return None
+
+
+_PADDING_NAN = ("Multiplying by the mask does not remove padding that holds -inf or NaN: "
+                "-inf * 0 and NaN * 0 are NaN. Choose the real positions with "
+                "token_logprobs.masked_fill(~mask.bool(), 0.0) or torch.where.")
+_FULL_LENGTH = ("You divided by the padded length; divide by the number of real tokens, "
+                "mask.sum(-1).")
+
 register(Exercise(
     id="07.4", title="perplexity from token log-probabilities",
     reference=ppl_mod.perplexity_from_logprobs, cases=_ppl_cases,
     hint="For each row: exp(-(sum of log-probs where mask is 1) / (number of 1s in the mask)). "
-         "mask=None means every position counts. Return a (batch,) tensor.",
-    properties=[_at_least_one],
+         "Padding may hold -inf or NaN, so select the real positions (masked_fill or "
+         "torch.where) rather than multiplying by the mask. mask=None means every position "
+         "counts. Return a (batch,) tensor.",
+    properties=[_at_least_one, _padding_left_alone, _empty_row_is_nan],
     mistakes=[
-        (_ppl_no_negation, "exp(mean log p) is 1 / perplexity: negate the mean log-probability "
-                           "(the mean negative log-likelihood) before exp."),
+        (_ppl_count_clamped, "A row whose mask is all 0 has no tokens to average over: its "
+                             "perplexity is undefined, NaN (0 / 0 gives it). Don't clamp the "
+                             "count to 1."),
+        (_ppl_times_mask, _PADDING_NAN),
+        (_ppl_full_length, _FULL_LENGTH),
+        (_ppl_full_length_where, _FULL_LENGTH),
         (_ppl_mask_ignored, "Padding was averaged in: only positions where mask is 1 count, in "
                             "the sum and in the number of tokens."),
-        (_ppl_full_length, "You divided by the padded length; divide by the number of real "
-                           "tokens, mask.sum(-1)."),
-        (_ppl_mean_of_exp, "You averaged per-token perplexities exp(-log p); perplexity is "
-                           "exp of the *mean* negative log-probability."),
-        (_ppl_base2, "The log-probabilities are natural logs, so use exp(), not 2 ** x."),
         (_ppl_pooled, "Every row got the same number, pooled over the batch: compute one "
                       "perplexity per sequence (sum over dim=-1)."),
+        (_ppl_mean_of_exp, "You averaged per-token perplexities exp(-log p); perplexity is "
+                           "exp of the *mean* negative log-probability."),
+        (_ppl_no_negation, "exp(mean log p) is 1 / perplexity: negate the mean log-probability "
+                           "(the mean negative log-likelihood) before exp."),
+        (_ppl_base2, "The log-probabilities are natural logs, so use exp(), not 2 ** x."),
+        (_ppl_log_again, "token_logprobs are already log-probabilities: don't take their log "
+                         "again (the log of a negative number is NaN)."),
     ],
 ))
