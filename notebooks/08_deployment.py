@@ -246,7 +246,8 @@ def sse_event(data, event=None) -> str:
     ### BEGIN SOLUTION
     text = data if isinstance(data, str) else json.dumps(data)
     lines = [f"event: {event}"] if event is not None else []
-    lines += [f"data: {line}" for line in text.splitlines() or [""]]
+    text = text.replace("\r\n", "\n").replace("\r", "\n")  # SSE's three line breaks
+    lines += [f"data: {line}" for line in text.split("\n")]
     return "\n".join(lines) + "\n\n"
     ### END SOLUTION
 

@@ -194,8 +194,22 @@ def sse_sorted_keys_lone_cr(data, event=None):
     """Correct: bare CR line endings (valid SSE), keys sorted, one space after the colon."""
     payload = data if isinstance(data, str) else json.dumps(data, sort_keys=True)
     lines = ([] if event is None else ["event: " + event]) + [
-        "data: " + line for line in payload.splitlines() or [""]]
+        "data: " + line for line in payload.replace("\r\n", "\n").replace("\r", "\n").split("\n")]
     return "\r".join(lines) + "\r\r"
+
+
+def sse_splitlines(data, event=None):
+    """Wrong: str.splitlines() drops a final line break and splits at U+2028."""
+    payload = data if isinstance(data, str) else json.dumps(data)
+    lines = ([] if event is None else [f"event: {event}"]) + [
+        f"data: {line}" for line in payload.splitlines() or [""]]
+    return "\n".join(lines) + "\n\n"
+
+
+def test_splitlines_is_rejected():
+    result = run_exercise(get_exercise("08.1"), sse_splitlines)
+    assert not result.passed
+    assert "line break" in result.message or "U+2028" in result.message
 
 
 @pytest.mark.parametrize("ex_id, fn", [("08.2", left_pad), ("08.2", lp_learner),

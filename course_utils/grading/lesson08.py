@@ -50,6 +50,10 @@ def _sse_cases(rng: torch.Generator):
                catches="the event name left out; 'event: None' written for no event")
     yield Case(([False, 0, ""],), label="a list of falsy values",
                catches="str(list) (False is not JSON)")
+    yield Case(("ends with a newline\n",), label="text ending in a line break",
+               catches="str.splitlines() drops the final line break")
+    yield Case(("odd\u2028break and\x0bvertical tab",), label="U+2028 and a vertical tab",
+               catches="str.splitlines() splits where SSE does not")
     words = ["the", "fox", "don't", "🙂", "\"quoted\"", "sat"]
     for _ in range(4):
         k = int(torch.randint(1, 5, (1,), generator=rng))

@@ -14,6 +14,7 @@ it is clear either way.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -24,13 +25,16 @@ def sse_event(data: Any, event: str | None = None) -> str:
     """Format one server-sent event: ``event: <event>`` (optional), ``data:`` lines, blank line.
 
     ``data`` that is not a string is sent as JSON (``json.dumps`` with its defaults). A string
-    with line breaks becomes one ``data:`` line per line, as the SSE format requires.
+    with line breaks becomes one ``data:`` line per line, as the SSE format requires: it breaks
+    lines at CRLF, LF and CR only (not at the other breaks ``str.splitlines`` knows, such as
+    U+2028), and a final line break becomes a last, empty ``data:`` line, so the client reads it
+    back.
     """
     if event is not None and ("\n" in event or "\r" in event):
         raise ValueError("an SSE event name must be a single line")
     text = data if isinstance(data, str) else json.dumps(data)
     lines = [f"event: {event}"] if event is not None else []
-    lines += [f"data: {line}" for line in text.splitlines() or [""]]
+    lines += [f"data: {line}" for line in re.split(r"\r\n|\r|\n", text)]
     return "\n".join(lines) + "\n\n"
 
 
