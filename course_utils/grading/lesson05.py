@@ -312,6 +312,16 @@ def _lm_cases(rng: torch.Generator):
         yield Case((training(logits) if n else logits, labels_with_padding(4, 9, 16, lengths)),
                    label="random batch of 4 with padding",
                    catches="any loss difference, on random batches")
+    for _ in range(3):
+        b, t, v = (int(torch.randint(lo, hi, (1,), generator=rng))
+                   for lo, hi in ((1, 7), (2, 41), (2, 101)))
+        scale = float(10 ** (torch.rand(1, generator=rng) * 4.5 - 3))  # 0.001 to about 30
+        y = torch.randint(0, v, (b, t), generator=rng)
+        y[torch.rand(b, t, generator=rng) < 0.3] = -100  # prompts, padding, anywhere
+        y[0, -1] = int(torch.randint(0, v, (1,), generator=rng))  # at least one target
+        yield Case((torch.randn(b, t, v, generator=rng) * scale, y),
+                   label=f"random shape ({b}, {t}, {v}), logit scale {scale:.3g}, -100 anywhere",
+                   catches="any loss difference, over wide ranges of sizes and magnitudes")
 
 
 def _compare_loss(got, expected, case: Case):
@@ -493,6 +503,13 @@ def _accuracy_cases(rng: torch.Generator):
     logits, labels = numpy_pair(25, 4)
     yield Case((logits, logits.argmax(-1)), label="NumPy, every prediction right (accuracy 1.0)",
                catches="the error rate (0.0); integer division")
+    for _ in range(3):
+        n, c = int(torch.randint(1, 501, (1,), generator=rng)), int(torch.randint(2, 51, (1,),
+                                                                                  generator=rng))
+        scale = float(10 ** (torch.rand(1, generator=rng) * 6 - 3))  # 0.001 to 1000
+        logits, labels = numpy_pair(n, c, scale=scale)
+        yield Case((logits, labels), label=f"random NumPy ({n}, {c}), logit scale {scale:.3g}",
+                   catches="any accuracy difference, over wide ranges of sizes and magnitudes")
 
 
 def _number(got):
