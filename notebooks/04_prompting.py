@@ -143,9 +143,10 @@ print("direct answer:", P.extract_answer("The answer is" + out_direct),
 #
 # Write `few_shot_prompt(text, examples, k, instruction=...)`: the instruction and a blank line
 # (left out entirely when `instruction` is None), then the **first `k`** `(review, label)`
-# pairs, each as `Review: <review>\nSentiment: <label>\n\n`, then the query
-# `Review: <text>\nSentiment:`, with **no space after the last colon**: the model's next
-# token is `" positive"` with its space, exactly as in training.
+# pairs (`k=0` is zero-shot: none at all), each as `Review: <review>\nSentiment: <label>\n\n`,
+# then the query `Review: <text>\nSentiment:`, with **no space after the last colon**: the
+# model's next token is `" positive"` with its space, exactly as in training. Reviews go in
+# exactly as they are, quotes and all.
 
 # %%
 def few_shot_prompt(text: str, examples: list[tuple[str, str]], k: int,
@@ -278,8 +279,9 @@ print(f"Generated: no label word in {sum(p is None for p in generated[0].predict
 # write "the answer is" in lower case or with a colon, and answers can be negative or written
 # "1,200". Write `extract_answer(completion)` returning the `int` after the **first**
 # "The answer is" (any capitalisation, optional colon) in the completion's own answer (cut at
-# the first blank line or `\nQ:`), or `None` when there is none: a number somewhere in the
-# working is not the answer.
+# the first blank line or `\nQ:`; the answer itself may be on a later line), or `None` when
+# there is none: a number somewhere in the working is not the answer. `0` is an answer like
+# any other; only "no answer" gives `None`.
 
 # %%
 def extract_answer(completion: str) -> int | None:
@@ -339,7 +341,9 @@ print(f"\n{test_problems[0]['question']}\n  direct: 'The answer is{direct.output
 #
 # Write `majority_vote(answers)`: the most common answer, **ignoring `None`** (chains whose
 # answer could not be read), with a tie going to the answer that appeared **first**; `None`
-# when nothing is left. Answers may be numbers or label words.
+# when nothing is left. Answers may be numbers, label words or booleans, and they vote as
+# they are, compared with `==`: only `None` means "no answer" (`0` and `False` are answers),
+# and `7` and `"7"` are two different answers.
 
 # %%
 def majority_vote(answers: list) -> object | None:

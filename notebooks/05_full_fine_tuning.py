@@ -100,7 +100,9 @@ print({name: len(ds) for name, ds in splits.items()}, recipe)
 # `Dataset.map(fn, batched=True)` calls `fn` with a dict of columns, e.g.
 # `{"text": [...], "label": [...]}`. Return a dict with `input_ids`, `attention_mask` (both
 # from the tokenizer, with `truncation=True, max_length=max_length`, no padding) and
-# `labels` (the labels as they are).
+# `labels` (the labels as they are). Let the tokenizer do the work: it adds the special tokens
+# (`[CLS]` ... `[SEP]` for BERT) and truncates on its own side; the check uses the bundled
+# course-bert and course-gpt tokenizers. Don't change the tokenizer you are given.
 
 # %%
 def tokenize_and_label(batch, tokenizer, max_length=64):
@@ -198,13 +200,14 @@ print(f"labels[{short}, -6:]:   ", lm_batch["labels"][short, -6:].tolist(),
       " (-100 = padding, ignored)")
 
 # %% [markdown]
-# ### Exercise 05.3: the causal-LM loss and its label shift
+# ### Exercise 05.2: the causal-LM loss and its label shift
 #
 # The labels the collator makes are *not* shifted: `labels[t]` is the token at position `t`.
 # The model shifts them inside its loss: the logits at position `t` predict the token at
 # `t + 1`. Write `causal_lm_loss(logits, labels)`: logits `(B, T, V)`, labels `(B, T)`; the
 # mean cross-entropy over all target tokens of the batch, skipping targets equal to -100.
-# It must equal the loss `GPT2LMHeadModel` returns when you pass `labels=`.
+# It must equal the loss `GPT2LMHeadModel` returns when you pass `labels=`, and stay a tensor
+# in the graph (no `.item()`): `Trainer` calls `backward()` on it.
 
 # %%
 import torch.nn.functional as F
@@ -219,7 +222,7 @@ def causal_lm_loss(logits, labels):
 
 
 # %%
-check("05.3", causal_lm_loss)
+check("05.2", causal_lm_loss)
 
 # %%
 from course_utils.finetune import causal_lm_loss
@@ -232,11 +235,13 @@ print(f"model's own loss {out.loss.item():.5f}  ==  causal_lm_loss "
 # %% [markdown]
 # ## 4. Fine-tuning course-bert as a classifier
 #
-# ### Exercise 05.2: accuracy from logits
+# ### Exercise 05.3: accuracy from logits
 #
 # After each evaluation the `Trainer` calls `compute_metrics` with the logits of the whole
-# eval set `(N, num_classes)` and the labels `(N,)`. Write the accuracy: the fraction of rows
-# whose largest logit is at the label's index, as a Python float.
+# eval set `(N, num_classes)` and the labels `(N,)`, as **NumPy arrays** (`compute_metrics`
+# below takes them out of the `EvalPrediction`, and the first item when the logits come as a
+# tuple). Write the accuracy: the fraction of rows whose largest logit is at the label's
+# index, as a Python float. It must work for NumPy arrays, tensors and plain lists alike.
 
 # %%
 def accuracy_from_logits(logits, labels):
@@ -247,7 +252,7 @@ def accuracy_from_logits(logits, labels):
 
 
 # %%
-check("05.2", accuracy_from_logits)
+check("05.3", accuracy_from_logits)
 
 # %%
 from course_utils.finetune import (

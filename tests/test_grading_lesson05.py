@@ -4,18 +4,57 @@ Written here independently of the grader's own list of mistakes, so a grader tha
 recognising one of them fails this test.
 """
 
+import copy
+
 import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-from transformers import GPT2Config, GPT2LMHeadModel
+from transformers import AutoTokenizer, GPT2Config, GPT2LMHeadModel
 
 from course_utils.finetune import accuracy_from_logits, causal_lm_loss, tokenize_and_label
-from course_utils.grading import get_exercise, run_exercise
+from course_utils.grading import compare, get_exercise, run_exercise
+from course_utils.pretrained import asset_path
 
 
 def _verdict(ex_id, fn):
     return run_exercise(get_exercise(ex_id), fn)
+
+
+def _cases(ex_id):
+    ex = get_exercise(ex_id)
+    return list(ex.cases(torch.Generator().manual_seed(ex.seed)))
+
+
+def _run(fn, case):
+    try:
+        return True, fn(*copy.deepcopy(case.args), **copy.deepcopy(case.kwargs))
+    except Exception:
+        return False, None
+
+
+def _advice_on_every_case(ex_id, fn):
+    """The advice the grader gives under the rule "a mistake's hint only when the learner
+    matches that mistake on EVERY case": the first such mistake's hint, else the exercise's."""
+    ex = get_exercise(ex_id)
+    cases = _cases(ex_id)
+    same = ex.compare or (lambda g, e, c: compare(g, e, atol=ex.atol, rtol=ex.rtol))
+    learner = [_run(fn, c) for c in cases]
+    for wrong, advice in ex.mistakes:
+        if all(ok and (w := _run(wrong, c))[0] and same(got, w[1], c) is None
+               for (ok, got), c in zip(learner, cases, strict=True)):
+            return advice
+    return ex.hint
+
+
+def _assert_rejected_saying(ex_id, fn, says):
+    verdict = _verdict(ex_id, fn)
+    assert verdict.status == "failed", verdict.message
+    assert says in verdict.message, verdict.message
+    ex = get_exercise(ex_id)
+    if any(says in advice for advice in [ex.hint, *(a for _, a in ex.mistakes)]):
+        # the phrase is advice: it must also be the advice when every case is compared
+        assert says in _advice_on_every_case(ex_id, fn)
 
 
 # ---- 05.1 tokenize and label
@@ -51,7 +90,76 @@ def tok_batch_encoding(batch, tokenizer, max_length=64):
     return enc
 
 
-# ---- 05.2 accuracy
+def tok_one_by_one(batch, tokenizer, max_length=64):
+    """Correct too: one text at a time, labels as a tensor (map() accepts either)."""
+    ids, masks = [], []
+    for text in batch["text"]:
+        enc = tokenizer(text, truncation=True, max_length=max_length)
+        ids.append(enc["input_ids"])
+        masks.append(enc["attention_mask"])
+    return {"input_ids": ids, "attention_mask": masks, "labels": torch.tensor(batch["label"])}
+
+
+def tok_no_special_tokens(batch, tokenizer, max_length=64):
+    enc = tokenizer(batch["text"], truncation=True, max_length=max_length,
+                    add_special_tokens=False)
+    return {"input_ids": enc["input_ids"], "attention_mask": enc["attention_mask"],
+            "labels": batch["label"]}
+
+
+def tok_cut_ids_myself(batch, tokenizer, max_length=64):
+    enc = tokenizer(batch["text"])
+    return {"input_ids": [ids[:max_length] for ids in enc["input_ids"]],
+            "attention_mask": [m[:max_length] for m in enc["attention_mask"]],
+            "labels": batch["label"]}
+
+
+def tok_cut_the_text(batch, tokenizer, max_length=64):
+    enc = tokenizer([text[:max_length] for text in batch["text"]])
+    return {"input_ids": enc["input_ids"], "attention_mask": enc["attention_mask"],
+            "labels": batch["label"]}
+
+
+def tok_room_for_cls_sep(batch, tokenizer, max_length=64):
+    enc = tokenizer(batch["text"], truncation=True, max_length=max_length - 2)
+    return {"input_ids": enc["input_ids"], "attention_mask": enc["attention_mask"],
+            "labels": batch["label"]}
+
+
+def tok_truncation_without_length(batch, tokenizer, max_length=64):
+    enc = tokenizer(batch["text"], truncation=True)
+    return {"input_ids": enc["input_ids"], "attention_mask": enc["attention_mask"],
+            "labels": batch["label"]}
+
+
+def tok_sets_padding_side(batch, tokenizer, max_length=64):
+    tokenizer.padding_side = "right"  # "to be safe"
+    enc = tokenizer(batch["text"], truncation=True, max_length=max_length)
+    return {"input_ids": enc["input_ids"], "attention_mask": enc["attention_mask"],
+            "labels": batch["label"]}
+
+
+def tok_sets_model_max_length(batch, tokenizer, max_length=64):
+    tokenizer.model_max_length = max_length
+    enc = tokenizer(batch["text"], truncation=True)
+    return {"input_ids": enc["input_ids"], "attention_mask": enc["attention_mask"],
+            "labels": batch["label"]}
+
+
+def tok_tensors(batch, tokenizer, max_length=64):
+    enc = tokenizer(batch["text"], truncation=True, max_length=max_length, return_tensors="pt")
+    return {"input_ids": enc["input_ids"], "attention_mask": enc["attention_mask"],
+            "labels": torch.tensor(batch["label"])}
+
+
+def tok_split_words(batch, tokenizer, max_length=64):
+    ids = [tokenizer.convert_tokens_to_ids(text.lower().split())[:max_length]
+           for text in batch["text"]]
+    return {"input_ids": ids, "attention_mask": [[1] * len(row) for row in ids],
+            "labels": batch["label"]}
+
+
+# ---- 05.3 accuracy
 def acc_over_examples(logits, labels):
     return float(np.mean(np.argmax(np.asarray(logits), axis=0) == np.asarray(labels)))
 
@@ -77,7 +185,56 @@ def acc_numpy(logits, labels):
     return float((np.asarray(logits).argmax(-1) == np.asarray(labels)).mean())
 
 
-# ---- 05.3 causal LM loss
+def acc_zero_d_tensor(logits, labels):
+    """Correct too: a 0-d tensor for the float."""
+    return (torch.as_tensor(logits).argmax(-1) == torch.as_tensor(labels)).float().mean()
+
+
+def acc_float32_loop(logits, labels):
+    """Correct too: a loop, and a NumPy float32 result."""
+    rows, right = np.asarray(logits), 0
+    for row, label in zip(rows, np.asarray(labels), strict=True):
+        right += int(np.argmax(row) == label)
+    return np.float32(right / len(rows))
+
+
+def acc_no_axis(logits, labels):
+    logits, labels = np.asarray(logits), np.asarray(labels)
+    return float(np.mean(np.argmax(logits) == labels))
+
+
+def acc_over_classes(logits, labels):
+    logits, labels = np.asarray(logits), np.asarray(labels)
+    return float((logits.argmax(axis=1) == labels).sum() / logits.shape[1])
+
+
+def acc_percentage(logits, labels):
+    logits, labels = np.asarray(logits), np.asarray(labels)
+    return 100.0 * float((logits.argmax(axis=-1) == labels).mean())
+
+
+def acc_rounded(logits, labels):
+    logits, labels = np.asarray(logits), np.asarray(labels)
+    return round(float((logits.argmax(axis=-1) == labels).mean()), 2)
+
+
+def acc_label_logit_is_max(logits, labels):
+    logits, labels = np.asarray(logits), np.asarray(labels)
+    mine = logits[np.arange(len(labels)), labels]
+    return float((mine == logits.max(axis=1)).mean())
+
+
+def acc_softmax_first(logits, labels):
+    e = np.exp(np.asarray(logits))
+    probs = e / e.sum(axis=1, keepdims=True)
+    return float((probs.argmax(axis=1) == np.asarray(labels)).mean())
+
+
+def acc_torch_style_only(logits, labels):
+    return (logits.argmax(dim=-1) == labels).float().mean().item()
+
+
+# ---- 05.2 causal LM loss
 def lm_unshifted(logits, labels):
     return F.cross_entropy(logits.flatten(0, 1), labels.flatten())
 
@@ -110,35 +267,144 @@ def lm_manual(logits, labels):
     return -(picked * keep).sum() / keep.sum()
 
 
+def lm_transposed(logits, labels):
+    """Correct too: cross_entropy with the classes on dim 1, no flattening."""
+    return F.cross_entropy(logits[:, :-1].transpose(1, 2), labels[:, 1:], ignore_index=-100)
+
+
+def lm_pad_labels_then_shift(logits, labels):
+    """Correct too, as transformers does it: shift the labels left, pad the end with -100."""
+    pad = torch.full_like(labels[:, :1], -100)
+    targets = torch.cat([labels[:, 1:], pad], dim=1)
+    return F.cross_entropy(logits.flatten(0, 1), targets.flatten())
+
+
+def lm_rolled(logits, labels):
+    return F.cross_entropy(logits.flatten(0, 1), labels.roll(-1, dims=1).flatten())
+
+
+def lm_divide_by_positions(logits, labels):
+    total = F.cross_entropy(logits[:, :-1].flatten(0, 1), labels[:, 1:].flatten(),
+                            reduction="sum")
+    return total / (labels.shape[0] * (labels.shape[1] - 1))
+
+
+def lm_count_all_labels(logits, labels):
+    total = F.cross_entropy(logits[:, :-1].flatten(0, 1), labels[:, 1:].flatten(),
+                            reduction="sum")
+    return total / (labels != -100).sum()
+
+
+def lm_per_sequence(logits, labels):
+    total = F.cross_entropy(logits[:, :-1].flatten(0, 1), labels[:, 1:].flatten(),
+                            reduction="sum")
+    return total / len(labels)
+
+
+def lm_log_of_softmax(logits, labels):
+    logp = torch.log(torch.softmax(logits[:, :-1], dim=-1))
+    return F.nll_loss(logp.flatten(0, 1), labels[:, 1:].flatten())
+
+
+def lm_one_hot(logits, labels):
+    lg, tg = logits[:, :-1].flatten(0, 1), labels[:, 1:].flatten()
+    keep = tg != -100
+    picked = (lg * F.one_hot(tg.clamp(min=0), lg.shape[-1])).sum(-1)
+    return (torch.logsumexp(lg, -1) - picked)[keep].mean()
+
+
+def lm_item(logits, labels):
+    return F.cross_entropy(logits[:, :-1].flatten(0, 1), labels[:, 1:].flatten()).item()
+
+
+def lm_numpy(logits, labels):
+    lg = logits[:, :-1].detach().numpy().reshape(-1, logits.shape[-1])
+    tg = labels[:, 1:].numpy().reshape(-1)
+    keep = tg != -100
+    m = lg.max(-1, keepdims=True)
+    logp = lg - m - np.log(np.exp(lg - m).sum(-1, keepdims=True))
+    return float(-logp[keep, tg[keep]].mean())
+
+
+def lm_no_grad(logits, labels):
+    with torch.no_grad():
+        return F.cross_entropy(logits[:, :-1].flatten(0, 1), labels[:, 1:].flatten())
+
+
+def lm_cut_rows_at_length(logits, labels):
+    losses, count = 0.0, 0
+    for lg, lb in zip(logits, labels, strict=True):
+        n = int((lb != -100).sum())  # "the real tokens are the first n"
+        if n > 1:
+            losses = losses + F.cross_entropy(lg[:n - 1], lb[1:n], reduction="sum")
+            count += n - 1
+    return losses / count
+
+
 @pytest.mark.parametrize("ex_id, fn, words", [
     ("05.1", tok_forgets_truncation, "truncation=True"),
     ("05.1", tok_pads_everything, "Don't pad in map()"),
     ("05.1", tok_keeps_label_name, "no ['labels'] column"),
     ("05.1", tok_labels_off_by_one, "result['labels']"),
-    ("05.2", acc_over_examples, "dim=0"),
-    ("05.2", acc_number_right, "number of correct predictions"),
-    ("05.2", acc_floor_division, "Integer division"),
-    ("05.2", acc_max_values, "*index* of the largest logit"),
-    ("05.2", acc_error_rate, "error rate"),
-    ("05.3", lm_unshifted, "No shift"),
-    ("05.3", lm_shift_backwards, "wrong way"),
-    ("05.3", lm_mean_of_rows, "averaged each row"),
-    ("05.3", lm_pads_are_zero, "ignore_index=-100"),
-    ("05.3", lm_summed, "the sum over tokens"),
+    ("05.3", acc_over_examples, "dim=0"),
+    ("05.3", acc_number_right, "number of correct predictions"),
+    ("05.3", acc_floor_division, "Integer division"),
+    ("05.3", acc_max_values, "*index* of the largest logit"),
+    ("05.3", acc_error_rate, "error rate"),
+    ("05.2", lm_unshifted, "No shift"),
+    ("05.2", lm_shift_backwards, "wrong way"),
+    ("05.2", lm_mean_of_rows, "averaged each row"),
+    ("05.2", lm_pads_are_zero, "ignore_index=-100"),
+    ("05.2", lm_summed, "the sum over tokens"),
 ])
 def test_known_wrong_answers_are_rejected_with_a_reason(ex_id, fn, words):
-    result = _verdict(ex_id, fn)
-    assert result.status == "failed"
-    assert words in result.message
+    _assert_rejected_saying(ex_id, fn, words)
+
+
+@pytest.mark.parametrize("ex_id, fn, words", [
+    ("05.1", tok_no_special_tokens, "Keep the special tokens"),
+    ("05.1", tok_cut_ids_myself, "Cutting the ids yourself"),
+    ("05.1", tok_cut_the_text, "max_length counts tokens, not characters"),
+    ("05.1", tok_room_for_cls_sep, "already counts the special tokens"),
+    ("05.1", tok_truncation_without_length, "the model's own limit"),
+    ("05.1", tok_sets_padding_side, "changed its input `tokenizer`"),
+    ("05.1", tok_sets_model_max_length, "changed its input `tokenizer`"),
+    ("05.1", tok_tensors, "raised ValueError"),
+    ("05.1", tok_split_words, "result['input_ids']"),
+    ("05.2", lm_rolled, "torch.roll wraps around"),
+    ("05.2", lm_divide_by_positions, "padding included"),
+    ("05.2", lm_count_all_labels, "counted the targets in the unshifted labels"),
+    ("05.2", lm_per_sequence, "divided the summed loss by the number of sequences"),
+    ("05.2", lm_log_of_softmax, "log(softmax(x)) underflows"),
+    ("05.2", lm_one_hot, "one-hot vector turns -inf logits into NaN"),
+    ("05.2", lm_item, "don't call .item()"),
+    ("05.2", lm_numpy, "should be the loss as a 0-d torch.Tensor"),
+    ("05.2", lm_no_grad, "requires_grad is False"),
+    ("05.2", lm_cut_rows_at_length, "differs from the expected values"),
+    ("05.3", acc_no_axis, "argmax without an axis"),
+    ("05.3", acc_over_classes, "not by the"),
+    ("05.3", acc_percentage, "That is a percentage"),
+    ("05.3", acc_rounded, "Don't round the accuracy"),
+    ("05.3", acc_label_logit_is_max, "counts a tie as right"),
+    ("05.3", acc_softmax_first, "exp() of large logits overflows"),
+    ("05.3", acc_torch_style_only, "raised TypeError"),
+])
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")  # NumPy's overflow in a learner's exp()
+def test_learner_style_wrong_answers_are_rejected_with_their_reason(ex_id, fn, words):
+    _assert_rejected_saying(ex_id, fn, words)
 
 
 @pytest.mark.parametrize("ex_id, fn", [
     ("05.1", tokenize_and_label), ("05.1", tok_batch_encoding),
-    ("05.2", accuracy_from_logits), ("05.2", acc_numpy),
-    ("05.3", causal_lm_loss), ("05.3", lm_manual),
+    ("05.1", tok_one_by_one),
+    ("05.2", causal_lm_loss), ("05.2", lm_manual), ("05.2", lm_transposed),
+    ("05.2", lm_pad_labels_then_shift),
+    ("05.3", accuracy_from_logits), ("05.3", acc_numpy), ("05.3", acc_zero_d_tensor),
+    ("05.3", acc_float32_loop),
 ])
 def test_references_and_other_correct_answers_pass(ex_id, fn):
-    assert _verdict(ex_id, fn).passed
+    verdict = _verdict(ex_id, fn)
+    assert verdict.passed, verdict.message
 
 
 def test_unsolved_exercise_reads_not_attempted():
@@ -158,3 +424,58 @@ def test_reference_loss_is_what_gpt2_computes_from_labels():
     labels[2, :3] = -100
     out = model(input_ids=ids, labels=labels)
     torch.testing.assert_close(causal_lm_loss(out.logits, labels), out.loss)
+
+
+def test_cases_are_the_ids_in_notebook_order():
+    assert get_exercise("05.2").reference is causal_lm_loss
+    assert get_exercise("05.3").reference is accuracy_from_logits
+
+
+@pytest.mark.parametrize("ex_id", ["05.1", "05.2", "05.3"])
+def test_every_case_says_what_it_catches_and_every_mistake_runs_on_it(ex_id):
+    ex = get_exercise(ex_id)
+    cases = _cases(ex_id)
+    for case in cases:
+        assert case.label and case.catches, case
+    for wrong, _ in ex.mistakes:
+        wrong_somewhere = False
+        for case in cases:
+            got = wrong(*copy.deepcopy(case.args), **copy.deepcopy(case.kwargs))  # must not raise
+            want = ex.reference(*copy.deepcopy(case.args), **copy.deepcopy(case.kwargs))
+            wrong_somewhere |= ex.compare(got, want, case) is not None
+        assert wrong_somewhere, wrong.__name__
+
+
+def test_the_grading_tokenizers_are_the_real_ones_and_private_to_each_case():
+    bert = AutoTokenizer.from_pretrained(asset_path("course-bert"))
+    first, second = _cases("05.1"), _cases("05.1")
+    batch, tok, max_length = first[0].args
+    assert tok is not second[0].args[1]
+    ids = tok(batch["text"], truncation=True, max_length=max_length)["input_ids"]
+    assert ids == bert(batch["text"], truncation=True, max_length=max_length)["input_ids"]
+    assert all(row[0] == bert.cls_token_id and row[-1] == bert.sep_token_id for row in ids)
+    tok.padding_side = "left"
+    tok.add_tokens(["zzz"])
+    assert tok != second[0].args[1]  # a changed tokenizer is seen as changed ...
+    assert second[0].args[1] == _cases("05.1")[0].args[1]  # ... and the others are untouched
+    sides = {(c.args[1].truncation_side, c.args[1].padding_side, c.args[1].cls_token is None)
+             for c in first}
+    assert {("left", "right", False), ("right", "left", True), ("right", "right", True),
+            ("right", "right", False)} <= sides
+
+
+def test_accuracy_reference_agrees_with_numpy_on_every_case():
+    for case in _cases("05.3"):
+        logits, labels = (np.asarray(a) for a in case.args)
+        assert accuracy_from_logits(*case.args) == pytest.approx(
+            float(np.mean(np.argmax(logits, axis=-1) == labels)))
+
+
+def test_loss_cases_reach_the_boundaries():
+    cases = _cases("05.2")
+    assert any(((c.args[1][:, 1:] == -100).all(dim=1)).any() for c in cases)  # an empty row
+    assert any(c.args[0].requires_grad for c in cases)
+    assert any(c.args[0].shape[1] >= 256 for c in cases)
+    assert any(torch.isinf(c.args[0]).any() for c in cases)
+    for case in cases:
+        assert torch.isfinite(causal_lm_loss(*case.args))

@@ -1,14 +1,22 @@
-"""Lesson 05 exercises: tokenize and label a batch, accuracy from logits, the causal-LM loss."""
+"""Lesson 05 exercises: tokenize and label a batch, the causal-LM loss, accuracy from logits.
+
+The ids follow the notebook's order: 05.1 tokenize, 05.2 the causal-LM loss, 05.3 accuracy.
+Every case names the wrong ideas it is there to catch (``catches=``); every mistake runs on
+every case, because a mistake's hint is shown only when the learner's function gives that
+mistake's output on all of them.
+"""
 
 from __future__ import annotations
 
+import copy
+import json
 from collections.abc import Mapping
 from functools import lru_cache
+from typing import Any
 
+import numpy as np
 import torch
 import torch.nn.functional as F
-from tokenizers import Tokenizer, models, pre_tokenizers
-from transformers import PreTrainedTokenizerFast
 
 from course_utils.finetune import data, metrics
 from course_utils.grading.core import Case, Exercise, compare, register
@@ -16,32 +24,61 @@ from course_utils.grading.core import Case, Exercise, compare, register
 # --------------------------------------------------------------------------- 05.1 tokenize
 
 
-class _SharedTokenizer(PreTrainedTokenizerFast):
-    """The grader's tokenizer: copying it returns itself (the grader copies every argument,
-    and a tokenizer has no meaningful ``==`` to check it was left unchanged)."""
-
-    def __deepcopy__(self, memo):
-        return self
-
-
-_WORDS = ("i we the a it was is my and with to of for at on this review last week new good "
-          "great bad terrible okay fine film book hotel lamp game shop works perfectly never "
-          "again broke after one day loved nothing special average service slow staff friendly "
-          "would recommend it . ! ,").split()
+def _tokenizer_state(tok: Any) -> tuple:
+    """What a learner's function could change in a tokenizer: vocabulary, added and special
+    tokens, sides, lengths. The backend's truncation/padding fields are left out: every call
+    with ``truncation=True`` sets them, and the next call sets them again."""
+    backend = json.loads(tok.backend_tokenizer.to_str())
+    backend.pop("truncation", None)
+    backend.pop("padding", None)
+    return (json.dumps(backend, sort_keys=True), tok.padding_side, tok.truncation_side,
+            tok.model_max_length, repr(tok.special_tokens_map), list(tok.model_input_names),
+            len(tok))
 
 
-@lru_cache(maxsize=1)
-def grading_tokenizer() -> _SharedTokenizer:
-    """A small word-level tokenizer (lower-cased words, punctuation split off)."""
-    vocab = {w: i for i, w in enumerate(["[PAD]", "[UNK]", *dict.fromkeys(_WORDS)])}
-    tok = Tokenizer(models.WordLevel(vocab=vocab, unk_token="[UNK]"))
-    from tokenizers import normalizers
+class _ComparableTokenizer:
+    """Mixed into the grading tokenizers: ``==`` compares their state, so a learner's function
+    that changes its tokenizer (``padding_side``, ``add_tokens``, ``model_max_length``) is
+    told so, and the reference always works on its own private, unchanged copy."""
 
-    tok.normalizer = normalizers.Lowercase()
-    tok.pre_tokenizer = pre_tokenizers.Sequence([pre_tokenizers.WhitespaceSplit(),
-                                                 pre_tokenizers.Punctuation()])
-    return _SharedTokenizer(tokenizer_object=tok, pad_token="[PAD]", unk_token="[UNK]",
-                            model_input_names=["input_ids", "attention_mask"])
+    grading_name = "tokenizer"
+
+    def __eq__(self, other: object) -> bool:
+        return type(other) is type(self) and _tokenizer_state(self) == _tokenizer_state(other)
+
+    __hash__ = object.__hash__
+
+    def __repr__(self) -> str:
+        special = "adds [CLS] ... [SEP]" if self.cls_token else "adds no special tokens"
+        return (f"<{self.grading_name} tokenizer: {special}, truncation_side="
+                f"{self.truncation_side!r}, padding_side={self.padding_side!r}>")
+
+
+@lru_cache(maxsize=4)
+def _comparable_class(base: type) -> type:
+    return type(f"Grading{base.__name__}", (_ComparableTokenizer, base), {})
+
+
+@lru_cache(maxsize=2)
+def _template(name: str) -> Any:
+    from transformers import AutoTokenizer
+
+    from course_utils.pretrained import asset_path
+
+    tok = AutoTokenizer.from_pretrained(asset_path(name))
+    tok.__class__ = _comparable_class(type(tok))
+    tok.grading_name = name
+    return tok
+
+
+def grading_tokenizer(name: str = "course-bert", **settings: Any) -> Any:
+    """A fresh, private copy of a bundled tokenizer (course-bert: WordPiece with [CLS]/[SEP];
+    course-gpt: byte-level BPE, no special tokens), with ``settings`` such as
+    ``truncation_side="left"`` applied. Loads offline; every call returns a new object."""
+    tok = copy.deepcopy(_template(name))
+    for key, value in settings.items():
+        setattr(tok, key, value)
+    return tok
 
 
 _TEXTS = ("I loved this lamp. It works perfectly!", "The film was terrible.",
@@ -49,20 +86,62 @@ _TEXTS = ("I loved this lamp. It works perfectly!", "The film was terrible.",
           "Broke after one day. Never again!",
           "This is my review of the book. Great, would recommend it to a friend.",
           "Average.", "The staff was friendly and the game was fine, but the shop was slow.")
+_ODD_TEXTS = ('She said "never again", and it\'s true.', "Zoë’s café: naïve — but “fine” ✨",
+              "ok", "TRUE or False? None of it worked; 10/10 would NOT buy.")
+
+
+def _batch(texts, labels):
+    return {"text": list(texts), "label": list(labels)}
 
 
 def _tokenize_cases(rng: torch.Generator):
-    tok = grading_tokenizer()
-    yield Case(({"text": list(_TEXTS[:3]), "label": [2, 0, 1]}, tok, 64),
-               label="three reviews, max_length=64")
-    yield Case(({"text": list(_TEXTS), "label": [2, 0, 1, 0, 2, 1, 1]}, tok, 6),
-               label="max_length=6: long reviews must be truncated")
-    yield Case(({"text": [_TEXTS[5]], "label": [1]}, tok, 16), label="a batch of one")
-    for n in range(3):
-        idx = torch.randperm(len(_TEXTS), generator=rng)[:4].tolist()
-        labels = torch.randint(0, 3, (4,), generator=rng).tolist()
-        yield Case(({"text": [_TEXTS[i] for i in idx], "label": labels}, tok, 8 + 4 * n),
-                   label=f"random batch of 4, max_length={8 + 4 * n}")
+    bert, gpt = "course-bert", "course-gpt"
+    yield Case((_batch(_TEXTS[:3], [2, 0, 1]), grading_tokenizer(bert), 64),
+               label="course-bert, three reviews, max_length=64",
+               catches="special tokens dropped (add_special_tokens=False); 'label' kept "
+                       "instead of 'labels'; labels changed")
+    long_review = " ".join(_TEXTS * 3)  # about 300 course-gpt tokens, beyond its 256
+    yield Case((_batch([long_review, _TEXTS[1]], [0, 0]), grading_tokenizer(gpt), 128),
+               label="course-gpt, a review longer than the model's 256 tokens, max_length=128",
+               catches="truncation=True without max_length (cuts at the model's 256, not at "
+                       "max_length); no truncation at all")
+    yield Case((_batch(_TEXTS, [2, 0, 1, 0, 2, 1, 1]), grading_tokenizer(bert), 8),
+               label="course-bert, max_length=8: long reviews must be truncated",
+               catches="no truncation; padding in map(); ids cut by hand (the closing [SEP] "
+                       "lost); max_length - 2 'for the special tokens'; truncation=True "
+                       "without max_length (cuts at the model's 64)")
+    yield Case((_batch([_TEXTS[5]], [1]), grading_tokenizer(bert), 16),
+               label="course-bert, a batch of one",
+               catches="code that needs several texts")
+    yield Case((_batch(_TEXTS[2:6], [0, 0, 0, 0]), grading_tokenizer(bert,
+                                                                      truncation_side="left"), 6),
+               label="course-bert with truncation_side='left', max_length=6, labels all 0",
+               catches="ids sliced by hand (ids[:max_length]) ignore the tokenizer's "
+                       "truncation side; labels rebuilt or shifted (0 must stay 0)")
+    yield Case((_batch(_ODD_TEXTS, [1, 2, 1, 0]), grading_tokenizer(gpt), 10),
+               label="course-gpt (no special tokens), quotes and unicode, max_length=10",
+               catches="characters cut instead of tokens (text[:max_length]); words split by "
+                       "hand; max_length - 2")
+    yield Case((_batch([_TEXTS[5], _TEXTS[0], _TEXTS[6]], [1, 2, 1]),
+                grading_tokenizer(gpt, padding_side="left")),
+               label="course-gpt with padding_side='left', max_length left at its default",
+               catches="padding (here it would go on the left); a default max_length other "
+                       "than 64")
+    yield Case((_batch(_ODD_TEXTS[:2], [0, 2]), grading_tokenizer(bert), 12),
+               label="course-bert, quotes and unicode",
+               catches="texts cleaned or changed before tokenizing")
+    sides = (("course-bert", {}), ("course-bert", {"truncation_side": "left"}),
+             ("course-gpt", {}), ("course-gpt", {"padding_side": "left"}))
+    pool = _TEXTS + _ODD_TEXTS
+    for n in range(4):
+        name, settings = sides[n]
+        idx = torch.randperm(len(pool), generator=rng)[:5].tolist()
+        labels = torch.randint(0, 3, (5,), generator=rng).tolist()
+        max_length = int(torch.randint(4, 25, (1,), generator=rng))
+        yield Case((_batch([pool[i] for i in idx], labels), grading_tokenizer(name, **settings),
+                    max_length),
+                   label=f"random batch of 5, {name} {settings or ''}, max_length={max_length}",
+                   catches="any tokenizing difference, on random batches and lengths")
 
 
 def _as_plain(value):
@@ -91,22 +170,46 @@ def _compare_encoding(got, expected, case: Case):
     return None
 
 
-def _tok_no_truncation(batch, tokenizer, max_length=64):
-    enc = tokenizer(batch["text"])
+def _columns(enc, batch):
     return {"input_ids": enc["input_ids"], "attention_mask": enc["attention_mask"],
-            "labels": batch["label"]}
+            "labels": list(batch["label"])}
+
+
+def _tok_no_truncation(batch, tokenizer, max_length=64):
+    return _columns(tokenizer(batch["text"]), batch)
 
 
 def _tok_pad_max_length(batch, tokenizer, max_length=64):
-    enc = tokenizer(batch["text"], truncation=True, max_length=max_length, padding="max_length")
-    return {"input_ids": enc["input_ids"], "attention_mask": enc["attention_mask"],
-            "labels": batch["label"]}
+    return _columns(tokenizer(batch["text"], truncation=True, max_length=max_length,
+                              padding="max_length"), batch)
 
 
 def _tok_pad_longest(batch, tokenizer, max_length=64):
-    enc = tokenizer(batch["text"], truncation=True, max_length=max_length, padding=True)
-    return {"input_ids": enc["input_ids"], "attention_mask": enc["attention_mask"],
-            "labels": batch["label"]}
+    return _columns(tokenizer(batch["text"], truncation=True, max_length=max_length,
+                              padding=True), batch)
+
+
+def _tok_no_special(batch, tokenizer, max_length=64):
+    return _columns(tokenizer(batch["text"], truncation=True, max_length=max_length,
+                              add_special_tokens=False), batch)
+
+
+def _tok_slice_ids(batch, tokenizer, max_length=64):
+    enc = tokenizer(batch["text"])
+    return _columns({k: [row[:max_length] for row in enc[k]]
+                     for k in ("input_ids", "attention_mask")}, batch)
+
+
+def _tok_cut_characters(batch, tokenizer, max_length=64):
+    return _columns(tokenizer([t[:max_length] for t in batch["text"]]), batch)
+
+
+def _tok_room_for_specials(batch, tokenizer, max_length=64):
+    return _columns(tokenizer(batch["text"], truncation=True, max_length=max_length - 2), batch)
+
+
+def _tok_model_max_length(batch, tokenizer, max_length=64):
+    return _columns(tokenizer(batch["text"], truncation=True), batch)
 
 
 register(Exercise(
@@ -114,7 +217,8 @@ register(Exercise(
     cases=_tokenize_cases, compare=_compare_encoding,
     hint="enc = tokenizer(batch['text'], truncation=True, max_length=max_length); return "
          "input_ids and attention_mask from enc and labels=batch['label'] (no padding here: "
-         "the collator pads each batch).",
+         "the collator pads each batch). Let the tokenizer add its special tokens and "
+         "truncate; don't change the tokenizer.",
     mistakes=[
         (_tok_no_truncation, "Some reviews are longer than max_length: pass truncation=True "
                              "and max_length=max_length to the tokenizer."),
@@ -123,67 +227,24 @@ register(Exercise(
                               "example, so leave padding off here."),
         (_tok_pad_longest, "Don't pad in map(): the collator pads each training batch itself "
                            "(DataCollatorWithPadding), so leave padding off here."),
+        (_tok_no_special, "Keep the special tokens: BERT's classifier reads the [CLS] token "
+                          "and expects [SEP] at the end. Leave add_special_tokens at its "
+                          "default (True)."),
+        (_tok_slice_ids, "Cutting the ids yourself (ids[:max_length]) drops the closing [SEP] "
+                         "and ignores the tokenizer's truncation side: let the tokenizer "
+                         "truncate (truncation=True, max_length=max_length)."),
+        (_tok_cut_characters, "max_length counts tokens, not characters: cutting the text "
+                              "(text[:max_length]) keeps the wrong amount. Let the tokenizer "
+                              "truncate (truncation=True, max_length=max_length)."),
+        (_tok_room_for_specials, "The tokenizer's max_length already counts the special "
+                                 "tokens: pass max_length=max_length, not max_length - 2."),
+        (_tok_model_max_length, "truncation=True alone cuts at the model's own limit "
+                                "(tokenizer.model_max_length); pass max_length=max_length "
+                                "too."),
     ],
 ))
 
-# --------------------------------------------------------------------------- 05.2 accuracy
-
-
-def _accuracy_cases(rng: torch.Generator):
-    # Made so that each known mistake gives a different number on this first case.
-    yield Case((torch.tensor([[0.0, -1.0, -2.0, -3.0], [-1.0, 1.0, -2.0, -3.0],
-                              [-3.0, -2.0, 2.5, -1.0], [-0.5, -1.0, -2.0, -0.6]]),
-                torch.tensor([0, 1, 2, 3])), label="4 examples, 4 classes, three right")
-    yield Case((torch.tensor([[2.0, 0.1, -1.0], [0.0, 3.0, 1.0]]), torch.tensor([0, 2])),
-               label="two examples, one right")
-    yield Case((torch.tensor([[-1.0, 4.0]]), torch.tensor([0])), label="one example, wrong")
-    for n in (8, 5, 13):
-        logits = torch.randn(n, 3, generator=rng) * 2
-        labels = torch.randint(0, 3, (n,), generator=rng)
-        yield Case((logits, labels), label=f"{n} random examples, 3 classes")
-    yield Case((torch.randn(6, 4, generator=rng), torch.randint(0, 4, (6,), generator=rng)),
-               label="6 examples, 4 classes")
-
-
-def _acc_axis0(logits, labels):
-    return (logits.argmax(dim=0) == labels).float().mean().item()
-
-
-def _acc_count(logits, labels):
-    return (logits.argmax(dim=-1) == labels).sum().item()
-
-
-def _acc_int_div(logits, labels):
-    return (logits.argmax(dim=-1) == labels).sum().item() // len(labels)
-
-
-def _acc_values(logits, labels):
-    return (logits.max(dim=-1).values == labels).float().mean().item()
-
-
-def _acc_error_rate(logits, labels):
-    return (logits.argmax(dim=-1) != labels).float().mean().item()
-
-
-register(Exercise(
-    id="05.2", title="accuracy from logits", reference=metrics.accuracy_from_logits,
-    cases=_accuracy_cases, atol=1e-6, rtol=1e-6,
-    hint="predictions = logits.argmax(dim=-1) (one class per row); accuracy is the mean of "
-         "(predictions == labels) as floats, returned as a Python float.",
-    mistakes=[
-        (_acc_axis0, "argmax ran over the examples (dim=0): each row is one example, so take "
-                     "the argmax over the classes, dim=-1."),
-        (_acc_count, "That is the number of correct predictions: divide by the number of "
-                     "examples to get a fraction between 0 and 1."),
-        (_acc_int_div, "Integer division (//) rounds the fraction down to 0 or 1: use a float "
-                       "mean, e.g. (preds == labels).float().mean()."),
-        (_acc_values, "You compared the largest logit *value* with the label: the prediction "
-                      "is the *index* of the largest logit (argmax)."),
-        (_acc_error_rate, "That is the error rate: count predictions equal to the label."),
-    ],
-))
-
-# --------------------------------------------------------------------------- 05.3 LM loss
+# --------------------------------------------------------------------------- 05.2 LM loss
 
 
 def _lm_cases(rng: torch.Generator):
@@ -193,26 +254,96 @@ def _lm_cases(rng: torch.Generator):
             y[row, start:] = -100
         return y
 
-    yield Case((torch.randn(1, 5, 7, generator=rng), torch.randint(0, 7, (1, 5), generator=rng)),
-               label="one sequence of 5 tokens, no padding")
-    yield Case((torch.randn(2, 6, 10, generator=rng), labels_with_padding(2, 6, 10, [6, 3])),
-               label="batch of 2, second row padded (-100) after 3 tokens")
+    def training(logits):  # logits as a model returns them during training
+        return logits.requires_grad_(True)
+
+    yield Case((torch.randn(2, 5, 7, generator=rng), torch.randint(0, 7, (2, 5), generator=rng)),
+               label="two sequences of 5 tokens, no padding",
+               catches="no shift; the shift the wrong way; torch.roll wrapping the first label "
+                       "round to the end; the sum instead of the mean")
+    yield Case((training(torch.randn(2, 6, 10, generator=rng)),
+                labels_with_padding(2, 6, 10, [6, 3])),
+               label="batch of 2 (logits require grad), second row padded (-100) after 3 tokens",
+               catches="padding trained on (-100 turned into 0); padding counted in the mean; "
+                       "a loss detached from the graph (.item(), torch.tensor(...), no_grad)")
     y = labels_with_padding(3, 8, 11, [8, 5, 2])
     y[:, :2] = -100  # a prompt we do not train on
     yield Case((torch.randn(3, 8, 11, generator=rng) * 2, y),
-               label="prompt and padding masked with -100, rows of different lengths")
+               label="prompt and padding masked with -100, rows of different lengths",
+               catches="each row averaged, then the rows (the mean must run over tokens, not "
+                       "rows); the sum divided by the batch size")
+    yield Case((torch.randn(1, 9, 13, generator=rng), labels_with_padding(1, 9, 13, [6])),
+               label="a batch of one sequence, padded after 6 tokens",
+               catches="code that needs several rows; padding counted in the mean")
     yield Case((torch.randn(2, 2, 5, generator=rng), torch.randint(0, 5, (2, 2), generator=rng)),
-               label="sequences of 2 tokens: one target each")
-    for _ in range(2):
-        yield Case((torch.randn(4, 9, 16, generator=rng),
-                    labels_with_padding(4, 9, 16, torch.randint(3, 10, (4,),
-                                                                generator=rng).tolist())),
-                   label="random batch of 4 with padding")
+               label="sequences of 2 tokens: one target each",
+               catches="off-by-one shifts on the shortest sequences")
+    y = labels_with_padding(3, 7, 9, [7, 0, 4])
+    yield Case((torch.randn(3, 7, 9, generator=rng), y),
+               label="the middle row is all -100 (nothing to learn from it)",
+               catches="a per-row mean (0/0 = NaN for the empty row); rows averaged")
+    y = labels_with_padding(4, 6, 8, [6, 2, 6, 3])
+    yield Case((training(torch.randn(4, 6, 8, generator=rng)), y),
+               label="labels[:, 0] are real tokens, padding at the end",
+               catches="targets counted in the unshifted labels (labels[:, 0] is never a "
+                       "target); the whole (B, T-1) grid as the denominator")
+    y = torch.randint(0, 12, (3, 9), generator=rng)
+    y[1, :4] = -100  # left padding: the padding comes first
+    y[2, :7] = -100
+    yield Case((torch.randn(3, 9, 12, generator=rng), y),
+               label="left padding: -100 at the start of the rows",
+               catches="code that assumes the padding is at the end (cuts each row at its "
+                       "length)")
+    yield Case((torch.randn(2, 300, 64, generator=rng),
+                labels_with_padding(2, 300, 64, [300, 120])),
+               label="two long sequences (300 tokens, 64-token vocabulary)",
+               catches="a Python loop over positions (slow); anything tuned to short sequences")
+    yield Case((torch.randn(2, 6, 20, generator=rng) * 100, labels_with_padding(2, 6, 20, [6, 4])),
+               label="extreme logits (spread of several hundred)",
+               catches="log(softmax(x)) underflowing to log(0) = -inf; exp() overflowing")
+    logits = torch.randn(2, 7, 10, generator=rng)
+    logits[..., 7:] = float("-inf")  # banned tokens: never the target, never predicted
+    yield Case((logits, labels_with_padding(2, 7, 7, [7, 5])),
+               label="three banned tokens whose logits are -inf",
+               catches="the target logit picked with a one-hot product (-inf * 0 = NaN)")
+    for n in range(2):
+        lengths = torch.randint(3, 10, (4,), generator=rng).tolist()
+        logits = torch.randn(4, 9, 16, generator=rng) * (1 + 3 * n)
+        yield Case((training(logits) if n else logits, labels_with_padding(4, 9, 16, lengths)),
+                   label="random batch of 4 with padding",
+                   catches="any loss difference, on random batches")
+    for _ in range(3):
+        b, t, v = (int(torch.randint(lo, hi, (1,), generator=rng))
+                   for lo, hi in ((1, 7), (2, 41), (2, 101)))
+        scale = float(10 ** (torch.rand(1, generator=rng) * 4.5 - 3))  # 0.001 to about 30
+        y = torch.randint(0, v, (b, t), generator=rng)
+        y[torch.rand(b, t, generator=rng) < 0.3] = -100  # prompts, padding, anywhere
+        y[0, -1] = int(torch.randint(0, v, (1,), generator=rng))  # at least one target
+        yield Case((torch.randn(b, t, v, generator=rng) * scale, y),
+                   label=f"random shape ({b}, {t}, {v}), logit scale {scale:.3g}, -100 anywhere",
+                   catches="any loss difference, over wide ranges of sizes and magnitudes")
 
 
-def _ce(logits, labels):
+def _compare_loss(got, expected, case: Case):
+    if isinstance(expected, torch.Tensor):
+        if not isinstance(got, torch.Tensor):
+            return (f"the result should be the loss as a 0-d torch.Tensor, but it is a "
+                    f"{type(got).__name__}: Trainer calls loss.backward(), so don't call "
+                    f".item() or convert to NumPy.")
+        if expected.requires_grad and not got.requires_grad:
+            return ("your loss has no gradient (requires_grad is False) although the logits "
+                    "require one: it was detached from the graph (.item(), torch.tensor(...), "
+                    ".detach() or torch.no_grad()), so backward() could not train the model.")
+    return compare(got, expected, atol=1e-5, rtol=1e-4)
+
+
+def _shifted(logits, labels):
+    return logits[:, :-1].reshape(-1, logits.size(-1)), labels[:, 1:].reshape(-1)
+
+
+def _ce(logits, labels, reduction="mean"):
     return F.cross_entropy(logits.reshape(-1, logits.size(-1)), labels.reshape(-1),
-                           ignore_index=-100)
+                           ignore_index=-100, reduction=reduction)
 
 
 def _lm_no_shift(logits, labels):
@@ -221,6 +352,10 @@ def _lm_no_shift(logits, labels):
 
 def _lm_wrong_direction(logits, labels):
     return _ce(logits[:, 1:], labels[:, :-1])
+
+
+def _lm_roll(logits, labels):
+    return _ce(logits, labels.roll(-1, dims=1))
 
 
 def _lm_per_row_mean(logits, labels):
@@ -233,20 +368,55 @@ def _lm_trains_on_padding(logits, labels):
 
 
 def _lm_sum(logits, labels):
-    return F.cross_entropy(logits[:, :-1].reshape(-1, logits.size(-1)),
-                           labels[:, 1:].reshape(-1), ignore_index=-100, reduction="sum")
+    return _ce(logits[:, :-1], labels[:, 1:], reduction="sum")
+
+
+def _lm_pad_in_denominator(logits, labels):
+    return _ce(logits[:, :-1], labels[:, 1:], reduction="sum") / labels[:, 1:].numel()
+
+
+def _lm_count_unshifted(logits, labels):
+    return _ce(logits[:, :-1], labels[:, 1:], reduction="sum") / (labels != -100).sum()
+
+
+def _lm_per_sequence(logits, labels):
+    return _ce(logits[:, :-1], labels[:, 1:], reduction="sum") / labels.size(0)
+
+
+def _lm_log_of_softmax(logits, labels):
+    flat_logits, flat_labels = _shifted(logits, labels)
+    return F.nll_loss(torch.log(flat_logits.softmax(-1)), flat_labels, ignore_index=-100)
+
+
+def _lm_one_hot(logits, labels):
+    flat_logits, flat_labels = _shifted(logits, labels)
+    keep = flat_labels != -100
+    onehot = F.one_hot(flat_labels.clamp(min=0), flat_logits.size(-1))
+    picked = (flat_logits * onehot).sum(-1)
+    return (flat_logits.logsumexp(-1) - picked)[keep].mean()
+
+
+def _lm_as_float(logits, labels):
+    return metrics.causal_lm_loss(logits, labels).item()
+
+
+def _lm_detached(logits, labels):
+    return metrics.causal_lm_loss(logits, labels).detach()
 
 
 register(Exercise(
-    id="05.3", title="the causal-LM loss and its label shift", reference=metrics.causal_lm_loss,
-    cases=_lm_cases, atol=1e-5, rtol=1e-4,
+    id="05.2", title="the causal-LM loss and its label shift", reference=metrics.causal_lm_loss,
+    cases=_lm_cases, compare=_compare_loss, atol=1e-5, rtol=1e-4,
     hint="Score the logits at position t against the label at t + 1: logits[:, :-1] with "
-         "labels[:, 1:], flattened, in F.cross_entropy(..., ignore_index=-100).",
+         "labels[:, 1:], flattened, in F.cross_entropy(..., ignore_index=-100): one mean over "
+         "all the target tokens of the batch. Return that tensor (no .item()).",
     mistakes=[
         (_lm_no_shift, "No shift: the logits at position t predict the *next* token, so compare "
                        "logits[:, :-1] with labels[:, 1:]."),
         (_lm_wrong_direction, "The shift goes the wrong way: drop the *last* logits and the "
                               "*first* labels (logits[:, :-1], labels[:, 1:])."),
+        (_lm_roll, "torch.roll wraps around: the last position's logits get scored against "
+                   "the FIRST label. Slice instead: logits[:, :-1] and labels[:, 1:]."),
         (_lm_per_row_mean, "You averaged each row, then the rows: rows with more padding then "
                            "count as much as full ones. Average over all target tokens of the "
                            "batch at once (flatten, then one cross_entropy)."),
@@ -254,5 +424,185 @@ register(Exercise(
                                 "into token 0: use ignore_index=-100."),
         (_lm_sum, "That is the sum over tokens: the loss is the mean over the target tokens "
                   "(reduction='mean', the default)."),
+        (_lm_pad_in_denominator, "You divided by every position, padding included: divide by "
+                                 "the number of targets that are not -100 (cross_entropy's "
+                                 "default mean with ignore_index does it)."),
+        (_lm_count_unshifted, "You counted the targets in the unshifted labels: labels[:, 0] "
+                              "is never a target. Count labels[:, 1:] != -100 (or let "
+                              "cross_entropy take the mean)."),
+        (_lm_per_sequence, "You divided the summed loss by the number of sequences: the mean "
+                           "runs over the target tokens, not over the rows."),
+        (_lm_log_of_softmax, "log(softmax(x)) underflows: a very unlikely target gets "
+                             "probability 0 and log(0) = -inf. Use F.log_softmax, or "
+                             "F.cross_entropy on the logits directly."),
+        (_lm_one_hot, "Multiplying the logits by a one-hot vector turns -inf logits into NaN "
+                      "(-inf * 0): pick the target's value with gather or let "
+                      "F.cross_entropy do it."),
+        (_lm_detached, "Your loss was detached from the graph (.detach(), torch.tensor(...), "
+                       "torch.no_grad()): keep the computation in torch so backward() works."),
+        (_lm_as_float, "Return the loss tensor itself: .item() gives a Python float, and "
+                       "Trainer needs a tensor to call backward() on."),
+    ],
+))
+
+# --------------------------------------------------------------------------- 05.3 accuracy
+
+
+def _accuracy_cases(rng: torch.Generator):
+    def numpy_pair(n, c, scale=2.0):
+        logits = (torch.randn(n, c, generator=rng) * scale).numpy().astype(np.float32)
+        return logits, torch.randint(0, c, (n,), generator=rng).numpy().astype(np.int64)
+
+    # Made so that the count, the error rate, //, the percentage, the logit values, the argmax
+    # over the flattened array and the argmax over the examples (dim=0) all give different
+    # numbers on this first case: 0.8 is right, they give 4, 0.2, 0, 80, 0.4, 1.0 and 0.6.
+    yield Case((torch.tensor([[0.0, 9.0, 0.0, 0.0, 0.0], [0.0, 1.0, 0.5, 0.5, 0.5],
+                              [0.0, 1.0, -1.0, 0.0, -1.0], [0.0, 3.0, 0.2, 0.0, 0.0],
+                              [2.0, 0.0, 0.0, 0.0, 0.0]]),
+                torch.tensor([1, 1, 1, 1, 1])),
+               label="5 examples, 5 classes, every label 1, four right",
+               catches="the count instead of the fraction; the error rate; the largest logit's "
+                       "value compared with the label; argmax over the flattened array or over "
+                       "the examples (dim=0)")
+    yield Case((torch.tensor([[2.0, 0.1, -1.0], [0.0, 3.0, 1.0]]), torch.tensor([0, 2])),
+               label="two examples, one right",
+               catches="integer division (//) rounding 0.5 down to 0; dividing by the number "
+                       "of classes")
+    yield Case((torch.tensor([[-1.0, 4.0]]), torch.tensor([0])), label="one example, wrong",
+               catches="the error rate (1.0 here)")
+    for n in (8, 5, 13):
+        logits = torch.randn(n, 3, generator=rng) * 2
+        labels = torch.randint(0, 3, (n,), generator=rng)
+        yield Case((logits, labels), label=f"{n} random examples, 3 classes",
+                   catches="argmax over the examples (dim=0) or over the flattened array")
+    yield Case((torch.randn(6, 4, generator=rng), torch.randint(0, 4, (6,), generator=rng)),
+               label="6 examples, 4 classes", catches="dividing by the number of classes")
+    yield Case(numpy_pair(64, 3), label="NumPy arrays, as Trainer passes them to compute_metrics "
+                                        "(float32 logits, int64 labels)",
+               catches="torch-only code (.argmax(dim=...), torch.argmax) on NumPy arrays; "
+                       "a NumPy float32 or 0-d result is fine")
+    yield Case(numpy_pair(37, 5, scale=0.5), label="NumPy, 37 examples, 5 classes, close logits",
+               catches="rounding the result (round(acc, 2)); a percentage instead of a fraction")
+    yield Case((np.array([[1.0, 1.0, 0.0], [0.0, 2.0, 2.0], [3.0, 3.0, 3.0], [0.5, 0.5, 0.1]],
+                         dtype=np.float32), np.array([1, 2, 0, 0])),
+               label="ties: argmax picks the first of equal logits",
+               catches="'the label's logit is the largest' counting a tie as right")
+    yield Case((np.array([[1000.0, 2000.0, -5.0], [3000.0, 100.0, 2500.0], [-80.0, 90.0, 95.0]],
+                         dtype=np.float32), np.array([1, 0, 2])),
+               label="extreme logits (in the thousands)",
+               catches="exp() or a softmax by hand overflowing to inf before the argmax")
+    yield Case((torch.tensor([[float("-inf"), 0.5, -1.0], [2.0, float("-inf"), float("-inf")],
+                              [float("-inf"), float("-inf"), -3.0]]), torch.tensor([1, 0, 1])),
+               label="classes masked with -inf",
+               catches="code that breaks on -inf logits")
+    yield Case(([[0.1, 0.9], [0.8, 0.2], [0.3, 0.7]], [1, 1, 1]),
+               label="plain Python lists", catches="code that needs tensors or arrays")
+    yield Case((torch.randn(1000, 7, generator=rng), torch.zeros(1000, dtype=torch.long)),
+               label="1000 examples, every label 0",
+               catches="any mean or count error on a large batch; labels of 0 mishandled")
+    logits, labels = numpy_pair(25, 4)
+    yield Case((logits, logits.argmax(-1)), label="NumPy, every prediction right (accuracy 1.0)",
+               catches="the error rate (0.0); integer division")
+    for _ in range(3):
+        n, c = int(torch.randint(1, 501, (1,), generator=rng)), int(torch.randint(2, 51, (1,),
+                                                                                  generator=rng))
+        scale = float(10 ** (torch.rand(1, generator=rng) * 6 - 3))  # 0.001 to 1000
+        logits, labels = numpy_pair(n, c, scale=scale)
+        yield Case((logits, labels), label=f"random NumPy ({n}, {c}), logit scale {scale:.3g}",
+                   catches="any accuracy difference, over wide ranges of sizes and magnitudes")
+
+
+def _number(got):
+    if isinstance(got, np.ndarray) and got.ndim == 0 or isinstance(got, np.generic):
+        return got.item()
+    return got
+
+
+def _compare_accuracy(got, expected, case: Case):
+    return compare(_number(got), _number(expected), atol=1e-6, rtol=1e-6)
+
+
+def _preds(logits):
+    return torch.as_tensor(logits).argmax(dim=-1)
+
+
+def _hits(logits, labels):
+    return _preds(logits) == torch.as_tensor(labels)
+
+
+def _acc_count(logits, labels):
+    return _hits(logits, labels).sum().item()
+
+
+def _acc_int_div(logits, labels):
+    return _hits(logits, labels).sum().item() // len(labels)
+
+
+def _acc_values(logits, labels):
+    values = torch.as_tensor(logits).max(dim=-1).values
+    return (values == torch.as_tensor(labels)).float().mean().item()
+
+
+def _acc_error_rate(logits, labels):
+    return (~_hits(logits, labels)).float().mean().item()
+
+
+def _acc_percent(logits, labels):
+    return 100 * _hits(logits, labels).float().mean().item()
+
+
+def _acc_rounded(logits, labels):
+    return round(_hits(logits, labels).float().mean().item(), 2)
+
+
+def _acc_flat_argmax(logits, labels):
+    return (torch.as_tensor(logits).argmax() == torch.as_tensor(labels)).float().mean().item()
+
+
+def _acc_over_classes(logits, labels):
+    return _hits(logits, labels).sum().item() / torch.as_tensor(logits).shape[1]
+
+
+def _acc_ties_right(logits, labels):
+    x, y = torch.as_tensor(logits), torch.as_tensor(labels)
+    mine = x.gather(1, y.long().unsqueeze(1)).squeeze(1)
+    return (mine == x.max(dim=-1).values).float().mean().item()
+
+
+def _acc_exp_overflow(logits, labels):
+    probs = torch.as_tensor(logits).float().exp()
+    probs = probs / probs.sum(dim=-1, keepdim=True)
+    return (probs.argmax(dim=-1) == torch.as_tensor(labels)).float().mean().item()
+
+
+register(Exercise(
+    id="05.3", title="accuracy from logits", reference=metrics.accuracy_from_logits,
+    cases=_accuracy_cases, compare=_compare_accuracy, atol=1e-6, rtol=1e-6,
+    hint="predictions = logits.argmax(dim=-1): the *index* of the largest logit in each row "
+         "(dim=-1 runs over the classes; dim=0 would run over the examples). The accuracy is "
+         "the number of correct predictions divided by the number of examples, a float between "
+         "0 and 1 (not the count, not the error rate). Integer division (//) would round it to "
+         "0 or 1. Trainer passes NumPy arrays: start with torch.as_tensor(logits).",
+    mistakes=[
+        (_acc_count, "That is the number of correct predictions: divide by the number of "
+                     "examples to get a fraction between 0 and 1."),
+        (_acc_int_div, "Integer division (//) rounds the fraction down to 0 or 1: use a float "
+                       "mean, e.g. (preds == labels).float().mean()."),
+        (_acc_values, "You compared the largest logit *value* with the label: the prediction "
+                      "is the *index* of the largest logit (argmax)."),
+        (_acc_error_rate, "That is the error rate: count predictions equal to the label."),
+        (_acc_percent, "That is a percentage: return the fraction between 0 and 1 (no * 100)."),
+        (_acc_rounded, "Don't round the accuracy: return the exact fraction and round only "
+                       "when you print it."),
+        (_acc_flat_argmax, "argmax without an axis returns ONE index into the flattened "
+                           "array: take it per row, argmax(dim=-1) (NumPy: axis=-1)."),
+        (_acc_over_classes, "Divide by the number of examples (rows, len(labels)), not by the "
+                            "number of classes (columns)."),
+        (_acc_ties_right, "Checking that the label's logit equals the row's maximum counts a "
+                          "tie as right: the prediction is ONE class, argmax (the first of "
+                          "equal logits)."),
+        (_acc_exp_overflow, "exp() of large logits overflows to inf, and argmax of several "
+                            "infs picks the first: take the argmax of the logits themselves "
+                            "(softmax does not change which one is largest)."),
     ],
 ))
