@@ -14,15 +14,16 @@
 # wrong. Stuck? `hint("01.2")` gives a hint and `solution("01.2")` shows the reference.
 
 # %%
+from course_utils import check, hint, progress, solution, start_lesson
+
+start_lesson(seed=0)
+
 import math
 
 import matplotlib.pyplot as plt
 import torch
 import torch.nn.functional as F
 
-from course_utils import check, hint, progress, seed_everything, solution
-
-seed_everything(0)
 torch.set_printoptions(precision=3, sci_mode=False)
 
 # %% [markdown]

@@ -16,16 +16,18 @@
 # `solution("02.1")` shows the reference.
 
 # %%
+from course_utils import check, hint, progress, solution, start_lesson
+
+start_lesson(seed=0)
+
 import math
 
 import matplotlib.pyplot as plt
 import torch
 import torch.nn.functional as F
 
-from course_utils import check, hint, progress, seed_everything, solution
 from course_utils.attention import scaled_dot_product_attention
 
-seed_everything(0)
 torch.set_printoptions(precision=3, sci_mode=False)
 
 # %% [markdown]

@@ -19,18 +19,18 @@
 # Stuck on an exercise? `hint("03.1")` gives a hint and `solution("03.1")` shows the reference.
 
 # %%
+from course_utils import check, hint, progress, seed_everything, solution, start_lesson
+
+# One thread: this lesson's models are small, so a second thread gains little, and on a busy
+# machine (Binder, a shared laptop) threads that wait for each other can make it far slower.
+start_lesson(seed=0, threads=1)
+
 import time
 
 import matplotlib.pyplot as plt
 import torch
 from tqdm.auto import tqdm
 
-from course_utils import check, hint, progress, seed_everything, solution
-
-seed_everything(0)
-# One thread: this lesson's models are small, so a second thread gains little, and on a busy
-# machine (Binder, a shared laptop) threads that wait for each other can make it far slower.
-torch.set_num_threads(1)
 torch.set_printoptions(precision=3, sci_mode=False)
 
 # %% [markdown]

@@ -25,17 +25,17 @@
 # methods against these numbers.
 
 # %%
-import os
-import warnings
+# First, before torch starts: importing course_utils makes waiting OpenMP threads sleep, not
+# spin (a spinning thread can make each step many times slower on a busy machine).
+from course_utils import check, hint, progress, solution, start_lesson
 
-# Two threads on two cores; on a busy machine, waiting threads must sleep, not spin (a
-# spinning OpenMP thread can make each step many times slower). Set before torch starts.
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+# Two threads on two cores (the course's budget); quiet: no progress bars from datasets' map()
+# or from loading (the Trainer keeps its own), no pin_memory warning (no GPU here).
+start_lesson(seed=0, threads=2, quiet=True)
 
 import matplotlib.pyplot as plt
 import torch
 import transformers
-from datasets.utils.logging import disable_progress_bar
 from transformers import (
     AutoModelForSequenceClassification,
     DataCollatorForLanguageModeling,
@@ -44,14 +44,8 @@ from transformers import (
     TrainingArguments,
 )
 
-from course_utils import check, hint, progress, seed_everything, solution
 from course_utils.data import reviews
 
-seed_everything(0)
-torch.set_num_threads(2)  # the course's budget: 2 CPU cores
-disable_progress_bar()  # datasets' map() bars; the Trainer keeps its own
-transformers.utils.logging.disable_progress_bar()
-warnings.filterwarnings("ignore", message=".*pin_memory.*")  # no GPU here: nothing to pin
 OUT = "runs/05"  # where the Trainer writes; nothing here needs to be kept
 
 # %% [markdown]

@@ -17,28 +17,20 @@
 # several ranks and prompt tuning.
 
 # %%
-import copy
-import os
-import warnings
+from course_utils import check, costs, hint, progress, solution, start_lesson
 
-# Two threads on two cores; on a busy machine, waiting threads must sleep, not spin (a
-# spinning OpenMP thread can make each step many times slower). Set before torch starts.
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+# As in lesson 05 (two threads, no progress bars), and no load reports: lesson 05 covered them.
+start_lesson(seed=0, threads=2, quiet=True, load_reports=False)
+
+import copy
+import warnings
 
 import matplotlib.pyplot as plt
 import torch
-import transformers
-from datasets.utils.logging import disable_progress_bar
 
-from course_utils import check, costs, hint, progress, seed_everything, solution
 from course_utils.finetune import LABEL_NAMES, Recipe, sentiment_splits
 from course_utils.pretrained import asset_path, load_pretrained
 
-seed_everything(0)
-torch.set_num_threads(2)  # the course's budget: 2 CPU cores
-disable_progress_bar()
-transformers.utils.logging.disable_progress_bar()
-transformers.utils.logging.set_verbosity_error()  # load reports were covered in lesson 05
 warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*")  # inside peft
 OUT = "runs/06"
 recipe = Recipe()  # the same task, data and budget as lesson 05

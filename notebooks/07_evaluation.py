@@ -30,32 +30,22 @@
 # `solution("07.1")` shows the reference.
 
 # %%
+# course_utils first: it sets HF_HUB_OFFLINE=1, which the Hugging Face libraries read once,
+# when they are imported (imported before it, they would retry the network for a minute).
+from course_utils import check, hint, progress, solution, start_lesson
+
+start_lesson(seed=0, threads=2, quiet=True, load_reports=False)  # as in lessons 05 and 06
+
 import os
 import time
-import warnings
-
-# Two threads on two cores; waiting threads sleep instead of spinning (see lesson 05).
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-
-# course_utils first: it sets HF_HUB_OFFLINE=1, which the Hugging Face libraries read once,
-# when they are imported. Imported later, they would retry the network for a minute.
-from course_utils import check, hint, progress, seed_everything, solution  # isort: skip
 
 import matplotlib.pyplot as plt
 import torch
-import transformers
-from datasets.utils.logging import disable_progress_bar
 
 from course_utils.data import stories, summaries, toxic_comments, translations
 from course_utils.data.prompts import summary_prompt, translation_prompt
 from course_utils.pretrained import load_pretrained
 
-seed_everything(0)
-torch.set_num_threads(2)
-disable_progress_bar()
-transformers.utils.logging.disable_progress_bar()
-transformers.utils.logging.set_verbosity_error()
-warnings.filterwarnings("ignore", message=".*pin_memory.*")
 OUT = "outputs"  # your ratings and the toxicity model go here (kept across restarts)
 os.makedirs(OUT, exist_ok=True)
 

@@ -43,10 +43,9 @@ import matplotlib.pyplot as plt
 import torch
 
 import course_utils
-from course_utils import check, hint, progress, seed_everything, solution  # noqa: F401
+from course_utils import check, hint, progress, solution, start_lesson  # noqa: F401
 
-seed_everything(0)
-torch.set_num_threads(1)  # leave the other core to the server
+start_lesson(seed=0, threads=1)  # leave the other core to the server
 ROOT = Path(course_utils.__file__).resolve().parent.parent  # the repository
 
 # %% [markdown]

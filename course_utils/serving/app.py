@@ -18,6 +18,7 @@ from fastapi.responses import HTMLResponse, StreamingResponse
 from fastapi.staticfiles import StaticFiles
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
+from course_utils.serving.deps import SSE_HEADERS, EngineDep
 from course_utils.serving.engine import Engine, GenerationFailed, TokenStream, collect
 from course_utils.serving.errors import (
     APIError,
@@ -27,22 +28,15 @@ from course_utils.serving.errors import (
     json_body,
 )
 from course_utils.serving.models import DEFAULT_MODEL, load_model
+from course_utils.serving.openai_compat import router as openai_router
 from course_utils.serving.runtime import configure_torch_threads
 from course_utils.serving.schemas import ErrorResponse, GenerateRequest, GenerateResponse
 from course_utils.serving.streaming import sse_event
 
 Loader = Callable[[str], tuple[PreTrainedModel, PreTrainedTokenizerBase]]
-SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 _ERRORS = {422: {"model": ErrorResponse, "description": "The request is invalid"},
            503: {"model": ErrorResponse, "description": "Too many requests are waiting"}}
 
-
-def get_engine(request: Request) -> Engine:
-    """The app's engine (a FastAPI dependency)."""
-    return request.app.state.engine
-
-
-EngineDep = Annotated[Engine, Depends(get_engine)]
 
 
 def create_app(model: PreTrainedModel | None = None,
@@ -86,9 +80,7 @@ def create_app(model: PreTrainedModel | None = None,
     install_error_handlers(app)
     _add_docs(app)
     _add_routes(app)
-    from course_utils.serving.openai_compat import router
-
-    app.include_router(router)
+    app.include_router(openai_router)
     return app
 
 
