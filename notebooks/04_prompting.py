@@ -79,11 +79,12 @@ _ = show([chat], 40, stop=("\nUser:", "\n\n"))
 # %% [markdown]
 # ## 2. The classic examples, on a model we can see through
 #
-# Four examples appear in every prompting tutorial. Here they are on `course-gpt`, with what
-# actually comes back. The sentiment prompts use the review format the model was trained on:
-# an instruction line, then `Review: ...` / `Sentiment: ...` pairs. In pretraining the label
-# words were always others (bad/okay/good, no/maybe/yes, cold/warm/hot, ...), **never**
-# negative/neutral/positive, so the model has to read the label space off the prompt.
+# Four examples appear in every prompting tutorial and cheat-sheet: **the cheat-sheet version**
+# of prompting. Here they are on `course-gpt`, with what actually comes back. The sentiment prompts
+# use the review format the model was trained on: an instruction line, then `Review: ...` /
+# `Sentiment: ...` pairs. In pretraining the label words were always others (bad/okay/good,
+# no/maybe/yes, cold/warm/hot, ...), **never** negative/neutral/positive, so the model has to read
+# the label space off the prompt.
 #
 # **Zero-shot movie review**: only the instruction and the review.
 

@@ -1,4 +1,4 @@
-"""The FastAPI application: ``/generate`` (the seed's API), streaming, health and docs.
+"""The FastAPI application: ``/generate`` (the cheat-sheet API), streaming, health and docs.
 
 :func:`create_app` takes a ``(model, tokenizer)`` pair (tests inject a tiny one) or a model name
 to load once at start-up in the app's lifespan, never per request. The OpenAI-compatible routes
@@ -47,7 +47,7 @@ def create_app(model: PreTrainedModel | None = None,
                max_body_bytes: int = 64 * 1024) -> FastAPI:
     """Build the service around ``(model, tokenizer)``, or around ``loader(model_name)``.
 
-    ``batching=False`` serves one request at a time (the seed's design); otherwise up to
+    ``batching=False`` serves one request at a time (the cheat-sheet design); otherwise up to
     ``max_batch_size`` concurrent requests share each forward pass. ``quantize=True`` serves
     the int8 dynamically quantized model. Bodies over ``max_body_bytes`` get 413.
     """
