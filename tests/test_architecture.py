@@ -2,9 +2,15 @@
 and the front door and the server load only what they use.
 
 The layer map is the table below. A module takes the layer of the longest entry that is its
-name or a package above it. A new module whose package is not in the table fails
-``test_every_module_has_a_layer``: add it where it belongs (and to docs/ARCHITECTURE.md).
-Entries for modules that do not exist (yet, or any more) are harmless.
+name or a package above it; an entry ``pkg.*`` covers the modules under ``pkg`` but not ``pkg``
+itself. A new module whose package is not in the table fails ``test_every_module_has_a_layer``:
+add it where it belongs (and to docs/ARCHITECTURE.md). Entries for modules that do not exist
+(yet, or any more) are harmless.
+
+The package root ``course_utils`` is special. ``import course_utils`` adds no dependency (Python
+runs the root before any of its modules anyway, and it loads only ``environment``), so it is not
+an edge; ``from course_utils import check`` is an import of the name's real home (the front
+door's lazy table says where), here ``course_utils.grading``.
 """
 
 from __future__ import annotations
@@ -45,12 +51,10 @@ LAYERS: dict[str, int] = {
     "course_utils.lora": TECHNIQUES,  # the old top-level homes of finetune.lora, finetune.costs
     "course_utils.costs": TECHNIQUES,  # and metrics.toxicity
     "course_utils.toxicity": TECHNIQUES,
-    # Building the bundled checkpoints is training, a technique; loading them is the world's.
-    "course_utils.pretrained.build": TECHNIQUES,
-    "course_utils.pretrained.train_gpt": TECHNIQUES,
-    "course_utils.pretrained.train_bert": TECHNIQUES,
-    "course_utils.pretrained.tokenizer_build": TECHNIQUES,
-    "course_utils.pretrained.__main__": TECHNIQUES,
+    # Building the bundled checkpoints (build, train_gpt, train_bert, train_translator,
+    # tokenizer_build, __main__) is training, a technique; loading them (the package's
+    # __init__: load_pretrained, asset_path) is the world's.
+    "course_utils.pretrained.*": TECHNIQUES,
     # The causal-LM layer and the core models, side by side.
     "course_utils.lm": MODELS,
     "course_utils.attention": MODELS,
@@ -95,6 +99,19 @@ def module_name(path: Path) -> str:
 MODULES = {module_name(p): p for p in sorted(PACKAGE.rglob("*.py"))}
 
 
+def lazy_names() -> dict[str, str]:
+    """The front door's table: each name it hands on, and the module that defines it."""
+    tree = ast.parse((PACKAGE / "__init__.py").read_text(encoding="utf-8"))
+    for node in tree.body:
+        if (isinstance(node, ast.Assign) and len(node.targets) == 1
+                and getattr(node.targets[0], "id", None) == "_WHERE"):
+            return {k: f"course_utils.{v}" for k, v in ast.literal_eval(node.value).items()}
+    return {}
+
+
+LAZY = lazy_names()
+
+
 def is_package(name: str) -> bool:
     return MODULES[name].name == "__init__.py"
 
@@ -108,8 +125,9 @@ def resolve(source: str, node: ast.ImportFrom) -> str:
     return ".".join(base + ([node.module] if node.module else []))
 
 
-def edges_of(source: str) -> list[Edge]:
-    """Every import of a course_utils module in ``source``, at module level or in a function."""
+def edges_of(source: str, text: str | None = None) -> list[Edge]:
+    """Every import of a course_utils module in ``source`` (its file, or ``text``), at module
+    level or in a function."""
     found: list[Edge] = []
 
     def visit(node: ast.AST, lazy: bool) -> None:
@@ -120,15 +138,18 @@ def edges_of(source: str) -> list[Edge]:
                 targets = [a.name for a in child.names]
             elif isinstance(child, ast.ImportFrom):
                 base = resolve(source, child)
-                # `from pkg import name`: the submodule pkg.name if there is one, else pkg
-                targets = [f"{base}.{a.name}" if f"{base}.{a.name}" in MODULES else base
+                # `from pkg import name`: the submodule pkg.name if there is one, else pkg;
+                # a name the front door hands on: the module that defines it
+                targets = [f"{base}.{a.name}" if f"{base}.{a.name}" in MODULES
+                           else LAZY.get(a.name, base) if base == "course_utils" else base
                            for a in child.names]
             for target in targets:
-                if target == "course_utils" or target.startswith("course_utils."):
+                if target.startswith("course_utils."):  # the bare root is no dependency
                     found.append(Edge(source, target, child.lineno, lazy))
             visit(child, inner)
 
-    visit(ast.parse(MODULES[source].read_text(encoding="utf-8")), False)
+    visit(ast.parse(text if text is not None else MODULES[source].read_text(encoding="utf-8")),
+          False)
     return found
 
 
@@ -142,8 +163,11 @@ def layer_of(name: str) -> int | None:
         return LAYERS[name]
     parts = name.split(".")
     for n in range(len(parts), 1, -1):
-        if ".".join(parts[:n]) in LAYERS:
-            return LAYERS[".".join(parts[:n])]
+        entry = ".".join(parts[:n])
+        if n < len(parts) and f"{entry}.*" in LAYERS:
+            return LAYERS[f"{entry}.*"]
+        if entry in LAYERS:
+            return LAYERS[entry]
     return None
 
 
@@ -153,10 +177,14 @@ def within(name: str, package: str) -> bool:
 
 def test_the_scan_sees_the_imports_it_must_judge():
     """The scanner itself: lazy imports, `from pkg import submodule` and relative imports."""
-    by_source = {(e.source, e.target, e.lazy) for e in EDGES}
-    assert ("course_utils.grading.lesson01", "course_utils.attention", False) in by_source
-    assert ("course_utils.prompting.harness", "course_utils.prompting.runner", False) in by_source
-    assert any(e.lazy and e.source == "course_utils.serving.models" for e in EDGES)
+    text = ("import torch\nimport course_utils\nfrom course_utils import attention, check\n"
+            "import course_utils.data\n\n"
+            "def f():\n    from course_utils.grading import check\n\n"
+            "class C:\n    def g(self):\n        from course_utils.prompting import runner\n")
+    found = {(e.target, e.lazy, e.line) for e in edges_of("course_utils.seeding", text)}
+    assert found == {("course_utils.attention", False, 3), ("course_utils.grading", False, 3),
+                     ("course_utils.data", False, 4), ("course_utils.grading", True, 7),
+                     ("course_utils.prompting.runner", True, 11)}, found
     tree = ast.parse("from .. import data\nfrom .runner import x\n")
     first, second = tree.body
     assert resolve("course_utils.prompting.harness", first) == "course_utils"
@@ -168,6 +196,8 @@ def test_layer_of_takes_the_longest_entry_and_never_the_front_door_for_others():
     assert layer_of("course_utils") == FRONT_DOOR
     assert layer_of("course_utils.serving.app") == TECHNIQUES
     assert layer_of("course_utils.pretrained.build") == TECHNIQUES
+    assert layer_of("course_utils.pretrained.train_translator") == TECHNIQUES
+    assert LAZY["check"] == "course_utils.grading"  # the front door's table was found
     assert layer_of("course_utils.pretrained") == WORLD
     assert layer_of("course_utils.no_such_module") is None
 
