@@ -326,21 +326,25 @@ def test_a_learner_can_still_go_online():
 
 @pytest.mark.slow
 def test_the_servers_process_never_loads_the_grader_or_the_widgets():
-    """What ``python -m course_utils.serving`` runs: its module, the app with the default model
-    loaded in the lifespan, and requests to both route modules."""
-    code = """
-from fastapi.testclient import TestClient
-import course_utils.serving.__main__  # what `python -m course_utils.serving` imports
-from course_utils.serving.app import create_app
-with TestClient(create_app()) as client:
-    assert client.get("/health").status_code == 200
-    r = client.post("/generate", json={"prompt": "Once upon a time", "max_length": 12})
-    assert r.status_code == 200, r.text
-    name = client.get("/v1/models").json()["data"][0]["id"]
-    r = client.post("/v1/completions", json={"model": name, "prompt": "Once", "max_tokens": 3})
-    assert r.status_code == 200, r.text
-"""
-    seen = loaded_after(code)
-    assert "course_utils.serving.openai_compat" in seen["modules"]  # the probe reached it
-    assert not course_modules(seen["modules"], "course_utils.grading")
-    assert not course_modules(seen["modules"], "course_utils.widgets")
+    """``python -m course_utils.serving`` itself, as the notebook and Docker start it, with
+    Python's import log on (PYTHONPROFILEIMPORTTIME): after start-up and a request to each
+    route module, no grader or widget module was ever imported."""
+    import httpx
+
+    from course_utils.serving import ServerProcess
+
+    env = {**CLEAN_ENV, "PYTHONPROFILEIMPORTTIME": "1"}
+    with ServerProcess("--model", "course-gpt", startup_timeout=300, env=env) as server:
+        r = httpx.post(f"{server.url}/generate", timeout=120,
+                       json={"prompt": "Once upon a time", "max_length": 12})
+        assert r.status_code == 200, r.text
+        r = httpx.post(f"{server.url}/v1/completions", timeout=120,
+                       json={"model": "course-gpt", "prompt": "Once", "max_tokens": 3})
+        assert r.status_code == 200, r.text
+        log = server.output()
+    imported = {line.rsplit("|", 1)[1].strip() for line in log.splitlines()
+                if line.startswith("import time:") and "|" in line}
+    assert {"course_utils.serving.app", "course_utils.serving.openai_compat"} <= imported, (
+        "the import log did not come through:\n" + log[-2000:])
+    assert not course_modules(sorted(imported), "course_utils.grading")
+    assert not course_modules(sorted(imported), "course_utils.widgets")
