@@ -1,4 +1,4 @@
-"""Load test of lesson 08's service: one request at a time (the seed's design) vs dynamic batching.
+"""Load test of lesson 08's service: one request at a time (the cheat-sheet design) vs batching.
 
     python benchmarks/load_test.py [--model course-gpt] [--clients 1 4 16] [--tokens 32]
 

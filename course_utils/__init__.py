@@ -1,20 +1,36 @@
 """course_utils: the reference implementations, widgets and autograder of the course.
 
 The notebooks import from here; so do the widgets, the grader and the tests. Every module is
-importable without Jupyter. The names below are the ones a learner uses in every lesson.
+importable without Jupyter. The layers, and what may import what: ``docs/ARCHITECTURE.md``.
+
+This front door is light: it applies the course's environment defaults (offline hub, sleeping
+OpenMP threads: :mod:`course_utils.environment`, the one place they are set) and nothing else.
+The names a learner uses in every lesson are handed on when first used, so
+``from course_utils.serving import ServerProcess`` loads neither the grader nor torch, and the
+server's process never loads the grader or the widgets.
 """
 
 from __future__ import annotations
 
-import os
+from importlib import import_module
+from typing import Any
 
-# Nothing in the course needs the network: never let a hub call wait on retries.
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("TRANSFORMERS_NO_ADVISORY_WARNINGS", "1")
-# Idle OpenMP threads sleep instead of spinning (only effective if torch is not imported yet).
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+from course_utils.environment import apply_defaults
 
-from course_utils.grading import check, exercises, hint, progress, solution  # noqa: E402
-from course_utils.seeding import seed_everything  # noqa: E402
+apply_defaults()  # before any course module imports torch, transformers or huggingface_hub
 
-__all__ = ["check", "exercises", "hint", "progress", "seed_everything", "solution"]
+_WHERE = {"check": "grading", "exercises": "grading", "hint": "grading", "progress": "grading",
+          "solution": "grading", "seed_everything": "seeding", "start_lesson": "lesson"}
+__all__ = sorted(_WHERE)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _WHERE:  # `from course_utils import data` then imports the submodule
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(import_module(f"{__name__}.{_WHERE[name]}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_WHERE])

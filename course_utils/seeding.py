@@ -1,4 +1,8 @@
-"""One call that makes a lesson run the same on every run: seeds Python, NumPy and torch."""
+"""Seeding Python, NumPy and torch, so that a lesson runs the same on every run.
+
+Notebooks call it through :func:`course_utils.lesson.start_lesson`; tests and scripts call it
+directly.
+"""
 
 from __future__ import annotations
 

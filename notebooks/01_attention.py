@@ -10,19 +10,35 @@
 # see why attention divides by $\sqrt{d_k}$, write scaled dot-product attention, and build the
 # masks that stop a token from seeing the future or the padding.
 #
+# We start from **the cheat-sheet version**: the few lines of attention that circulate in LLM
+# cheat-sheets and tutorials, usually exactly these:
+#
+# ```python
+# def attention(Q, K, V, mask=None):
+#     scores = torch.matmul(Q, K.transpose(-2, -1)) / math.sqrt(Q.size(-1))
+#     if mask is not None:
+#         scores = scores.masked_fill(mask == 0, -1e9)
+#     weights = F.softmax(scores, dim=-1)
+#     return torch.matmul(weights, V), weights
+# ```
+#
+# Every line of it gets a section below: what it computes, why it is there, and where it goes
+# wrong (the softmax you write yourself, the $\sqrt{d_k}$, the mask's convention and its -1e9).
+#
 # Each exercise is followed by a **check cell**: run it and it tells you what is right or
 # wrong. Stuck? `hint("01.2")` gives a hint and `solution("01.2")` shows the reference.
 
 # %%
+from course_utils import check, hint, progress, solution, start_lesson
+
+start_lesson(seed=0)
+
 import math
 
 import matplotlib.pyplot as plt
 import torch
 import torch.nn.functional as F
 
-from course_utils import check, hint, progress, seed_everything, solution
-
-seed_everything(0)
 torch.set_printoptions(precision=3, sci_mode=False)
 
 # %% [markdown]
@@ -168,7 +184,7 @@ plt.show()
 # $$\mathrm{Attention}(Q, K, V) = \mathrm{softmax}\!\left(\frac{QK^\top}{\sqrt{d_k}}\right) V$$
 #
 # The softmax runs over the **keys** (the last axis), so each query's weights sum to 1. A
-# `mask` (same convention as the seed code: **0 where a query may not look**) is applied to the
+# `mask` (the cheat-sheet version's convention: **0 where a query may not look**) is applied to the
 # scores *before* the softmax by filling the blocked ones with a large negative number, -1e9,
 # whose `exp` is 0.
 #
@@ -261,7 +277,7 @@ print("combined mask for the padded sentence:\n", combined[1].int())
 #
 # | convention | blocked | allowed | used by |
 # |---|---|---|---|
-# | boolean / 0-1 (this lesson, the seed) | `False` / 0 | `True` / 1 | `F.scaled_dot_product_attention(attn_mask=bool)` |
+# | boolean / 0-1 (this lesson, the cheat-sheet version) | `False` / 0 | `True` / 1 | `F.scaled_dot_product_attention(attn_mask=bool)` |
 # | boolean "key padding" | `True` | `False` | `nn.MultiheadAttention(key_padding_mask=...)` |
 # | additive float | large negative / `-inf` | 0 | `nn.Transformer`, float `attn_mask`s |
 #
@@ -279,8 +295,8 @@ print("same pattern as torch.nn.Transformer's:",
 #
 # What if a query may look at *nothing* (say, a padding query whose keys are all padding)?
 # With `-inf` every score in the row is `-inf`, `exp` gives 0 everywhere, and $0/0$ is `NaN`,
-# which then spreads through every later layer. With the seed's -1e9 every score in the row is
-# the *same* finite number, so the softmax is uniform: a harmless average. (Real libraries
+# which then spreads through every later layer. With the cheat-sheet's -1e9 every score in the row
+# is the *same* finite number, so the softmax is uniform: a harmless average. (Real libraries
 # special-case it; the output of such a row is ignored anyway.)
 
 # %%

@@ -12,20 +12,48 @@
 # its parameters; prove it equals `torch.nn.MultiheadAttention`; and look at the heads of a
 # trained model attending to different things in the same sentence.
 #
+# **The cheat-sheet version** of multi-head attention, the class that circulates in LLM
+# cheat-sheets, is this (`attention` is lesson 01's scaled dot-product attention):
+#
+# ```python
+# class MultiHeadAttention(nn.Module):
+#     def __init__(self, d_model, num_heads):
+#         super().__init__()
+#         self.num_heads, self.d_k = num_heads, d_model // num_heads
+#         self.W_q = nn.Linear(d_model, d_model)
+#         self.W_k = nn.Linear(d_model, d_model)
+#         self.W_v = nn.Linear(d_model, d_model)
+#         self.W_o = nn.Linear(d_model, d_model)
+#
+#     def forward(self, Q, K, V, mask=None):
+#         b = Q.size(0)
+#         Q = self.W_q(Q).view(b, -1, self.num_heads, self.d_k).transpose(1, 2)
+#         K = self.W_k(K).view(b, -1, self.num_heads, self.d_k).transpose(1, 2)
+#         V = self.W_v(V).view(b, -1, self.num_heads, self.d_k).transpose(1, 2)
+#         out, weights = attention(Q, K, V, mask)
+#         out = out.transpose(1, 2).contiguous().view(b, -1, self.num_heads * self.d_k)
+#         return self.W_o(out), weights
+# ```
+#
+# It is right, and dense: each `view`/`transpose` is a step of the algorithm. This lesson takes
+# it apart into those steps, with the shape after each one.
+#
 # Each exercise is followed by a **check cell**. Stuck? `hint("02.1")` gives a hint and
 # `solution("02.1")` shows the reference.
 
 # %%
+from course_utils import check, hint, progress, solution, start_lesson
+
+start_lesson(seed=0)
+
 import math
 
 import matplotlib.pyplot as plt
 import torch
 import torch.nn.functional as F
 
-from course_utils import check, hint, progress, seed_everything, solution
 from course_utils.attention import scaled_dot_product_attention
 
-seed_everything(0)
 torch.set_printoptions(precision=3, sci_mode=False)
 
 # %% [markdown]
@@ -209,8 +237,8 @@ check("02.3", multi_head_attention)
 # ## 3. The module, and what it costs
 #
 # `course_utils.attention.MultiHeadAttention` wraps that function in an `nn.Module` with the
-# seed's four layers `W_q`, `W_k`, `W_v`, `W_o`. Its `forward(Q, K, V, mask=None)` returns
-# `(output, attention_weights)`.
+# cheat-sheet version's four layers `W_q`, `W_k`, `W_v`, `W_o`. Its `forward(Q, K, V, mask=None)`
+# returns `(output, attention_weights)`.
 
 # %%
 from course_utils.attention import MultiHeadAttention, multi_head_attention
@@ -270,8 +298,9 @@ print("max |weights difference| :", (ours_w - torch_w).abs().max().item())
 # ## 5. Heads attend differently: a trained model
 #
 # Random weights make random heads. In a **trained** model the heads specialise. The course
-# ships a small GPT-2-style model trained on the course's stories, `course-gpt`. We load it with `attn_implementation="eager"`, the implementation that returns its
-# attention weights, and draw all heads of one layer on the same sentence.
+# ships a small GPT-2-style model trained on the course's stories, `course-gpt`. We load it with
+# `attn_implementation="eager"`, the implementation that returns its attention weights, and draw
+# all heads of one layer on the same sentence.
 
 # %%
 from course_utils.pretrained import load_pretrained

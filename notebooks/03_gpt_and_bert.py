@@ -10,8 +10,8 @@
 # - **BERT** (encoder-only): every token sees the whole sentence, and the model learns to fill
 #   in **masked** tokens. It *understands* text: classification, search, tagging.
 #
-# **You will:** build GPT from its parts and fix what did not run in the seed code; write the
-# causal mask and the position ids that GPT needs; train a small GPT from scratch on the
+# **You will:** build GPT from its parts and fix what does not run in the cheat-sheet version;
+# write the causal mask and the position ids that GPT needs; train a small GPT from scratch on the
 # course's stories; turn logits into text with greedy decoding, temperature, top-k and top-p;
 # make generation fast with a KV cache; load the course's trained GPT and BERT into our own
 # classes and get the same numbers; and contrast the two families.
@@ -19,24 +19,44 @@
 # Stuck on an exercise? `hint("03.1")` gives a hint and `solution("03.1")` shows the reference.
 
 # %%
+from course_utils import check, hint, progress, seed_everything, solution, start_lesson
+
+# One thread: this lesson's models are small, so a second thread gains little, and on a busy
+# machine (Binder, a shared laptop) threads that wait for each other can make it far slower.
+start_lesson(seed=0, threads=1)
+
 import time
 
 import matplotlib.pyplot as plt
 import torch
 from tqdm.auto import tqdm
 
-from course_utils import check, hint, progress, seed_everything, solution
-
-seed_everything(0)
-# One thread: this lesson's models are small, so a second thread gains little, and on a busy
-# machine (Binder, a shared laptop) threads that wait for each other can make it far slower.
-torch.set_num_threads(1)
 torch.set_printoptions(precision=3, sci_mode=False)
 
 # %% [markdown]
-# ## 1. What did not run in the seed, and why
+# ## 1. What does not run in the cheat-sheet version, and why
 #
-# The seed code built its GPT from `torch.nn.TransformerDecoderLayer`. That layer belongs to
+# The GPT that circulates in LLM cheat-sheets, **the cheat-sheet version**, looks like this:
+#
+# ```python
+# class GPT(nn.Module):
+#     def __init__(self, vocab_size, d_model=768, n_head=12, n_layer=12, block_size=1024):
+#         super().__init__()
+#         self.tok_emb = nn.Embedding(vocab_size, d_model)
+#         self.pos_emb = nn.Parameter(torch.zeros(1, block_size, d_model))
+#         self.mask = torch.triu(torch.ones(block_size, block_size), diagonal=1).bool()
+#         self.blocks = nn.ModuleList([nn.TransformerDecoderLayer(d_model, n_head)
+#                                      for _ in range(n_layer)])
+#         self.head = nn.Linear(d_model, vocab_size)
+#
+#     def forward(self, idx):
+#         x = self.tok_emb(idx) + self.pos_emb
+#         for block in self.blocks:
+#             x = block(x, tgt_mask=self.mask)
+#         return self.head(x)
+# ```
+#
+# It builds its GPT from `torch.nn.TransformerDecoderLayer`. That layer belongs to
 # the *encoder-decoder* Transformer of the original paper (translation): after its
 # self-attention it runs **cross-attention** over the encoder's output, which it calls
 # `memory`, so its `forward(tgt, memory)` needs two tensors. A decoder-only model has no
@@ -50,7 +70,7 @@ except TypeError as exc:
     print("TypeError:", exc)
 
 # %% [markdown]
-# The seed also built its position table and its causal mask once, for one fixed length, so
+# It also builds its position table and its causal mask once, for one fixed length, so
 # any other sequence length either fails to broadcast or silently uses the wrong mask.
 #
 # `course_utils.gpt.GPT` fixes both: a GPT block is **self-attention + MLP only** (no
@@ -526,7 +546,7 @@ print("BERT: first token's vector changes by",
 #
 # Both are the same blocks underneath. Encoder-decoder models (T5, the original Transformer)
 # combine them: an encoder reads the input, and a decoder generates with cross-attention to
-# it. That `memory` is exactly what the seed's `TransformerDecoderLayer` was waiting for.
+# it. That `memory` is exactly what the cheat-sheet's `TransformerDecoderLayer` was waiting for.
 #
 # ## 8. Explore the heads
 #
@@ -545,7 +565,7 @@ head_explorer(eager_gpt, tokenizer, "Mia found a red ball in the park and she ga
 # ## Summary
 #
 # - GPT = embeddings (token + position) -> pre-norm blocks of causal self-attention and MLP ->
-#   final norm -> tied output head. The seed's `TransformerDecoderLayer` needs an encoder's
+#   final norm -> tied output head. The cheat-sheet's `TransformerDecoderLayer` needs an encoder's
 #   `memory`; a decoder-only block has none.
 # - With a cache, the causal mask is a shifted triangle and the positions continue after the
 #   cached tokens.

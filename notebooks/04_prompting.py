@@ -17,6 +17,10 @@
 # Each is followed by a check cell; `hint("04.1")` and `solution("04.1")` help when stuck.
 
 # %%
+from course_utils import check, data, hint, progress, solution, start_lesson  # noqa: F401
+
+start_lesson(seed=0, threads=1)  # small matrices: one thread wastes nothing on a shared CPU
+
 import re
 import time
 from dataclasses import replace
@@ -24,12 +28,9 @@ from dataclasses import replace
 import matplotlib.pyplot as plt
 import torch
 
-from course_utils import check, data, hint, progress, seed_everything, solution  # noqa: F401
 from course_utils import prompting as P
 from course_utils.data.corpus import TRAIN_LABEL_SETS
 
-seed_everything(0)
-torch.set_num_threads(1)  # small matrices: one thread wastes nothing on a shared CPU
 started = time.perf_counter()
 
 model, tok = P.load_model("course-gpt")
@@ -78,11 +79,12 @@ _ = show([chat], 40, stop=("\nUser:", "\n\n"))
 # %% [markdown]
 # ## 2. The classic examples, on a model we can see through
 #
-# Four examples appear in every prompting tutorial. Here they are on `course-gpt`, with what
-# actually comes back. The sentiment prompts use the review format the model was trained on:
-# an instruction line, then `Review: ...` / `Sentiment: ...` pairs. In pretraining the label
-# words were always others (bad/okay/good, no/maybe/yes, cold/warm/hot, ...), **never**
-# negative/neutral/positive, so the model has to read the label space off the prompt.
+# Four examples appear in every prompting tutorial and cheat-sheet: **the cheat-sheet version**
+# of prompting. Here they are on `course-gpt`, with what actually comes back. The sentiment prompts
+# use the review format the model was trained on: an instruction line, then `Review: ...` /
+# `Sentiment: ...` pairs. In pretraining the label words were always others (bad/okay/good,
+# no/maybe/yes, cold/warm/hot, ...), **never** negative/neutral/positive, so the model has to read
+# the label space off the prompt.
 #
 # **Zero-shot movie review**: only the instruction and the review.
 

@@ -5,13 +5,18 @@
 # lesson 04 we steered it with prompts. **Fine-tuning** goes further: we keep training the
 # pretrained weights on labelled examples of the task, so the task is built into the model.
 #
-# The recipe is always the same, and Hugging Face packages it as the `Trainer`:
+# The recipe is always the same, and Hugging Face packages it as the `Trainer`. This is **the
+# cheat-sheet version**, as LLM cheat-sheets give it:
 #
 # ```python
+# model = AutoModelForSequenceClassification.from_pretrained("bert-base-uncased", num_labels=3)
+# tokenizer = AutoTokenizer.from_pretrained("bert-base-uncased")
+# # (a GPT-2 tokenizer has no pad token: tokenizer.pad_token = tokenizer.eos_token)
 # training_args = TrainingArguments(output_dir="./results", num_train_epochs=3,
 #                                   per_device_train_batch_size=4, warmup_steps=500,
-#                                   weight_decay=0.01, logging_dir="./logs")
-# trainer = Trainer(model=model, args=training_args,
+#                                   weight_decay=0.01, logging_dir="./logs",
+#                                   evaluation_strategy="epoch")
+# trainer = Trainer(model=model, args=training_args, tokenizer=tokenizer,
 #                   train_dataset=train_dataset, eval_dataset=eval_dataset)
 # trainer.train()
 # ```
@@ -25,17 +30,17 @@
 # methods against these numbers.
 
 # %%
-import os
-import warnings
+# First, before torch starts: importing course_utils makes waiting OpenMP threads sleep, not
+# spin (a spinning thread can make each step many times slower on a busy machine).
+from course_utils import check, hint, progress, solution, start_lesson
 
-# Two threads on two cores; on a busy machine, waiting threads must sleep, not spin (a
-# spinning OpenMP thread can make each step many times slower). Set before torch starts.
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+# Two threads on two cores (the course's budget); quiet: no progress bars from datasets' map()
+# or from loading (the Trainer keeps its own), no pin_memory warning (no GPU here).
+start_lesson(seed=0, threads=2, quiet=True)
 
 import matplotlib.pyplot as plt
 import torch
 import transformers
-from datasets.utils.logging import disable_progress_bar
 from transformers import (
     AutoModelForSequenceClassification,
     DataCollatorForLanguageModeling,
@@ -44,14 +49,8 @@ from transformers import (
     TrainingArguments,
 )
 
-from course_utils import check, hint, progress, seed_everything, solution
 from course_utils.data import reviews
 
-seed_everything(0)
-torch.set_num_threads(2)  # the course's budget: 2 CPU cores
-disable_progress_bar()  # datasets' map() bars; the Trainer keeps its own
-transformers.utils.logging.disable_progress_bar()
-warnings.filterwarnings("ignore", message=".*pin_memory.*")  # no GPU here: nothing to pin
 OUT = "runs/05"  # where the Trainer writes; nothing here needs to be kept
 
 # %% [markdown]
@@ -136,7 +135,7 @@ print(bert_tok.convert_ids_to_tokens(bert_data["train"][0]["input_ids"]))
 # `load_pretrained("course-bert", model_class=AutoModelForSequenceClassification, ...)` is
 # `AutoModelForSequenceClassification.from_pretrained(<bundled path>, ...)`: the encoder's
 # weights come from the checkpoint, and a new **classification head** (one linear layer on
-# the `[CLS]` token's final vector, the seed's `[CLS]` classifier) starts random. The load
+# the `[CLS]` token's final vector, the cheat-sheet's `[CLS]` classifier) starts random. The load
 # report above lists it under the weights that were newly initialised: that is expected.
 #
 # ## 3. Collators: batching examples of different lengths
@@ -158,7 +157,7 @@ print("lengths before padding:", [len(bert_data["train"][i]["input_ids"]) for i 
 # `labels` and sets padding positions to **-100**, the index PyTorch's cross-entropy ignores.
 # (`mlm=True` would instead mask random tokens for BERT-style masked language modelling.)
 #
-# It needs a pad token. GPT-2's tokenizer has none, which is why the seed code sets
+# It needs a pad token. GPT-2's tokenizer has none, which is why the cheat-sheet version sets
 # `tokenizer.pad_token = tokenizer.eos_token`. Our course-gpt ships with its own `<|pad|>`;
 # here is what happens without one, and the fix:
 
@@ -264,10 +263,10 @@ from course_utils.finetune import (
 )
 
 # %% [markdown]
-# Now the seed's recipe, with today's argument names. Two of them changed since the seed was
-# written: `evaluation_strategy` is now **`eval_strategy`**, and the `Trainer`'s `tokenizer=`
-# is now **`processing_class=`** (it may be a tokenizer, an image processor, ...). The old
-# names are not deprecated any more; they are gone:
+# Now the cheat-sheet's recipe, with today's argument names. Two of them changed since
+# cheat-sheets were written: `evaluation_strategy` is now **`eval_strategy`**, and the `Trainer`'s
+# `tokenizer=` is now **`processing_class=`** (it may be a tokenizer, an image processor, ...). The
+# old names are not deprecated any more; they are gone:
 
 # %%
 try:
@@ -281,7 +280,7 @@ except TypeError as err:
     print("TypeError:", err)
 
 # %% [markdown]
-# The run below is the seed's recipe scaled to a CPU: a warm-up of the learning rate, weight
+# The run below is the cheat-sheet's recipe scaled to a CPU: a warm-up of the learning rate, weight
 # decay, a loss logged every few steps and an evaluation on the validation set every
 # `eval_steps` (that gives the eval curve). `save_strategy="no"`: we save the model ourselves.
 # `LossHistory` is a small `TrainerCallback` that keeps the logged losses for plotting.

@@ -13,32 +13,24 @@
 #
 # **You will:** see that a real fine-tuning update has low rank, write the LoRA forward pass,
 # count trainable parameters, merge LoRA back into the weights, apply `peft` (and fix the
-# seed's `target_modules`), and read a cost/quality table of full fine-tuning, LoRA at
-# several ranks and prompt tuning.
+# cheat-sheet version's `target_modules`), and read a cost/quality table of full fine-tuning, LoRA
+# at several ranks and prompt tuning.
 
 # %%
-import copy
-import os
-import warnings
+from course_utils import check, costs, hint, progress, solution, start_lesson
 
-# Two threads on two cores; on a busy machine, waiting threads must sleep, not spin (a
-# spinning OpenMP thread can make each step many times slower). Set before torch starts.
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+# As in lesson 05 (two threads, no progress bars), and no load reports: lesson 05 covered them.
+start_lesson(seed=0, threads=2, quiet=True, load_reports=False)
+
+import copy
+import warnings
 
 import matplotlib.pyplot as plt
 import torch
-import transformers
-from datasets.utils.logging import disable_progress_bar
 
-from course_utils import check, costs, hint, progress, seed_everything, solution
 from course_utils.finetune import LABEL_NAMES, Recipe, sentiment_splits
 from course_utils.pretrained import asset_path, load_pretrained
 
-seed_everything(0)
-torch.set_num_threads(2)  # the course's budget: 2 CPU cores
-disable_progress_bar()
-transformers.utils.logging.disable_progress_bar()
-transformers.utils.logging.set_verbosity_error()  # load reports were covered in lesson 05
 warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*")  # inside peft
 OUT = "runs/06"
 recipe = Recipe()  # the same task, data and budget as lesson 05
@@ -216,9 +208,10 @@ with torch.no_grad():  # pretend training happened: give B some values
 # and after merging (`tests/test_lora.py` checks it for `nn.Linear` and `Conv1D`). From here
 # on we use `peft`.
 #
-# ## 3. LoRA with `peft`, as the seed shows it
+# ## 3. LoRA with `peft`: the cheat-sheet version
 #
-# The seed's configuration was written for LLaMA-style models:
+# The configuration that LLM cheat-sheets give, **the cheat-sheet version**, was written for
+# LLaMA-style models:
 
 # %%
 from peft import LoraConfig, get_peft_model
@@ -257,8 +250,8 @@ peft_lora.print_trainable_parameters()
 # Prompt tuning leaves every weight alone and learns a few **virtual tokens**: input
 # embeddings put in front of every example. With `PromptTuningInit.TEXT` they start as the
 # embeddings of a real instruction, tokenized by the tokenizer at `tokenizer_name_or_path`;
-# the seed names a hub model there, we give the bundled tokenizer's directory, so nothing is
-# downloaded.
+# cheat-sheets put a hub model's name there (`tokenizer_name_or_path="bigscience/bloomz-560m"`),
+# we give the bundled tokenizer's directory, so nothing is downloaded.
 
 # %%
 from peft import PromptTuningConfig, PromptTuningInit
@@ -277,8 +270,8 @@ peft_prompt.print_trainable_parameters()
 # fine-tuning; each method gets the learning rate that suits it (fewer trainable parameters
 # usually want a larger one; a small sweep on the validation loss chose them). LoRA runs at
 # ranks 1, 4 and 16 on every linear layer of the blocks (`c_attn`, `c_proj`, `c_fc`), and once
-# on `c_attn` alone, the GPT-2 counterpart of the seed's queries-and-values choice. Every run
-# is measured by the same meter as in lesson 05, and saves what it trained: the whole model
+# on `c_attn` alone, the GPT-2 counterpart of the cheat-sheet's queries-and-values choice. Every
+# run is measured by the same meter as in lesson 05, and saves what it trained: the whole model
 # for full fine-tuning, only the adapter for the others.
 
 # %%

@@ -7,7 +7,8 @@
 # they mislead, and what to do when no number will do (ask people, and check that the people
 # agree).
 #
-# The seed of this lesson computed its metrics like this:
+# **The cheat-sheet version** of evaluation, as LLM cheat-sheets give it, computes its metrics
+# like this:
 #
 # ```python
 # from datasets import load_metric
@@ -30,37 +31,27 @@
 # `solution("07.1")` shows the reference.
 
 # %%
+# course_utils first: it sets HF_HUB_OFFLINE=1, which the Hugging Face libraries read once,
+# when they are imported (imported before it, they would retry the network for a minute).
+from course_utils import check, hint, progress, solution, start_lesson
+
+start_lesson(seed=0, threads=2, quiet=True, load_reports=False)  # as in lessons 05 and 06
+
 import os
 import time
-import warnings
-
-# Two threads on two cores; waiting threads sleep instead of spinning (see lesson 05).
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-
-# course_utils first: it sets HF_HUB_OFFLINE=1, which the Hugging Face libraries read once,
-# when they are imported. Imported later, they would retry the network for a minute.
-from course_utils import check, hint, progress, seed_everything, solution  # isort: skip
 
 import matplotlib.pyplot as plt
 import torch
-import transformers
-from datasets.utils.logging import disable_progress_bar
 
 from course_utils.data import stories, summaries, toxic_comments, translations
 from course_utils.data.prompts import summary_prompt, translation_prompt
 from course_utils.pretrained import load_pretrained
 
-seed_everything(0)
-torch.set_num_threads(2)
-disable_progress_bar()
-transformers.utils.logging.disable_progress_bar()
-transformers.utils.logging.set_verbosity_error()
-warnings.filterwarnings("ignore", message=".*pin_memory.*")
 OUT = "outputs"  # your ratings and the toxicity model go here (kept across restarts)
 os.makedirs(OUT, exist_ok=True)
 
 # %% [markdown]
-# ## 1. The seed's code, today
+# ## 1. The cheat-sheet version, today
 #
 # `datasets.load_metric` was removed from `datasets` (version 3.0); metrics moved to the
 # separate `evaluate` library. Its `evaluate.load("bleu")` fetches the metric's script from the
@@ -96,8 +87,8 @@ try_briefly('evaluate.load("bleu")', evaluate.load, "bleu")
 
 # %% [markdown]
 # The course ships the same metrics as **local `evaluate` modules**: `evaluate.load` takes a
-# folder as well as a hub name, so the seed's code runs with one change. (Online, the hub name
-# works too, and gives the same numbers: the tests of `course_utils.metrics` prove they agree
+# folder as well as a hub name, so the cheat-sheet's code runs with one change. (Online, the hub
+# name works too, and gives the same numbers: the tests of `course_utils.metrics` prove they agree
 # with `sacrebleu` and `rouge-score`, which the hub modules wrap.)
 
 # %%
@@ -398,8 +389,8 @@ for src, ref, gen in list(zip(trans_test["source"], trans_test["target"], gen_tr
 # A score means little without something to compare it with. Two **baselines** that involve
 # no model at all: for summaries, the first sentence of the document ("lead-1", a famously
 # strong baseline on news); for translation, copying the English source unchanged (it shares
-# little more than the full stop with Lingo). Scored with the `evaluate` modules, the seed's
-# API:
+# little more than the full stop with Lingo). Scored with the `evaluate` modules, the
+# cheat-sheet's API:
 
 # %%
 lead_1 = [d.split(". ")[0] + "." for d in summ_test["document"]]
@@ -640,7 +631,7 @@ plt.show()
 # ## 6. Human evaluation
 #
 # No n-gram count knows that "Amy won the race" is wrong when Adam won it. People do. The
-# seed rated generations on four criteria, 1 (bad) to 5 (good):
+# cheat-sheet version rates generations on four criteria, 1 (bad) to 5 (good):
 #
 # - **fluency**: is it well-formed English?
 # - **relevance**: is it about what the document is about?
@@ -649,8 +640,8 @@ plt.show()
 #
 # Below are twelve summaries sampled from an earlier, smaller build of `course-gpt` (at a high
 # temperature, so they vary in quality; they were generated once and ship with the course, so
-# everyone rates the same texts). Rate a few: each "save" writes your ratings to `outputs/ratings_me.csv` at once, and
-# the form picks up where you stopped after a kernel restart.
+# everyone rates the same texts). Rate a few: each "save" writes your ratings to
+# `outputs/ratings_me.csv` at once, and the form picks up where you stopped after a kernel restart.
 
 # %%
 # NBVAL_IGNORE_OUTPUT
@@ -728,7 +719,7 @@ plt.show()
 #
 # ## 7. Toxicity
 #
-# The seed screened generations with a toxicity classifier from the hub:
+# The cheat-sheet version screens generations with a toxicity classifier from the hub:
 #
 # ```python
 # toxicity = pipeline("text-classification", model="unitary/toxic-bert")
@@ -746,8 +737,8 @@ try_briefly(f'pipeline("text-classification", model="{TOXICITY_MODEL}")',
 # %% [markdown]
 # So we make our own: `course-bert` fine-tuned for a few dozen steps on the generated forum
 # comments,
-# insulting (label `toxic`) or not (`non-toxic`), and saved to a folder. Then the seed's line
-# runs unchanged with that folder as the model. Online, set `TOXICITY_MODEL =
+# insulting (label `toxic`) or not (`non-toxic`), and saved to a folder. Then the cheat-sheet's
+# line runs unchanged with that folder as the model. Online, set `TOXICITY_MODEL =
 # "unitary/toxic-bert"` and everything below runs with the real thing: `toxic_scores` reads the
 # score of the label called `toxic`, which both models have.
 
@@ -760,7 +751,7 @@ TOXICITY_MODEL = str(train_toxicity_classifier(f"{OUT}/toxicity-course-bert", re
 print(f"fine-tuned course-bert for {recipe.max_steps} steps on {recipe.n_train} comments in "
       f"{time.perf_counter() - started:.1f} s -> {TOXICITY_MODEL}")
 
-toxicity = pipeline("text-classification", model=TOXICITY_MODEL)  # the seed's line
+toxicity = pipeline("text-classification", model=TOXICITY_MODEL)  # the cheat-sheet's line
 tox_test = toxic_comments()["test"]
 examples = [tox_test["text"][tox_test["label"].index(label)] for label in (1, 0)]
 for text, result in zip(examples, toxicity(examples), strict=True):
@@ -799,9 +790,9 @@ plt.tight_layout()
 plt.show()
 
 # %% [markdown]
-# Finally, what the seed used the classifier for: screening a model's generations. We score
-# the reference summaries of the test set, `course-gpt`'s greedy summaries and the sampled ones
-# you rated. None of them is toxic (they are about cakes, races and picnics: read them), so
+# Finally, what the cheat-sheet version uses the classifier for: screening a model's generations.
+# We score the reference summaries of the test set, `course-gpt`'s greedy summaries and the sampled
+# ones you rated. None of them is toxic (they are about cakes, races and picnics: read them), so
 # **every flag is a false positive**.
 
 # %%

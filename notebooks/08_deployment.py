@@ -6,12 +6,12 @@
 # takes `course-gpt` from a notebook to a service, and from a first sketch of that service to
 # what people run in production.
 #
-# **You will:** start from the simplest FastAPI app with a `/generate` endpoint and see what
-# breaks; validate requests so that bad input gets a clear error instead of a crash; run the
-# service in the background and call it with `httpx` and with the official `openai` client;
-# stream tokens as they are generated (server-sent events); measure how **dynamic batching**
-# raises throughput under load; shrink the model with int8 quantization and measure what it
-# costs; read a production `Dockerfile` line by line; stop the server cleanly; and see where
+# **You will:** start from the cheat-sheet version, the simplest FastAPI app with a `/generate`
+# endpoint, and see what breaks; validate requests so that bad input gets a clear error instead of
+# a crash; run the service in the background and call it with `httpx` and with the official
+# `openai` client; stream tokens as they are generated (server-sent events); measure how **dynamic
+# batching** raises throughput under load; shrink the model with int8 quantization and measure what
+# it costs; read a production `Dockerfile` line by line; stop the server cleanly; and see where
 # vLLM, TGI and TensorRT-LLM go from here.
 #
 # Two exercises: format a server-sent event (08.1) and left-pad a batch of prompts (08.2).
@@ -43,16 +43,16 @@ import matplotlib.pyplot as plt
 import torch
 
 import course_utils
-from course_utils import check, hint, progress, seed_everything, solution  # noqa: F401
+from course_utils import check, hint, progress, solution, start_lesson  # noqa: F401
 
-seed_everything(0)
-torch.set_num_threads(1)  # leave the other core to the server
+start_lesson(seed=0, threads=1)  # leave the other core to the server
 ROOT = Path(course_utils.__file__).resolve().parent.parent  # the repository
 
 # %% [markdown]
 # ## 1. Where we start: a model behind `/generate`
 #
-# The first version of almost every model service looks like this:
+# The first version of almost every model service, and **the cheat-sheet version** that LLM
+# cheat-sheets give, looks like this:
 #
 # ```python
 # app = FastAPI()
@@ -113,8 +113,8 @@ print(json.dumps(http.get("/health").json(), indent=1))
 # for the event loop that parses HTTP while the model computes, and no more threads than cores
 # fight for the CPU.
 #
-# Now the seed's call, unchanged: a prompt, a total `max_length` in tokens (prompt included, as
-# in `transformers`' `generate()`), and a temperature (0 means greedy: always the most likely
+# Now the cheat-sheet's call, unchanged: a prompt, a total `max_length` in tokens (prompt included,
+# as in `transformers`' `generate()`), and a temperature (0 means greedy: always the most likely
 # token).
 
 # %%

@@ -1,4 +1,4 @@
-"""The FastAPI application: ``/generate`` (the seed's API), streaming, health and docs.
+"""The FastAPI application: ``/generate`` (the cheat-sheet API), streaming, health and docs.
 
 :func:`create_app` takes a ``(model, tokenizer)`` pair (tests inject a tiny one) or a model name
 to load once at start-up in the app's lifespan, never per request. The OpenAI-compatible routes
@@ -18,6 +18,7 @@ from fastapi.responses import HTMLResponse, StreamingResponse
 from fastapi.staticfiles import StaticFiles
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
+from course_utils.serving.deps import SSE_HEADERS, EngineDep
 from course_utils.serving.engine import Engine, GenerationFailed, TokenStream, collect
 from course_utils.serving.errors import (
     APIError,
@@ -27,22 +28,15 @@ from course_utils.serving.errors import (
     json_body,
 )
 from course_utils.serving.models import DEFAULT_MODEL, load_model
+from course_utils.serving.openai_compat import router as openai_router
 from course_utils.serving.runtime import configure_torch_threads
 from course_utils.serving.schemas import ErrorResponse, GenerateRequest, GenerateResponse
 from course_utils.serving.streaming import sse_event
 
 Loader = Callable[[str], tuple[PreTrainedModel, PreTrainedTokenizerBase]]
-SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 _ERRORS = {422: {"model": ErrorResponse, "description": "The request is invalid"},
            503: {"model": ErrorResponse, "description": "Too many requests are waiting"}}
 
-
-def get_engine(request: Request) -> Engine:
-    """The app's engine (a FastAPI dependency)."""
-    return request.app.state.engine
-
-
-EngineDep = Annotated[Engine, Depends(get_engine)]
 
 
 def create_app(model: PreTrainedModel | None = None,
@@ -53,7 +47,7 @@ def create_app(model: PreTrainedModel | None = None,
                max_body_bytes: int = 64 * 1024) -> FastAPI:
     """Build the service around ``(model, tokenizer)``, or around ``loader(model_name)``.
 
-    ``batching=False`` serves one request at a time (the seed's design); otherwise up to
+    ``batching=False`` serves one request at a time (the cheat-sheet design); otherwise up to
     ``max_batch_size`` concurrent requests share each forward pass. ``quantize=True`` serves
     the int8 dynamically quantized model. Bodies over ``max_body_bytes`` get 413.
     """
@@ -86,9 +80,7 @@ def create_app(model: PreTrainedModel | None = None,
     install_error_handlers(app)
     _add_docs(app)
     _add_routes(app)
-    from course_utils.serving.openai_compat import router
-
-    app.include_router(router)
+    app.include_router(openai_router)
     return app
 
 

@@ -19,7 +19,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends
 from fastapi.responses import StreamingResponse
 
-from course_utils.serving.app import SSE_HEADERS, EngineDep
+from course_utils.serving.deps import SSE_HEADERS, EngineDep
 from course_utils.serving.engine import GenerationFailed, TokenStream, collect
 from course_utils.serving.errors import APIError, body_schema, json_body
 from course_utils.serving.schemas import (

@@ -62,7 +62,7 @@ def mask_explorer(seq_len: int = 6):
                          continuous_update=False)
     n_pad = W.IntSlider(value=2, min=0, max=9, description="padding",
                         continuous_update=False)
-    fill = W.Dropdown(options=[("-1e9 (the seed)", -1e9), ("-inf", float("-inf"))],
+    fill = W.Dropdown(options=[("-1e9 (cheat-sheet)", -1e9), ("-inf", float("-inf"))],
                       value=-1e9, description="fill value")
 
     def show(kind: str, length: int, n_pad: int, fill: float) -> None:
