@@ -2,7 +2,7 @@
 
     python -m course_utils.serving --model course-gpt --port 8000
     python -m course_utils.serving --host 0.0.0.0          # in a container
-    python -m course_utils.serving --no-batching           # the seed's one-at-a-time design
+    python -m course_utils.serving --no-batching           # the cheat-sheet's one-at-a-time design
 
 One worker process: the model lives in memory once, and the dynamic batcher, not extra
 processes, is what uses the CPU under load. Run more replicas behind a load balancer to scale.
@@ -28,7 +28,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--model", default=DEFAULT_MODEL,
                         help="course-gpt, a checkpoint directory, or random-tiny")
     parser.add_argument("--no-batching", action="store_true",
-                        help="serve one request at a time (the seed's design)")
+                        help="serve one request at a time (the cheat-sheet design)")
     parser.add_argument("--max-batch-size", type=int, default=16)
     parser.add_argument("--max-wait-ms", type=float, default=5.0,
                         help="how long the batcher waits for more requests to join a batch")

@@ -21,7 +21,7 @@ _STRICT = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False)
 
 
 class GenerateRequest(BaseModel):
-    """The seed's request: a prompt, a total length in tokens and a sampling temperature."""
+    """The cheat-sheet version's request: a prompt, a total length in tokens and a sampling temperature."""
 
     model_config = _STRICT
 
@@ -36,7 +36,7 @@ class GenerateRequest(BaseModel):
 
 
 class GenerateResponse(BaseModel):
-    """The seed's response: the prompt followed by its continuation."""
+    """The cheat-sheet version's response: the prompt followed by its continuation."""
 
     generated_text: str
     finish_reason: Literal["stop", "length"] = Field(
