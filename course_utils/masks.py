@@ -2,7 +2,8 @@
 
 Two conventions meet in practice:
 
-* **boolean / 0-1** (the cheat-sheet version's, ``F.scaled_dot_product_attention``'s boolean ``attn_mask``):
+* **boolean / 0-1** (the cheat-sheet version's and ``F.scaled_dot_product_attention``'s boolean
+  ``attn_mask``):
   ``True``/1 where a query may attend, ``False``/0 where it may not;
 * **additive** (``nn.Transformer``, ``nn.MultiheadAttention``'s float ``attn_mask``): a float
   tensor *added to the scores*, 0 where allowed and a large negative number where blocked.

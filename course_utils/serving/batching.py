@@ -6,9 +6,9 @@ The worker waits for a first request, then collects more for at most ``max_wait_
 ``max_batch_size``, runs them as one batch (:func:`generate_batch`), and starts over. Under
 load the queue refills while a batch runs, so batches fill up without any waiting at all.
 
-``max_batch_size=1`` is the cheat-sheet design, one request at a time: the same worker, no batching,
-which is what the load test compares against. All model work happens on this one thread, so
-concurrent requests never run competing torch thread pools (oversubscription).
+``max_batch_size=1`` is the cheat-sheet design, one request at a time: the same worker, no
+batching, which is what the load test compares against. All model work happens on this one
+thread, so concurrent requests never run competing torch thread pools (oversubscription).
 """
 
 from __future__ import annotations

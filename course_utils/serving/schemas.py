@@ -21,7 +21,7 @@ _STRICT = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False)
 
 
 class GenerateRequest(BaseModel):
-    """The cheat-sheet version's request: a prompt, a total length in tokens and a sampling temperature."""
+    """The cheat-sheet request: a prompt, a total length in tokens and a sampling temperature."""
 
     model_config = _STRICT
 
