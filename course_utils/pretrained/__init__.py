@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 ASSETS_DIR = Path(__file__).resolve().parent.parent / "assets"
-BUNDLED = ("course-gpt", "course-bert")
+BUNDLED = ("course-gpt", "course-bert", "course-translator")
 
 
 def asset_path(name: str) -> Path:
