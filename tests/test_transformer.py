@@ -189,7 +189,8 @@ def test_greedy_decode_stops_rows_at_their_end_token():
 
 @pytest.fixture(scope="module")
 def tiny_translator():
-    vocab = T.WordVocab("the cat dog sees likes red big lo gato kano vidas amas ruga granda .".split())
+    words = "the cat dog sees likes red big lo gato kano vidas amas ruga granda ."
+    vocab = T.WordVocab(words.split())
     torch.manual_seed(0)
     model = T.Translator(T.TranslatorConfig(len(vocab), d_model=16, nhead=2, max_len=12,
                                             dim_feedforward=24), vocab).eval()

@@ -59,9 +59,21 @@ def _split_heads_last(x, num_heads):
     return x.view(b, s, num_heads, d // num_heads).transpose(1, 3)
 
 
+def _split_axes(got, case: Case):
+    x, num_heads = case.args
+    b, s, d = x.shape
+    expected = (b, num_heads, s, d // num_heads)
+    if (isinstance(got, torch.Tensor) and tuple(got.shape) != expected
+            and sorted(got.shape) == sorted(expected)):
+        return (f"The axes are in the wrong order: you return {tuple(got.shape)}, the heads "
+                f"are (batch, num_heads, seq, d_k) = {expected}. View as (batch, seq, "
+                "num_heads, d_k), then transpose(1, 2).")
+    return None
+
+
 register(Exercise(
     id="02.1", title="split d_model into heads", reference=attention.split_heads,
-    cases=_split_cases,
+    cases=_split_cases, properties=[_split_axes],
     hint="x.view(batch, seq_len, num_heads, d_k) gives each head a slice of d_k features; then "
          ".transpose(1, 2) puts the head axis before the sequence: (batch, num_heads, seq, d_k).",
     mistakes=[
@@ -326,13 +338,13 @@ def _cross_cases(rng: torch.Generator):
     def r(*shape):
         return torch.randn(*shape, generator=rng)
 
-    yield Case((r(2, 3, 8), r(2, 5, 8), _params(rng, 8), 2, _src_mask([5, 3], 5)),
-               label="3 target tokens, 5 source tokens, the 2nd source padded",
-               catches="keys from the decoder; the source mask ignored; a causal mask")
     yield Case((r(2, 4, 8), r(2, 4, 8), _params(rng, 8), 2, _src_mask([4, 2], 4)),
                label="target and source of the same length (4)",
                catches="keys or values from the decoder, the mask on the query axis (shapes "
                        "alone can't tell)")
+    yield Case((r(2, 3, 8), r(2, 5, 8), _params(rng, 8), 2, _src_mask([5, 3], 5)),
+               label="3 target tokens, 5 source tokens, the 2nd source padded",
+               catches="keys from the decoder; the source mask ignored; a causal mask")
     yield Case((r(3, 3, 12), r(3, 6, 12), _params(rng, 12), 3, _src_mask([6, 1, 4], 6)),
                label="batch = target length = 3, a one-token source",
                catches="the (batch, S) mask passed as 2-D (read as (queries, keys)); the mask "
@@ -521,6 +533,10 @@ def _dl_cross_first(x, memory, p, num_heads, m=None):
     return _dl(x, memory, p, num_heads, m, order=("cross", "self", "ff"), norms=(2, 1, 3))
 
 
+def _dl_cross_first_norms_in_place(x, memory, p, num_heads, m=None):
+    return _dl(x, memory, p, num_heads, m, order=("cross", "self", "ff"))
+
+
 def _dl_pre_norm(x, memory, p, num_heads, m=None):
     return _dl(x, memory, p, num_heads, m, norm="pre")
 
@@ -562,6 +578,9 @@ register(Exercise(
                         "masks.causal_mask(T) each target word sees the words after it."),
         (_dl_cross_first, "The sub-layers are in the wrong order: causal self-attention first "
                           "(norm1), then cross-attention (norm2), then the MLP (norm3)."),
+        (_dl_cross_first_norms_in_place, "The sub-layers are in the wrong order: causal "
+                                         "self-attention first (norm1), then cross-attention "
+                                         "(norm2), then the MLP (norm3)."),
         (_dl_pre_norm, "That is pre-norm (x + sublayer(norm(x))). This layer is post-norm, as "
                        "in the paper and nn.Transformer's default: x = norm(x + sublayer(x))."),
         (_dl_no_residual, "The residual connection is missing: add the sub-layer's input back, "
@@ -688,6 +707,10 @@ def _gd_starts_with_pad(*a):
     return _gd(*a, start=lambda bos, eos, pad: pad)
 
 
+def _gd_starts_with_eos(*a):
+    return _gd(*a, start=lambda bos, eos, pad: eos)
+
+
 def _gd_keeps_start(*a):
     return _gd(*a, keep_start=True)
 
@@ -741,6 +764,8 @@ register(Exercise(
                              "row has (finished.all(), not .any())."),
         (_gd_starts_with_pad, "Every row must start from bos_id, the start token the decoder "
                               "was trained to begin with."),
+        (_gd_starts_with_eos, "Every row must start from bos_id, the start token the decoder "
+                              "was trained to begin with (not the end token)."),
         (_gd_keeps_start, "Return only the generated tokens: drop the start token (tgt[:, 1:])."),
         (_gd_last_token_only, "Without a cache the model needs the whole prefix: call "
                               "model(src, tgt), not only the last token."),
