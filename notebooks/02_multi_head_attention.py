@@ -454,6 +454,11 @@ def decoder_layer(x, memory, params, num_heads, src_attention_mask=None):
 # %%
 check("02.5", decoder_layer)
 
+# %%
+from course_utils.transformer import decoder_layer
+
+print("from here on the lesson uses", f"{decoder_layer.__module__}.{decoder_layer.__name__}")
+
 # %% [markdown]
 # ### The cheat-sheet `Transformer`, run as written
 #
@@ -556,10 +561,10 @@ post_norm = EncoderDecoder(32, 4, 1, 1, 64).eval()
 with torch.no_grad():
     enc_out = post_norm.encode(src, src_mask)
     by_module = post_norm.decoder_layers[0](tgt, enc_out, src_mask)
-    by_your_function = decoder_layer(tgt, enc_out, post_norm.decoder_layers[0].params(), 4,
+    by_function = decoder_layer(tgt, enc_out, post_norm.decoder_layers[0].params(), 4,
                                      src_mask)
-print("your decoder_layer == the course's decoder layer:",
-      torch.allclose(by_your_function, by_module, atol=1e-5))
+print("the function decoder_layer == the DecoderLayer module:",
+      torch.allclose(by_function, by_module, atol=1e-5))
 
 # %% [markdown]
 # ## 8. A translator, trained on the course's English -> Lingo pairs
