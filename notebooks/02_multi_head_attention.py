@@ -707,7 +707,7 @@ gpt_out = generate_batch(gpt2, tokenizer, [translation_prompt(s, demos) for s in
 gpt_out = [o.strip() for o in gpt_out]
 gpt_bleu = bleu(gpt_out, test_ref)["bleu"]
 print(f"held-out BLEU on {len(test_src)} sentences: course-translator {test_bleu:.3f}, "
-      f"course-gpt with 3 examples {gpt_bleu:.3f}")
+      f"course-gpt with {len(demos)} examples {gpt_bleu:.3f}")
 n_params = sum(p.numel() for p in translator.parameters())
 print(f"parameters: course-translator {n_params:,}, "
       f"course-gpt {sum(p.numel() for p in gpt2.parameters()):,}")
