@@ -187,13 +187,16 @@ def test_greedy_decode_stops_rows_at_their_end_token():
     assert torch.equal(cut, out[:, :2])
 
 
-@pytest.fixture(scope="module")
-def tiny_translator():
+@pytest.fixture(scope="module", params=[(False, "relu"), (True, "gelu")],
+                ids=["post-norm relu", "pre-norm gelu"])
+def tiny_translator(request):
     words = "the cat dog sees likes red big lo gato kano vidas amas ruga granda ."
     vocab = T.WordVocab(words.split())
     torch.manual_seed(0)
+    norm_first, activation = request.param
     model = T.Translator(T.TranslatorConfig(len(vocab), d_model=16, nhead=2, max_len=12,
-                                            dim_feedforward=24), vocab).eval()
+                                            dim_feedforward=24, norm_first=norm_first,
+                                            activation=activation), vocab).eval()
     return model
 
 
@@ -269,6 +272,8 @@ def test_bundled_translator_translates_held_out_sentences():
     src, ref = ds["source"][:60], ds["target"][:60]
     got = model.translate(src)
     assert bleu(got, ref)["bleu"] > 0.8, list(zip(got, ref, strict=True))[:5]
+    ids, mask = model.batch(src)
+    assert torch.equal(model.generate(ids, mask), model.generate(ids, mask, use_cache=False))
     assert load_seconds < 5  # (the benchmark measures it; this only catches a huge asset)
 
 
