@@ -277,6 +277,14 @@ def test_bundled_translator_translates_held_out_sentences():
     assert load_seconds < 5  # (the benchmark measures it; this only catches a huge asset)
 
 
+def test_load_pretrained_gives_the_translator_and_its_vocabulary():
+    from course_utils.pretrained import load_pretrained
+
+    model, vocab = load_pretrained("course-translator")
+    assert isinstance(model, T.Translator) and vocab is model.vocab
+    assert model.translate("The cat sees the red ball.") == ["Lo gato vidas lo pilko ruga."]
+
+
 def test_quick_build_makes_a_loadable_translator(tmp_path):
     from course_utils.pretrained.build import build
 

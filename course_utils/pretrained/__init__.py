@@ -73,6 +73,11 @@ def load_pretrained(name: str = "course-gpt", model_class: Any = None,
         raise TypeError(f"name must be a model name such as 'course-gpt', got {name!r}")
     from transformers import AutoModelForPreTraining, AutoTokenizer
 
+    if name == "course-translator":  # not a transformers model: course_utils.transformer's own
+        from course_utils.transformer import load_translator
+
+        translator = load_translator()
+        return translator, translator.vocab
     if name in BUNDLED:
         path: str | Path = asset_path(name)
         if not (Path(path) / "config.json").exists():
