@@ -364,13 +364,11 @@ print("our layer-0 maps == the model's:",
 # whole English sentence is known before the first Lingo word is written.
 
 # %%
-from course_utils.attention import PARAM_NAMES
-
 x_dec = torch.randn(2, 3, 16)     # the decoder's states: 2 sentences, T = 3 target positions
 memory = torch.randn(2, 5, 16)    # the encoder's output: S = 5 source positions
 src_attention_mask = torch.tensor([[1, 1, 1, 1, 1],
                                    [1, 1, 1, 0, 0]])  # the 2nd source has 3 words + 2 pads
-params = {name: p for name, p in MultiHeadAttention(16, 4).params().items()}
+params = MultiHeadAttention(16, 4).params()  # the W_q ... b_o dict of exercise 02.3
 with torch.no_grad():
     out, w = multi_head_attention(x_dec, memory, memory, params, 4,
                                   mask=masks.padding_mask(src_attention_mask))
