@@ -589,17 +589,17 @@ from course_utils.transformer import Translator, TranslatorConfig, load_translat
 
 pairs = data.translations(seed=0)
 train_pairs = list(zip(pairs["train"]["source"], pairs["train"]["target"], strict=True))
-test_src, test_ref = list(pairs["test"]["source"][:100]), list(pairs["test"]["target"][:100])
+test_src, test_ref = list(pairs["test"]["source"][:60]), list(pairs["test"]["target"][:60])
 print(len(train_pairs), "training pairs, e.g.", train_pairs[0])
 
 torch.manual_seed(0)
 vocab = translation_vocab()
 scratch = Translator(TranslatorConfig(len(vocab), d_model=64, nhead=4), vocab)
 print(f"{sum(p.numel() for p in scratch.parameters()):,} parameters, {len(vocab)} words")
-log = train_translator(scratch, train_pairs, steps=50, batch_size=64, lr=3e-3)
+log = train_translator(scratch, train_pairs, steps=30, batch_size=64, lr=3e-3, warmup=10)
 scratch_bleu = held_out_bleu(scratch, test_src, test_ref)
-print(f"50 steps in {log['seconds']} s: loss {log['loss'][0]:.2f} -> {log['loss'][-1]:.2f}")
-print(f"held-out BLEU after 50 steps: {scratch_bleu:.3f}")
+print(f"30 steps in {log['seconds']} s: loss {log['loss'][0]:.2f} -> {log['loss'][-1]:.2f}")
+print(f"held-out BLEU after 30 steps: {scratch_bleu:.3f}")
 print(scratch.translate(test_src[:2]), "instead of", test_ref[:2])
 
 # %% [markdown]
@@ -619,7 +619,7 @@ print(f"course-translator: {train_log['recipe']['steps']} steps "
       f"({train_log['seconds']} s when it was built)")
 print("validation BLEU at steps", [s + 1 for s in train_log["val_step"]], ":",
       train_log["val_bleu"])
-print(f"(our 50 steps reached {scratch_bleu:.3f}.) A few more steps from the checkpoint:")
+print(f"(our 30 steps reached {scratch_bleu:.3f}.) A few more steps from the checkpoint:")
 log = train_translator(translator, train_pairs, steps=10, batch_size=64, lr=1e-4)
 print(f"  loss {log['loss'][0]:.1e} -> {log['loss'][-1]:.1e}: it has little left to learn")
 
@@ -701,7 +701,7 @@ from course_utils.prompting.runner import generate_batch
 demos = train_pairs[:3]
 print(translation_prompt(test_src[0], demos), "...\n")
 gpt_out = generate_batch(gpt2, tokenizer, [translation_prompt(s, demos) for s in test_src],
-                         max_new_tokens=30, stop=("\n",), batch_size=25)
+                         max_new_tokens=30, stop=("\n",), batch_size=30)
 gpt_out = [o.strip() for o in gpt_out]
 gpt_bleu = bleu(gpt_out, test_ref)["bleu"]
 print(f"held-out BLEU on {len(test_src)} sentences: course-translator {test_bleu:.3f}, "

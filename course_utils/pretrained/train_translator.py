@@ -76,7 +76,7 @@ def train_translator(model: Translator, pairs: Sequence[tuple[str, str]], steps:
         opt.step()
         sched.step()
         log["step"].append(step)
-        log["loss"].append(round(loss.item(), 4))
+        log["loss"].append(float(f"{loss.item():.4g}"))
         if eval_fn is not None and eval_every and ((step + 1) % eval_every == 0
                                                    or step + 1 == steps):
             model.eval()
