@@ -5,7 +5,6 @@ clearly, and the bundled translator loads and translates."""
 from __future__ import annotations
 
 import json
-import time
 import warnings
 
 import pytest
@@ -265,16 +264,13 @@ def test_bundled_translator_translates_held_out_sentences():
     from course_utils import data
     from course_utils.metrics import bleu
 
-    t0 = time.perf_counter()
-    model = T.load_translator()
-    load_seconds = time.perf_counter() - t0
+    model = T.load_translator()  # (benchmarks/translator.py measures how long this takes)
     ds = data.translations(0)["test"]
     src, ref = ds["source"][:60], ds["target"][:60]
     got = model.translate(src)
     assert bleu(got, ref)["bleu"] > 0.8, list(zip(got, ref, strict=True))[:5]
     ids, mask = model.batch(src)
     assert torch.equal(model.generate(ids, mask), model.generate(ids, mask, use_cache=False))
-    assert load_seconds < 5  # (the benchmark measures it; this only catches a huge asset)
 
 
 def test_load_pretrained_gives_the_translator_and_its_vocabulary():
