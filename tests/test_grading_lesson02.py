@@ -485,6 +485,15 @@ def test_other_correct_answers_are_accepted_too():
     assert _verdict("02.6", gd_ok_python_lists).passed
 
 
+def test_the_shown_decoder_layer_solution_is_the_library_layer():
+    from course_utils.transformer import decoder_layer
+
+    ex = get_exercise("02.5")
+    assert ex.reference is not decoder_layer
+    for case in ex.cases(torch.Generator().manual_seed(ex.seed)):
+        torch.testing.assert_close(ex.reference(*case.args), decoder_layer(*case.args))
+
+
 def test_every_case_says_what_it_catches_and_every_mistake_runs_on_every_case():
     for ex_id in ["02.1", "02.2", "02.3", "02.4", "02.5", "02.6"]:
         ex = get_exercise(ex_id)

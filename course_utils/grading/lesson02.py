@@ -565,9 +565,22 @@ def _dl_one_norm(x, memory, p, num_heads, m=None):
     return _dl(x, memory, p, num_heads, m, norms=(1, 1, 1))
 
 
+def decoder_layer(x, memory, params, num_heads, src_attention_mask=None):
+    """The post-norm decoder layer written out (what ``solution("02.5")`` shows); the tests
+    prove it equals :func:`course_utils.transformer.decoder_layer` and so ``nn.Transformer``."""
+    T = x.shape[1]
+    sa, _ = attention.multi_head_attention(x, x, x, params["self_attn"], num_heads,
+                                           masks.causal_mask(T))
+    x = transformer.layer_norm(x + sa, params["norm1"])
+    ca, _ = transformer.cross_attention(x, memory, params["cross_attn"], num_heads,
+                                        src_attention_mask)
+    x = transformer.layer_norm(x + ca, params["norm2"])
+    return transformer.layer_norm(x + transformer.feed_forward(x, params["ff"]), params["norm3"])
+
+
 register(Exercise(
     id="02.5", title="the decoder layer's forward pass",
-    reference=transformer.decoder_layer,
+    reference=decoder_layer,
     cases=_decoder_cases,
     hint="Post-norm, three sub-layers in this order: x = norm(x, p['norm1']) of x + causal "
          "self-attention of x; then x = norm of x + cross_attention(x, memory, "
