@@ -54,7 +54,8 @@ INTERACTIONS: dict[str, list[Interaction]] = {
     ],
     "02_multi_head_attention": [
         Interaction("course-cross-attention-explorer", "head", value=1),
-        Interaction("course-cross-attention-explorer", "sentence"),
+        Interaction("course-cross-attention-explorer", "your own",
+                    value="The old horse likes the green apple."),
     ],
     "03_gpt_and_bert": [
         Interaction("course-head-explorer", "head", value=1),
