@@ -32,6 +32,9 @@ BENCHMARKS = [
     ("generation.py", "generation", "Generation",
      "Greedy tokens per second: KV cache vs no cache vs `transformers` `generate`, same weights. "
      "Goals: KV cache >= 1.0x `generate`, >= 5x no cache at 256 tokens."),
+    ("translator.py", "translator", "Translator",
+     "Lesson 02's encoder-decoder translator: held-out BLEU, and greedy tokens per second with "
+     "the cache (encoder output and cross-attention K/V once per source) vs without."),
     ("load_test.py", "load_test", "Serving",
      "Lesson 08's load test: one request at a time vs dynamic batching, 1/4/16 clients. Goal: "
      "batched >= 3x throughput at 16 clients."),

@@ -1,13 +1,16 @@
 """The bundled pretrained models, loaded offline: ``load_pretrained("course-gpt")``.
 
-Two small checkpoints ship in Hugging Face format under ``course_utils/assets/``:
+Small checkpoints ship under ``course_utils/assets/`` (the first two in Hugging Face format):
 
 - ``course-gpt``: a GPT-2-architecture causal LM (``GPT2LMHeadModel``, 4 layers, width 160,
   4 heads, context 256) with a byte-level BPE tokenizer of 1,024 tokens, a pad token
   (``<|pad|>``, distinct from ``<|endoftext|>``), and a chat template (``System:/User:/Assistant:``
   lines, as in its pretraining chats) so ``tokenizer.apply_chat_template`` works;
 - ``course-bert``: a BERT-architecture encoder (``BertForPreTraining``: masked language modelling
-  and next-sentence prediction) with a lower-cased WordPiece tokenizer.
+  and next-sentence prediction) with a lower-cased WordPiece tokenizer;
+- ``course-translator``: lesson 02's English -> Lingo encoder-decoder
+  (:class:`course_utils.transformer.Translator`, safetensors + ``config.json``, not a
+  ``transformers`` model): ``load_pretrained`` returns it with its word vocabulary.
 
 Both were trained on :mod:`course_utils.data` (stories plus the task formats of
 :mod:`course_utils.data.corpus`); each directory holds its ``training_log.json`` and
@@ -26,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 ASSETS_DIR = Path(__file__).resolve().parent.parent / "assets"
-BUNDLED = ("course-gpt", "course-bert")
+BUNDLED = ("course-gpt", "course-bert", "course-translator")
 
 
 def asset_path(name: str) -> Path:
@@ -73,6 +76,11 @@ def load_pretrained(name: str = "course-gpt", model_class: Any = None,
         raise TypeError(f"name must be a model name such as 'course-gpt', got {name!r}")
     from transformers import AutoModelForPreTraining, AutoTokenizer
 
+    if name == "course-translator":  # not a transformers model: course_utils.transformer's own
+        from course_utils.transformer import load_translator
+
+        translator = load_translator()
+        return translator, translator.vocab
     if name in BUNDLED:
         path: str | Path = asset_path(name)
         if not (Path(path) / "config.json").exists():

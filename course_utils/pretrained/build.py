@@ -19,11 +19,15 @@ from course_utils.data.corpus import pretraining_corpus
 from course_utils.pretrained.tokenizer_build import train_bert_tokenizer, train_gpt_tokenizer
 from course_utils.pretrained.train_bert import BertRecipe, train_bert
 from course_utils.pretrained.train_gpt import GPTRecipe, train_gpt
+from course_utils.pretrained.train_translator import TranslatorRecipe, build_translator
 
 QUICK_GPT = GPTRecipe(n_layer=1, n_embd=32, n_head=2, n_positions=64, tokens=20 * 8 * 64,
                       batch_size=8, eval_every=10)
 QUICK_BERT = BertRecipe(num_hidden_layers=1, hidden_size=32, num_attention_heads=2, max_len=32,
                         steps=20, batch_size=8, eval_every=10)
+QUICK_TRANSLATOR = TranslatorRecipe(d_model=16, nhead=2, num_encoder_layers=1,
+                                    num_decoder_layers=1, dim_feedforward=32, steps=20,
+                                    batch_size=16, eval_every=10)
 
 
 def plot_curve(log: dict, metric: str, path: Path, title: str) -> None:
@@ -65,10 +69,11 @@ def build(out_dir: Path, quick: bool = False, only: str | None = None, seed: int
     """Generate the corpus, train both tokenizers and models, save them under ``out_dir``.
 
     ``quick`` uses a tiny slice of the corpus and tiny models (a smoke test, under a minute);
-    ``only`` ("course-gpt" or "course-bert") builds one of the two.
+    ``only`` ("course-gpt", "course-bert" or "course-translator") builds one of them.
     """
-    if only not in (None, "course-gpt", "course-bert"):
-        raise ValueError(f"only must be 'course-gpt' or 'course-bert', got {only!r}")
+    if only not in (None, "course-gpt", "course-bert", "course-translator"):
+        raise ValueError("only must be 'course-gpt', 'course-bert' or 'course-translator', "
+                         f"got {only!r}")
     torch.set_num_threads(threads)
     out_dir = Path(out_dir)
     scale = 0.02 if quick else 1.0
@@ -104,5 +109,16 @@ def build(out_dir: Path, quick: bool = False, only: str | None = None, seed: int
         _save(model, btok, log, out_dir / "course-bert", "val_mlm_accuracy",
               "course-bert pretraining (MLM + NSP)")
         made["course-bert"] = out_dir / "course-bert"
+    if only in (None, "course-translator"):
+        model, log = build_translator(QUICK_TRANSLATOR if quick else TranslatorRecipe(seed=seed))
+        print(f"course-translator: {log['recipe']['steps']} steps in {log['seconds']} s, "
+              f"validation BLEU {log['val_bleu_final']}")
+        out = out_dir / "course-translator"
+        if out.exists():
+            shutil.rmtree(out)
+        model.save(out)
+        (out / "training_log.json").write_text(json.dumps(log) + "\n")
+        plot_curve(log, "val_bleu", out / "loss_curve.png", "course-translator (English -> Lingo)")
+        made["course-translator"] = out
     print(f"built {', '.join(made)} in {time.time() - t0:.0f} s under {out_dir}")
     return made

@@ -52,6 +52,11 @@ INTERACTIONS: dict[str, list[Interaction]] = {
         Interaction("course-attention-explorer", "temperature", value=-6),
         Interaction("course-mask-explorer", "mask", value="padding"),
     ],
+    "02_multi_head_attention": [
+        Interaction("course-cross-attention-explorer", "head", value=1),
+        Interaction("course-cross-attention-explorer", "your own",
+                    value="The old horse likes the green apple."),
+    ],
     "03_gpt_and_bert": [
         Interaction("course-head-explorer", "head", value=1),
         Interaction("course-head-explorer", "layer", value=1),
