@@ -130,6 +130,7 @@ def perform(box: Locator, action: Interaction) -> str:
         select = control.locator("select").first
         options = select.locator("option").all_inner_texts()
         current = select.evaluate("s => s.options[s.selectedIndex]?.text")
+        current = current.replace("\xa0", " ") if current else current
         choice = _choose(action, [o.replace("\xa0", " ") for o in options], current)
         select.select_option(label=choice)
         return f"chose {choice!r} in {action.control!r}"
