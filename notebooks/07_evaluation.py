@@ -751,7 +751,7 @@ try_briefly(f'pipeline("text-classification", model="{TOXICITY_MODEL}")',
 # score of the label called `toxic`, which both models have.
 
 # %%
-from course_utils.toxicity import ToxicityRecipe, toxic_scores, train_toxicity_classifier
+from course_utils.metrics.toxicity import ToxicityRecipe, toxic_scores, train_toxicity_classifier
 
 started = time.perf_counter()
 recipe = ToxicityRecipe()

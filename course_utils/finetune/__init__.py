@@ -8,7 +8,7 @@
 - :mod:`~course_utils.finetune.sentiment`: the sentiment task and budget that lessons 05 and 06
   and ``benchmarks/finetune.py`` share, and :func:`finetune`, one ``Trainer`` run with its cost.
 
-Costs (parameters, memory, time, size on disk) are measured in :mod:`course_utils.costs`.
+Costs (parameters, memory, time, size on disk) are measured in :mod:`course_utils.finetune.costs`.
 """
 
 from course_utils.finetune.callbacks import LossHistory, plot_loss_curves
