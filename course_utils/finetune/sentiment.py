@@ -21,6 +21,7 @@ from transformers import PrinterCallback, Trainer, TrainingArguments
 
 from course_utils.data import reviews
 from course_utils.finetune import costs
+from course_utils.finetune.args import cpu_training_arguments
 from course_utils.finetune.callbacks import LossHistory
 from course_utils.finetune.data import balanced_subset, causal_lm_dataset, collator_for
 from course_utils.finetune.metrics import lm_label_accuracy
@@ -66,20 +67,15 @@ def sentiment_splits(recipe: Recipe = Recipe()) -> dict[str, Dataset]:
 
 def training_arguments(output_dir: str | Path, recipe: Recipe = Recipe(),
                        **overrides: Any) -> TrainingArguments:
-    """``TrainingArguments`` for ``recipe``: steps, batch size, warm-up, weight decay, logging,
-    evaluation every ``eval_steps``, no checkpoints (the lesson saves the model itself)."""
-    kwargs = dict(
-        output_dir=str(output_dir), max_steps=recipe.max_steps,
-        per_device_train_batch_size=recipe.batch_size,
+    """:func:`~course_utils.finetune.args.cpu_training_arguments` for ``recipe``: steps, batch
+    size, warm-up, weight decay, logging, evaluation every ``eval_steps``, its seed."""
+    return cpu_training_arguments(output_dir, **(dict(
+        max_steps=recipe.max_steps, per_device_train_batch_size=recipe.batch_size,
         per_device_eval_batch_size=2 * recipe.batch_size,
         learning_rate=recipe.learning_rate, warmup_steps=recipe.warmup_steps,
         weight_decay=recipe.weight_decay, logging_steps=recipe.logging_steps,
-        eval_strategy="steps", eval_steps=recipe.eval_steps, save_strategy="no",
-        report_to="none", seed=recipe.seed, use_cpu=True, dataloader_num_workers=0,
-        dataloader_pin_memory=False, disable_tqdm=True,
-    )
-    kwargs.update(overrides)
-    return TrainingArguments(**kwargs)
+        eval_strategy="steps", eval_steps=recipe.eval_steps, seed=recipe.seed,
+    ) | overrides))
 
 
 def _saved_weights(path: Path) -> list[Path]:
