@@ -67,7 +67,8 @@ def load_model(name: str = DEFAULT_MODEL) -> tuple[Any, Any]:
         model, tokenizer = load_pretrained(
             name, model_class=None if name in BUNDLED else AutoModelForCausalLM)
     except (OSError, ValueError) as exc:
-        raise ModelLoadError(f"cannot load {name!r}: {exc} Pass the bundled {DEFAULT_MODEL!r}, "
+        # The cause's own words first: they say what went wrong (e.g. offline, not bundled).
+        raise ModelLoadError(f"{exc} Cannot load {name!r}: pass the bundled {DEFAULT_MODEL!r}, "
                              "a checkpoint directory, or 'random-tiny' for a random stand-in "
                              "(--model random-tiny for the server).") from exc
     return model.eval(), tokenizer

@@ -67,11 +67,13 @@ def corpus_perplexity(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase
     """The table's perplexity: :func:`course_utils.lm.perplexity` over all tokens of ``texts``.
 
     Each text is scored from its first token (no start token prepended) and tokens are
-    weighted equally, so long texts count more than short ones.
+    weighted equally, so long texts count more than short ones. Texts go one at a time:
+    dynamic quantization scales the activations of a whole batch tensor at once, so padding a
+    text into a batch would change an int8 model's numbers.
     """
     if isinstance(texts, str) or not texts:
         raise ValueError("texts must be a non-empty list of strings")
-    return perplexity(model, tokenizer, texts, add_start_token=False)["perplexity"]
+    return perplexity(model, tokenizer, texts, batch_size=1, add_start_token=False)["perplexity"]
 
 
 def ms_per_token(model: PreTrainedModel, prompt_ids: Sequence[int], new_tokens: int = 32,
