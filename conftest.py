@@ -31,17 +31,8 @@ def pytest_configure(config: pytest.Config) -> None:
     sys.path.insert(0, str(ROOT / "scripts"))
     import build_notebooks
 
-    _build_solutions(build_notebooks)
-
-
-def _build_solutions(build_notebooks) -> None:
-    """Write the solution editions only: the student editions are checked, never rewritten."""
-    for src in build_notebooks.sources():
-        text = build_notebooks.solution_text(src.read_text(encoding="utf-8"))
-        build_notebooks.SOLUTIONS.mkdir(parents=True, exist_ok=True)
-        nb = build_notebooks.to_notebook(text, src.stem)
-        (build_notebooks.SOLUTIONS / f"{src.stem}.ipynb").write_text(
-            build_notebooks.render(nb), encoding="utf-8")
+    # The solution editions only: the student editions are checked, never rewritten.
+    build_notebooks.build_solutions()
 
 
 @pytest.hookimpl(tryfirst=True)

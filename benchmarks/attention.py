@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import multiprocessing as mp
+import os
 import sys
 from functools import partial
 from pathlib import Path
@@ -21,7 +22,9 @@ import torch
 import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "scripts"))
 from common import RESULTS, alternate, write_results  # noqa: E402
+from memory_watch import vm_hwm_mb  # noqa: E402
 
 from course_utils.attention import scaled_dot_product_attention  # noqa: E402
 
@@ -44,18 +47,13 @@ def _peak_extra_mb(impl: str, L: int, queue) -> None:
     torch.set_num_threads(2)
     q, k, v = _inputs(L)
     _run(impl, *_inputs(8))  # load the kernels before the baseline
-    before = _vm_hwm_kb()
+    # This process's peak resident memory (VmHWM). Not ru_maxrss: that survives exec, so a
+    # spawned child would start with its parent's peak.
+    before = vm_hwm_mb(os.getpid())
+    if not before:
+        raise RuntimeError("no VmHWM in /proc/self/status (Linux only)")
     _run(impl, q, k, v)
-    queue.put((_vm_hwm_kb() - before) / 1024)
-
-
-def _vm_hwm_kb() -> int:
-    """This process's peak resident memory. (Not ru_maxrss: that survives exec, so a spawned
-    child would start with its parent's peak.)"""
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1])
-    raise RuntimeError("no VmHWM in /proc/self/status (Linux only)")
+    queue.put(vm_hwm_mb(os.getpid()) - before)
 
 
 def peak_extra_mb(impl: str, L: int) -> float:

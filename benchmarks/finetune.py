@@ -4,7 +4,7 @@
 
 Each run is a real ``Trainer`` run of ``--steps`` optimizer steps on the sentiment task of
 lessons 05 and 06 (same data, batch size and sequence lengths: :class:`Recipe`), measured by
-:class:`course_utils.costs.CostCallback`, the meter the lessons use: the median time of an
+:class:`course_utils.finetune.costs.CostCallback`, the meter the lessons use: the median time of an
 optimizer step (forward, backward, AdamW) after a warm-up step, and the peak bytes of live
 tensors during one step (weights, gradients, optimizer state, activations). The methods take
 turns (full, LoRA r=1, ..., prompt tuning, full, ...) ``--repeats`` times and each figure is the
@@ -32,12 +32,12 @@ import torch  # noqa: E402
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import write_results  # noqa: E402
 
-from course_utils import costs  # noqa: E402
 from course_utils.finetune import (  # noqa: E402
     LABEL_NAMES,
     Recipe,
     causal_lm_dataset,
     collator_for,
+    costs,  # noqa: E402
     sentiment_splits,
     training_arguments,
 )

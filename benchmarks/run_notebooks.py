@@ -29,6 +29,7 @@ sys.path.insert(0, str(ROOT / "scripts"))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 import build_notebooks  # noqa: E402
 from common import write_results  # noqa: E402
+from memory_watch import vm_hwm_mb  # noqa: E402
 
 TIME_BUDGET_S = 90.0
 MEMORY_BUDGET_MB = 1536.0
@@ -56,7 +57,7 @@ class PeakMemory(threading.Thread):
             proc = self._kernel()
             if proc is not None:
                 try:
-                    hwm = _vm_hwm_mb(proc.pid)
+                    hwm = vm_hwm_mb(proc.pid)
                     rss = proc.memory_info().rss / 2**20
                     kids = sum(c.memory_info().rss for c in proc.children(recursive=True)) / 2**20
                     self.peak_mb = max(self.peak_mb, hwm + kids, rss + kids)
@@ -68,16 +69,6 @@ class PeakMemory(threading.Thread):
         self._done.set()
         self.join()
         return self.peak_mb
-
-
-def _vm_hwm_mb(pid: int) -> float:
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return 0.0
 
 
 def run_notebook(path: Path, strict: bool, timeout: int = 600) -> dict:

@@ -21,9 +21,7 @@ from torch import nn
 
 from course_utils.attention import MultiHeadAttention
 from course_utils.masks import padding_mask
-
-_ACTIVATIONS = {"gelu": F.gelu, "gelu_new": lambda x: F.gelu(x, approximate="tanh"),
-                "relu": F.relu}
+from course_utils.model_config import ACTIVATIONS, check_config
 
 
 @dataclass
@@ -43,17 +41,8 @@ class BERTConfig:
     num_labels: int = 2
 
     def __post_init__(self) -> None:
-        for name in ("vocab_size", "max_seq_len", "type_vocab_size", "d_model", "num_heads",
-                     "num_layers", "num_labels"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"BERTConfig.{name} must be a positive int, got {value!r}")
-        if self.d_model % self.num_heads:
-            raise ValueError(f"d_model={self.d_model} must be divisible by "
-                             f"num_heads={self.num_heads}")
-        if self.activation not in _ACTIVATIONS:
-            raise ValueError(f"activation must be one of {sorted(_ACTIVATIONS)}, "
-                             f"got {self.activation!r}")
+        check_config(self, ("vocab_size", "max_seq_len", "type_vocab_size", "d_model",
+                            "num_heads", "num_layers", "num_labels"))
         self.d_ff = self.d_ff or 4 * self.d_model
 
 
@@ -76,7 +65,7 @@ class EncoderLayer(nn.Module):
         self.fc = nn.Linear(config.d_model, config.d_ff)
         self.proj = nn.Linear(config.d_ff, config.d_model)
         self.ln_2 = nn.LayerNorm(config.d_model, eps=config.layer_norm_eps)
-        self.act = _ACTIVATIONS[config.activation]
+        self.act = ACTIVATIONS[config.activation]
         self.dropout = nn.Dropout(config.dropout)
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
@@ -141,7 +130,7 @@ class BERT(nn.Module):
             x = layer(x, mask)
         pooled = torch.tanh(self.pooler(x[:, 0]))  # the [CLS] token sums up the sequence
         logits = self.classifier(self.dropout(pooled))
-        h = self.mlm_ln(_ACTIVATIONS[self.config.activation](self.mlm_dense(x)))
+        h = self.mlm_ln(ACTIVATIONS[self.config.activation](self.mlm_dense(x)))
         mlm_logits = F.linear(h, self.token_embedding.weight, self.mlm_bias)
         return BERTOutput(x, pooled, logits, mlm_logits)
 

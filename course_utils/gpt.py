@@ -23,10 +23,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from course_utils.attention import NEG_INF, merge_heads, split_heads
-
-_ACTIVATIONS = {"gelu_new": partial(F.gelu, approximate="tanh"),
-                "gelu_pytorch_tanh": partial(F.gelu, approximate="tanh"),
-                "gelu": F.gelu, "relu": F.relu}
+from course_utils.model_config import ACTIVATIONS, check_config
 
 
 @dataclass
@@ -44,18 +41,7 @@ class GPTConfig:
     activation: str = "gelu_new"
 
     def __post_init__(self) -> None:
-        for name in ("vocab_size", "max_seq_len", "d_model", "num_heads", "num_layers"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"GPTConfig.{name} must be a positive int, got {value!r}")
-        if self.d_model % self.num_heads:
-            raise ValueError(f"d_model={self.d_model} must be divisible by "
-                             f"num_heads={self.num_heads}")
-        if self.activation not in _ACTIVATIONS:
-            raise ValueError(f"activation must be one of {sorted(_ACTIVATIONS)}, "
-                             f"got {self.activation!r}")
-        if not 0.0 <= self.dropout < 1.0:
-            raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
+        check_config(self, ("vocab_size", "max_seq_len", "d_model", "num_heads", "num_layers"))
         self.d_ff = self.d_ff or 4 * self.d_model
 
 
@@ -182,7 +168,7 @@ class MLP(nn.Module):
         super().__init__()
         self.fc = nn.Linear(config.d_model, config.d_ff)
         self.proj = nn.Linear(config.d_ff, config.d_model)
-        self.act = _ACTIVATIONS[config.activation]
+        self.act = ACTIVATIONS[config.activation]
         self.dropout = nn.Dropout(config.dropout)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

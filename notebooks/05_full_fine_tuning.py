@@ -343,8 +343,7 @@ plt.show()
 # needed demonstrations for that); after, the format is part of the model.
 
 # %%
-from course_utils import costs
-from course_utils.finetune import lm_label_accuracy, training_arguments
+from course_utils.finetune import costs, lm_label_accuracy, training_arguments
 
 gpt_before, preds_before = lm_label_accuracy(gpt, gpt_tok, splits["test"], LABEL_NAMES)
 print(f"course-gpt before fine-tuning: test accuracy {gpt_before:.1%}")

@@ -17,7 +17,7 @@
 # at several ranks and prompt tuning.
 
 # %%
-from course_utils import check, costs, hint, progress, solution, start_lesson
+from course_utils import check, hint, progress, solution, start_lesson
 
 # As in lesson 05 (two threads, no progress bars), and no load reports: lesson 05 covered them.
 start_lesson(seed=0, threads=2, quiet=True, load_reports=False)
@@ -28,7 +28,7 @@ import warnings
 import matplotlib.pyplot as plt
 import torch
 
-from course_utils.finetune import LABEL_NAMES, Recipe, sentiment_splits
+from course_utils.finetune import LABEL_NAMES, Recipe, costs, sentiment_splits
 from course_utils.pretrained import asset_path, load_pretrained
 
 warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*")  # inside peft
@@ -60,7 +60,7 @@ tuned, _ = load_pretrained(str(full_dir))
 # same shape and size, whose singular values are all about equal.
 
 # %%
-from course_utils.lora import rank_for_energy, update_singular_values
+from course_utils.finetune.lora import rank_for_energy, update_singular_values
 
 fig, ax = plt.subplots(figsize=(6.5, 3.8))
 for i, block in enumerate(base.transformer.h):
@@ -124,14 +124,14 @@ def lora_forward(x, weight, bias, A, B, alpha, r):
 check("06.1", lora_forward)
 
 # %% [markdown]
-# `course_utils.lora.LoRALayer` wraps a layer with exactly this, plus dropout on the LoRA
+# `course_utils.finetune.lora.LoRALayer` wraps a layer with exactly this, plus dropout on the LoRA
 # path's input (a regulariser: the frozen path sees the clean input). It handles GPT-2's
 # projections too: they are `transformers`' `Conv1D`, a linear layer that stores its weight
 # transposed, `(d_in, d_out)`. `inject_lora` swaps the named layers of a model for wrapped ones
 # and freezes everything else. Which names? Ask the model:
 
 # %%
-from course_utils.lora import LoRALayer, inject_lora, linear_module_names
+from course_utils.finetune.lora import LoRALayer, inject_lora, linear_module_names
 
 print("linear layers of course-gpt:", linear_module_names(base))
 d_in, d_out = base.transformer.h[0].attn.c_attn.weight.shape  # Conv1D: (d_in, d_out)
@@ -165,7 +165,7 @@ def count_trainable_parameters(model):
 check("06.2", count_trainable_parameters)
 
 # %%
-from course_utils.lora import count_trainable_parameters
+from course_utils.finetune.lora import count_trainable_parameters
 
 trainable, total = count_trainable_parameters(scratch)
 print(f"LoRA r=4 on c_attn: {trainable:,} trainable of {total:,} "
@@ -190,7 +190,7 @@ def merge_lora_weights(weight, A, B, alpha, r):
 check("06.3", merge_lora_weights)
 
 # %%
-from course_utils.lora import merge_lora
+from course_utils.finetune.lora import merge_lora
 
 with torch.no_grad():  # pretend training happened: give B some values
     for layer in scratch.modules():

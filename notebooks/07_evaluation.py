@@ -566,7 +566,7 @@ import copy
 from transformers import Trainer
 
 from course_utils.finetune import collator_for
-from course_utils.finetune.sentiment import training_arguments
+from course_utils.finetune.args import cpu_training_arguments
 
 train_docs = summaries()["train"].select(range(480))
 train_texts = [summary_prompt(d) + " " + s + gpt_tok.eos_token
@@ -577,9 +577,9 @@ train_set = datasets.Dataset.from_dict(
 tuned = copy.deepcopy(gpt)
 gpt_tok.padding_side = "right"  # training pads on the right
 trainer = Trainer(
-    model=tuned, args=training_arguments(f"{OUT}/runs", max_steps=30, learning_rate=1e-3,
-                                         per_device_train_batch_size=16, eval_strategy="no",
-                                         logging_steps=10, warmup_steps=3),
+    model=tuned, args=cpu_training_arguments(f"{OUT}/runs", max_steps=30, learning_rate=1e-3,
+                                             per_device_train_batch_size=16, weight_decay=0.01,
+                                             logging_steps=10, warmup_steps=3),
     train_dataset=train_set, processing_class=gpt_tok,
     data_collator=collator_for("causal-lm", gpt_tok))
 started = time.perf_counter()
@@ -743,7 +743,7 @@ try_briefly(f'pipeline("text-classification", model="{TOXICITY_MODEL}")',
 # score of the label called `toxic`, which both models have.
 
 # %%
-from course_utils.toxicity import ToxicityRecipe, toxic_scores, train_toxicity_classifier
+from course_utils.metrics.toxicity import ToxicityRecipe, toxic_scores, train_toxicity_classifier
 
 started = time.perf_counter()
 recipe = ToxicityRecipe()

@@ -72,26 +72,38 @@ def render(nb: nbformat.NotebookNode) -> str:
     return nbformat.writes(nb, version=4) + "\n"
 
 
+def _selected(only: list[str] | None) -> list[Path]:
+    return [src for src in sources() if not only or src.stem[:2] in only]
+
+
+def build_solutions(only: list[str] | None = None) -> list[Path]:
+    """Write the solution edition of every lesson (or of those numbered in ``only``) to
+    ``build/solutions``; return the files written. The test session calls this at its start."""
+    written = []
+    SOLUTIONS.mkdir(parents=True, exist_ok=True)
+    for src in _selected(only):
+        sol = render(to_notebook(solution_text(src.read_text(encoding="utf-8")), src.stem))
+        target = SOLUTIONS / f"{src.stem}.ipynb"
+        target.write_text(sol, encoding="utf-8")
+        written.append(target)
+    return written
+
+
 def build(check: bool = False, solutions: bool = True,
           only: list[str] | None = None) -> list[str]:
     """Build (or with ``check`` only compare) the editions of every lesson, or of the lessons
     numbered in ``only`` (e.g. ``["03"]``); return the stale student notebooks."""
     stale = []
-    for src in sources():
-        if only and src.stem[:2] not in only:
-            continue
-        text = src.read_text(encoding="utf-8")
-        student = render(to_notebook(student_text(text), src.stem))
+    for src in _selected(only):
+        student = render(to_notebook(student_text(src.read_text(encoding="utf-8")), src.stem))
         target = src.with_suffix(".ipynb")
         if check:
             if not target.exists() or target.read_text(encoding="utf-8") != student:
                 stale.append(target.relative_to(ROOT).as_posix())
         else:
             target.write_text(student, encoding="utf-8")
-        if solutions and not check:
-            SOLUTIONS.mkdir(parents=True, exist_ok=True)
-            sol = render(to_notebook(solution_text(text), src.stem))
-            (SOLUTIONS / target.name).write_text(sol, encoding="utf-8")
+    if solutions and not check:
+        build_solutions(only)
     return stale
 
 

@@ -15,8 +15,9 @@ from pathlib import Path
 import psutil
 
 
-def _vm_hwm_mb(pid: int) -> float:
-    """A process's peak resident size so far (Linux ``VmHWM``), 0 if unknown."""
+def vm_hwm_mb(pid: int) -> float:
+    """A process's peak resident size so far in MB (Linux ``VmHWM``), 0 if unknown; the
+    course run (``benchmarks/run_notebooks.py``) reads it too."""
     try:
         for line in Path(f"/proc/{pid}/status").read_text().splitlines():
             if line.startswith("VmHWM:"):
@@ -41,7 +42,7 @@ def watch(proc: subprocess.Popen, limit_mb: float, timeout_s: float,
         try:
             kids = root.children(recursive=True)
             kernel = sum(_rss_mb(p) for p in kids)
-            kernel_hwm = sum(_vm_hwm_mb(p.pid) for p in root.children()) + sum(
+            kernel_hwm = sum(vm_hwm_mb(p.pid) for p in root.children()) + sum(
                 _rss_mb(p) for p in kids if p.ppid() != root.pid)
             peak_kernel = max(peak_kernel, kernel, kernel_hwm)
             peak_total = max(peak_total, kernel + _rss_mb(root), peak_kernel + _rss_mb(root))

@@ -10,11 +10,11 @@ import re
 from functools import lru_cache
 
 import torch
+from _tiny_lm import tiny_gpt2
 from tokenizers import Tokenizer, models, pre_tokenizers
 from transformers import (
     BertConfig,
     BertForSequenceClassification,
-    GPT2Config,
     GPT2LMHeadModel,
     PreTrainedTokenizerFast,
 )
@@ -61,10 +61,8 @@ def bert_tokenizer() -> PreTrainedTokenizerFast:
 
 def tiny_gpt(vocab_size: int, seed: int = 0, n_embd: int = 32, n_layer: int = 2,
              n_positions: int = 96) -> GPT2LMHeadModel:
-    torch.manual_seed(seed)
-    config = GPT2Config(vocab_size=vocab_size, n_positions=n_positions, n_embd=n_embd,
-                        n_layer=n_layer, n_head=2, bos_token_id=0, eos_token_id=0)
-    return GPT2LMHeadModel(config)
+    return tiny_gpt2(vocab_size, n_positions=n_positions, n_embd=n_embd, n_layer=n_layer,
+                     n_head=2, seed=seed, bos_token_id=0, eos_token_id=0)
 
 
 def tiny_bert(vocab_size: int, num_labels: int = 3, seed: int = 0) -> BertForSequenceClassification:

@@ -9,8 +9,9 @@ token, which makes "batched equals single" a real test.
 from __future__ import annotations
 
 import torch
+from _tiny_lm import tiny_gpt2
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
-from transformers import GPT2Config, GPT2LMHeadModel, PreTrainedTokenizerFast
+from transformers import GPT2LMHeadModel, PreTrainedTokenizerFast
 
 EOS = "<|endoftext|>"
 CORPUS = [
@@ -36,11 +37,9 @@ def tiny_tokenizer(vocab_size: int = 400) -> PreTrainedTokenizerFast:
 def tiny_model(tokenizer: PreTrainedTokenizerFast, seed: int = 0,
                n_positions: int = 128) -> GPT2LMHeadModel:
     eos = tokenizer.eos_token_id
-    config = GPT2Config(vocab_size=len(tokenizer), n_positions=n_positions, n_embd=64,
-                        n_layer=2, n_head=4, initializer_range=0.3, bos_token_id=eos,
-                        eos_token_id=eos, pad_token_id=eos)
-    torch.manual_seed(seed)
-    return GPT2LMHeadModel(config).eval()
+    return tiny_gpt2(len(tokenizer), n_positions=n_positions, n_embd=64, n_layer=2, n_head=4,
+                     seed=seed, initializer_range=0.3, bos_token_id=eos, eos_token_id=eos,
+                     pad_token_id=eos).eval()
 
 
 def hf_greedy(model: GPT2LMHeadModel, ids: list[int], new_tokens: int) -> list[int]:

@@ -48,9 +48,6 @@ LAYERS: dict[str, int] = {
     "course_utils.metrics.toxicity": TECHNIQUES,
     "course_utils.serving": TECHNIQUES,
     "course_utils.evaluate_modules": TECHNIQUES,  # `evaluate.load(path)` wrappers of metrics
-    "course_utils.lora": TECHNIQUES,  # the old top-level homes of finetune.lora, finetune.costs
-    "course_utils.costs": TECHNIQUES,  # and metrics.toxicity
-    "course_utils.toxicity": TECHNIQUES,
     # Building the bundled checkpoints (build, train_gpt, train_bert, train_translator,
     # tokenizer_build, __main__) is training, a technique; loading them (the package's
     # __init__: load_pretrained, asset_path) is the world's.

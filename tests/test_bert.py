@@ -12,6 +12,7 @@ from transformers import (
 )
 
 from course_utils.bert import BERT, BERTConfig
+from course_utils.gpt import GPT, GPTConfig
 
 SIZES = [  # (layers, hidden, heads, intermediate, vocab, max_positions)
     (1, 16, 2, 32, 50, 32),
@@ -103,3 +104,24 @@ def test_bad_input_gives_clear_errors():
         model(torch.zeros(1, 4, dtype=torch.long), token_type_ids=torch.zeros(1, 3))
     with pytest.raises(TypeError, match="BertModel"):
         BERT.from_hf(torch.nn.Linear(2, 2))
+
+
+@pytest.mark.parametrize("config", [BERTConfig, GPTConfig])
+@pytest.mark.parametrize("dropout", [-0.1, 1.0, 1.5, "0.1", True])
+def test_bert_and_gpt_share_the_dropout_check(config, dropout):
+    with pytest.raises(ValueError, match=rf"{config.__name__}\.dropout must be a probability"):
+        config(dropout=dropout)
+
+
+@pytest.mark.parametrize("name", ["gelu", "gelu_new", "gelu_pytorch_tanh", "relu"])
+def test_bert_and_gpt_take_the_same_activations(name):
+    x = torch.linspace(-4, 4, 17)
+    expected = {"gelu": torch.nn.GELU(), "relu": torch.nn.ReLU()}.get(
+        name, torch.nn.GELU(approximate="tanh"))(x)
+    for config, model in ((BERTConfig, BERT), (GPTConfig, GPT)):
+        net = model(config(vocab_size=20, max_seq_len=8, d_model=8, num_heads=2, num_layers=1,
+                           activation=name))
+        act = next(m for m in net.modules() if hasattr(m, "act")).act
+        torch.testing.assert_close(act(x), expected)
+    with pytest.raises(ValueError, match="activation must be one of"):
+        BERTConfig(activation="swish")

@@ -1,4 +1,4 @@
-"""course_utils.finetune and course_utils.costs, checked against transformers, torch and NumPy.
+"""course_utils.finetune (costs included), checked against transformers, torch and NumPy.
 
 Tiny randomly initialised models and word-level tokenizers (tests/_finetune_fixtures.py): no
 downloads, no bundled checkpoint needed, a few seconds in all.
@@ -12,7 +12,6 @@ import torch
 from _finetune_fixtures import bert_tokenizer, gpt_tokenizer, tiny_bert, tiny_gpt
 from transformers import EvalPrediction, Trainer, TrainingArguments
 
-from course_utils import costs
 from course_utils.data import reviews
 from course_utils.finetune import (
     LABEL_NAMES,
@@ -26,6 +25,7 @@ from course_utils.finetune import (
     collator_for,
     compute_metrics,
     confusion_matrix,
+    costs,
     ensure_pad_token,
     finetune,
     lm_label_predictions,
@@ -34,7 +34,7 @@ from course_utils.finetune import (
     tokenize_for_causal_lm,
     training_arguments,
 )
-from course_utils.lora import inject_lora
+from course_utils.finetune.lora import inject_lora
 
 torch.set_num_threads(1)
 TINY = Recipe(n_train=48, n_eval=12, n_test=15, max_steps=4, eval_steps=2, logging_steps=1,

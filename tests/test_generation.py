@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
-from transformers import GPT2Config, GPT2LMHeadModel
+from _tiny_lm import tiny_gpt2
 from transformers.generation.logits_process import (
     TemperatureLogitsWarper,
     TopKLogitsWarper,
@@ -78,10 +78,8 @@ def test_sampling_respects_top_k():
 
 
 def _pair(n_layer=2, n_embd=32, n_head=4, vocab=100, seed=0):
-    torch.manual_seed(seed)
-    hf = GPT2LMHeadModel(GPT2Config(vocab_size=vocab, n_positions=128, n_embd=n_embd,
-                                    n_layer=n_layer, n_head=n_head, bos_token_id=None,
-                                    eos_token_id=None, pad_token_id=0)).eval()
+    hf = tiny_gpt2(vocab, n_positions=128, n_embd=n_embd, n_layer=n_layer, n_head=n_head,
+                   seed=seed, bos_token_id=None, eos_token_id=None, pad_token_id=0).eval()
     return hf, GPT.from_hf(hf)
 
 

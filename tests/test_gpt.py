@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 import torch
-from transformers import GPT2Config, GPT2LMHeadModel
+from _tiny_lm import tiny_gpt2
+from transformers import GPT2LMHeadModel
 
 from course_utils import masks
 from course_utils.attention import scaled_dot_product_attention
@@ -26,11 +27,9 @@ SIZES = [  # (n_layer, n_embd, n_head, n_positions, vocab)
 
 
 def _hf(n_layer, n_embd, n_head, n_positions, vocab, seed=0, **kw) -> GPT2LMHeadModel:
-    torch.manual_seed(seed)
-    config = GPT2Config(vocab_size=vocab, n_positions=n_positions, n_embd=n_embd,
-                        n_layer=n_layer, n_head=n_head, bos_token_id=None, eos_token_id=None,
-                        pad_token_id=0, **kw)
-    return GPT2LMHeadModel(config).eval()
+    return tiny_gpt2(vocab, n_positions=n_positions, n_embd=n_embd, n_layer=n_layer,
+                     n_head=n_head, seed=seed, bos_token_id=None, eos_token_id=None,
+                     pad_token_id=0, **kw).eval()
 
 
 @pytest.mark.parametrize("size", SIZES)

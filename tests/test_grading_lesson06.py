@@ -8,8 +8,8 @@ import math
 import pytest
 import torch
 
+from course_utils.finetune.lora import count_trainable_parameters, lora_forward, merge_lora_weights
 from course_utils.grading import get_exercise, run_exercise
-from course_utils.lora import count_trainable_parameters, lora_forward, merge_lora_weights
 
 
 def _verdict(ex_id, fn):

@@ -1,4 +1,4 @@
-"""course_utils.lora against peft's LoRA (same weights -> same outputs, before and after
+"""course_utils.finetune.lora against peft's LoRA (same weights -> same outputs, before and after
 merging), for nn.Linear and GPT-2's Conv1D, plus peft prompt tuning on the course's tokenizer
 layout. Tiny random models only: a few seconds."""
 
@@ -18,8 +18,8 @@ from peft import (
 from torch import nn
 from transformers.pytorch_utils import Conv1D
 
-from course_utils import costs
-from course_utils.lora import (
+from course_utils.finetune import costs
+from course_utils.finetune.lora import (
     LoRALayer,
     count_trainable_parameters,
     inject_lora,

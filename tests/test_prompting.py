@@ -8,9 +8,10 @@ import time
 
 import pytest
 import torch
-from transformers import GPT2Config, GPT2LMHeadModel
+from _tiny_lm import tiny_gpt2
 
 from course_utils import prompting as P
+from course_utils.lm import left_pad, shared_prompt_cache
 from course_utils.pretrained.tokenizer_build import train_gpt_tokenizer
 
 TEXTS = ["Review: the food was great.\nSentiment: good\n\n",
@@ -27,11 +28,7 @@ def tok():
 
 @pytest.fixture(scope="module")
 def model(tok):
-    torch.manual_seed(0)
-    cfg = GPT2Config(vocab_size=len(tok), n_positions=48, n_embd=32, n_layer=2, n_head=2,
-                     bos_token_id=tok.eos_token_id, eos_token_id=tok.eos_token_id,
-                     pad_token_id=tok.pad_token_id, tie_word_embeddings=False)
-    m = GPT2LMHeadModel(cfg).eval()
+    m = tiny_gpt2(len(tok), n_positions=48, tokenizer=tok, tie_word_embeddings=False).eval()
     with torch.no_grad():
         m.lm_head.weight.mul_(40)  # varied, confident next tokens
     return m
@@ -171,7 +168,7 @@ def test_iterative_refinement_feeds_each_output_forward():
 
 # ---------------------------------------------------------------------------------- runner
 def test_left_pad():
-    ids, mask = P.left_pad([[5, 6, 7], [8]], pad_id=0)
+    ids, mask, _ = left_pad([[5, 6, 7], [8]], 0)
     assert ids.tolist() == [[5, 6, 7], [0, 0, 8]]
     assert mask.tolist() == [[1, 1, 1], [0, 0, 1]]
 
@@ -351,8 +348,8 @@ def test_samples_branch_off_one_reading_of_the_prompt(model, tok):
         ref = model.generate(ids, attention_mask=torch.ones_like(ids), max_new_tokens=8,
                              do_sample=False, pad_token_id=tok.pad_token_id)
         assert got == [tok.decode(ref[0, ids.shape[1]:], skip_special_tokens=True)] * 3
-    ids, mask = P.left_pad([tok(p)["input_ids"] for p in PROMPTS], tok.pad_token_id)
-    cache = P.runner.shared_prompt_cache(model, ids, mask, 2)
+    ids, mask, _ = left_pad([tok(p)["input_ids"] for p in PROMPTS], tok.pad_token_id)
+    cache = shared_prompt_cache(model, ids, mask, 2)
     assert cache.get_seq_length() == ids.shape[1] - 1
 
 

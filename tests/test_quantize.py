@@ -15,10 +15,12 @@ from transformers.pytorch_utils import Conv1D
 from course_utils.serving.quantize import (
     conv1d_to_linear,
     ms_per_token,
-    perplexity,
     quantization_table,
     quantize_int8,
     size_on_disk,
+)
+from course_utils.serving.quantize import (
+    corpus_perplexity as perplexity,
 )
 
 

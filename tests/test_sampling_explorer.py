@@ -6,7 +6,7 @@ from __future__ import annotations
 import matplotlib
 import pytest
 import torch
-from transformers import GPT2Config, GPT2LMHeadModel
+from _tiny_lm import tiny_gpt2
 from transformers.generation.logits_process import (
     TemperatureLogitsWarper,
     TopKLogitsWarper,
@@ -29,11 +29,7 @@ def tok():
 
 @pytest.fixture(scope="module")
 def model(tok):
-    torch.manual_seed(0)
-    cfg = GPT2Config(vocab_size=len(tok), n_positions=40, n_embd=32, n_layer=2, n_head=2,
-                     bos_token_id=tok.eos_token_id, eos_token_id=tok.eos_token_id,
-                     pad_token_id=tok.pad_token_id, tie_word_embeddings=False)
-    m = GPT2LMHeadModel(cfg).eval()
+    m = tiny_gpt2(len(tok), n_positions=40, tokenizer=tok, tie_word_embeddings=False).eval()
     with torch.no_grad():
         m.lm_head.weight.mul_(60)
     return m

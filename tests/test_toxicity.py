@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from course_utils.toxicity import ToxicityRecipe, toxic_scores, train_toxicity_classifier
+from course_utils.metrics.toxicity import ToxicityRecipe, toxic_scores, train_toxicity_classifier
 
 TEXTS = ["You are such a clown, Ben.", "Thanks for the tip, Ben. Have a nice day."]
 

@@ -3,8 +3,9 @@
 import matplotlib
 import pytest
 import torch
+from _tiny_lm import tiny_gpt2
 from tokenizers import Tokenizer, models, pre_tokenizers
-from transformers import GPT2Config, GPT2LMHeadModel, PreTrainedTokenizerFast
+from transformers import GPT2LMHeadModel, PreTrainedTokenizerFast
 
 from course_utils.attention import merge_heads, scaled_dot_product_attention, split_heads
 from course_utils.masks import causal_mask
@@ -22,10 +23,9 @@ def _tokenizer() -> PreTrainedTokenizerFast:
 
 
 def _model(attn_implementation="eager") -> GPT2LMHeadModel:
-    torch.manual_seed(0)
-    config = GPT2Config(vocab_size=len(WORDS) + 1, n_positions=32, n_embd=16, n_layer=2,
-                        n_head=4, bos_token_id=None, eos_token_id=None, initializer_range=0.5)
-    return GPT2LMHeadModel._from_config(config, attn_implementation=attn_implementation).eval()
+    return tiny_gpt2(len(WORDS) + 1, n_positions=32, n_embd=16, n_layer=2, n_head=4,
+                     bos_token_id=None, eos_token_id=None, initializer_range=0.5,
+                     attn_implementation=attn_implementation).eval()
 
 
 def test_maps_are_layer_0s_attention_recomputed_by_hand():

@@ -3,7 +3,8 @@
 ``Trainer`` calls ``compute_metrics(EvalPrediction)`` after each evaluation with the logits and
 labels of the whole eval set (NumPy arrays); :func:`compute_metrics` turns them into accuracy.
 A causal LM does not output class logits, so :func:`lm_label_predictions` reads the next-token
-logits after ``"Sentiment:"`` and picks the most likely of the label words.
+logits after ``"Sentiment:"`` and picks the most likely of the label words (their token ids
+from :func:`course_utils.lm.label_token_ids`).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import torch
 import torch.nn.functional as F
 
 from course_utils.finetune.data import lm_prompt
+from course_utils.lm import label_token_ids
 
 
 def accuracy_from_logits(logits: Any, labels: Any) -> float:
@@ -81,18 +83,6 @@ def plot_confusion(matrix: np.ndarray, label_names: Sequence[str], ax: Any = Non
     ax.set_ylabel("true")
     ax.set_title(title)
     return ax
-
-
-def label_token_ids(tokenizer: Any, label_names: Sequence[str]) -> list[int]:
-    """The token id of ``" " + word`` for each label word; each must be a single token."""
-    ids = []
-    for word in label_names:
-        pieces = tokenizer.encode(" " + word, add_special_tokens=False)
-        if len(pieces) != 1:
-            raise ValueError(f"label word {word!r} is {len(pieces)} tokens {pieces}; text-to-"
-                             f"label scoring needs single-token label words")
-        ids.append(pieces[0])
-    return ids
 
 
 @torch.no_grad()

@@ -12,15 +12,16 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 from datasets import Dataset
 from transformers import PrinterCallback, Trainer, TrainingArguments
 
-from course_utils import costs
 from course_utils.data import reviews
+from course_utils.finetune import costs
+from course_utils.finetune.args import cpu_training_arguments
 from course_utils.finetune.callbacks import LossHistory
 from course_utils.finetune.data import balanced_subset, causal_lm_dataset, collator_for
 from course_utils.finetune.metrics import lm_label_accuracy
@@ -66,20 +67,15 @@ def sentiment_splits(recipe: Recipe = Recipe()) -> dict[str, Dataset]:
 
 def training_arguments(output_dir: str | Path, recipe: Recipe = Recipe(),
                        **overrides: Any) -> TrainingArguments:
-    """``TrainingArguments`` for ``recipe``: steps, batch size, warm-up, weight decay, logging,
-    evaluation every ``eval_steps``, no checkpoints (the lesson saves the model itself)."""
-    kwargs = dict(
-        output_dir=str(output_dir), max_steps=recipe.max_steps,
-        per_device_train_batch_size=recipe.batch_size,
+    """:func:`~course_utils.finetune.args.cpu_training_arguments` for ``recipe``: steps, batch
+    size, warm-up, weight decay, logging, evaluation every ``eval_steps``, its seed."""
+    return cpu_training_arguments(output_dir, **(dict(
+        max_steps=recipe.max_steps, per_device_train_batch_size=recipe.batch_size,
         per_device_eval_batch_size=2 * recipe.batch_size,
         learning_rate=recipe.learning_rate, warmup_steps=recipe.warmup_steps,
         weight_decay=recipe.weight_decay, logging_steps=recipe.logging_steps,
-        eval_strategy="steps", eval_steps=recipe.eval_steps, save_strategy="no",
-        report_to="none", seed=recipe.seed, use_cpu=True, dataloader_num_workers=0,
-        dataloader_pin_memory=False, disable_tqdm=True,
-    )
-    kwargs.update(overrides)
-    return TrainingArguments(**kwargs)
+        eval_strategy="steps", eval_steps=recipe.eval_steps, seed=recipe.seed,
+    ) | overrides))
 
 
 def _saved_weights(path: Path) -> list[Path]:
@@ -105,8 +101,8 @@ def finetune(model: Any, tokenizer: Any, method: str, output_dir: str | Path,
              base_params: int | None = None, quiet: bool = False, **arg_overrides: Any) -> Run:
     """Fine-tune ``model`` (full, or a ``peft`` model) on the sentiment task with ``Trainer``.
 
-    Measures the run with :class:`~course_utils.costs.CostCallback`, then the test accuracy,
-    then saves the weights (for a ``peft`` model only the adapter) to ``output_dir`` and
+    Measures the run with :class:`~course_utils.finetune.costs.CostCallback`, then the test
+    accuracy, then saves the weights (for a ``peft`` model only the adapter) to ``output_dir`` and
     measures their size. ``base_params`` is the base model's parameter count, so a run's
     "% trainable" is relative to the same number for every method. ``quiet`` drops the
     printed log lines (the loss curve is still recorded).
@@ -156,7 +152,7 @@ def full_finetune_baseline(recipe: Recipe = Recipe(), model_name: str = "course-
                            ) -> tuple[costs.RunCost, Path]:
     """Lesson 05's full fine-tuning run: ``(cost, directory of the fine-tuned model)``.
 
-    Read from :func:`~course_utils.costs.cache_dir` when lesson 05 stored it with the same
+    Read from :func:`~course_utils.finetune.costs.cache_dir` when lesson 05 stored it with the same
     recipe and checkpoint; otherwise run it now (as long as in lesson 05) and store it.
     """
     from course_utils.pretrained import asset_path, load_pretrained
@@ -170,7 +166,3 @@ def full_finetune_baseline(recipe: Recipe = Recipe(), model_name: str = "course-
     store_full_baseline(run.cost, model, tokenizer, recipe, model_name)
     return run.cost, out
 
-
-def with_steps(recipe: Recipe, max_steps: int) -> Recipe:
-    """The same recipe with another number of steps (for quick tests and smoke runs)."""
-    return replace(recipe, max_steps=max_steps)

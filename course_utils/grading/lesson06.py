@@ -12,7 +12,7 @@ import torch
 from torch import nn
 from transformers import GPT2Config, GPT2LMHeadModel
 
-from course_utils import lora
+from course_utils.finetune import lora
 from course_utils.grading.core import Case, Exercise, register
 
 # --------------------------------------------------------------------------- 06.1 forward

@@ -4,7 +4,8 @@
   order), chain of thought, chat/role prompts through the tokenizer's chat template, templates
   with validated slots, conditional prompts and iterative refinement chains;
 - :mod:`~course_utils.prompting.runner`: batched generation with left padding, label-word
-  scoring, and loading ``course-gpt`` or (online) a hub instruct model with the same code;
+  scoring, and loading ``course-gpt`` or (online) a hub instruct model with the same code
+  (all three from the LM layer, :mod:`course_utils.lm`);
 - :mod:`~course_utils.prompting.harness`: answer extraction, majority vote, Wilson intervals,
   and :func:`evaluate`, which runs a strategy over a data set.
 
@@ -47,7 +48,6 @@ from course_utils.prompting.runner import (
     generate_batch,
     label_scores,
     label_token_ids,
-    left_pad,
     load_model,
 )
 
@@ -56,7 +56,7 @@ __all__ = [
     "by_self_consistency", "chat_messages", "chat_prompt", "choose_examples",
     "conditional_prompt", "difference", "evaluate", "extract_answer", "extract_label",
     "few_shot_prompt", "fill_template", "format_table", "gain", "generate_batch",
-    "iterative_refinement", "label_scores", "label_token_ids", "left_pad", "load_model",
+    "iterative_refinement", "label_scores", "label_token_ids", "load_model",
     "majority_vote", "order_examples", "plot_evaluations", "role_prompt", "template_slots",
     "wilson_interval", "word_problem_prompt", "zero_shot_prompt",
 ]

@@ -3,8 +3,9 @@
 A small model on a CPU spends most of a decoding step on fixed costs (Python, dispatching a
 dozen small matrix products), so a step for 16 rows costs little more than a step for one.
 The worker waits for a first request, then collects more for at most ``max_wait_ms`` or until
-``max_batch_size``, runs them as one batch (:func:`generate_batch`), and starts over. Under
-load the queue refills while a batch runs, so batches fill up without any waiting at all.
+``max_batch_size``, runs them as one batch (:func:`~course_utils.lm.generate_ids`), and starts
+over. Under load the queue refills while a batch runs, so batches fill up without any waiting
+at all.
 
 ``max_batch_size=1`` is the cheat-sheet design, one request at a time: the same worker, no
 batching, which is what the load test compares against. All model work happens on this one
@@ -22,7 +23,7 @@ from dataclasses import dataclass, field
 import torch
 from transformers import PreTrainedModel
 
-from course_utils.serving.generation import generate_batch
+from course_utils.lm import generate_ids
 
 
 class QueueFull(RuntimeError):
@@ -159,7 +160,7 @@ class DynamicBatcher:
 
         started = time.perf_counter()
         try:
-            outputs = generate_batch(
+            outputs = generate_ids(
                 self.model, [j.prompt_ids for j in batch], [j.max_new_tokens for j in batch],
                 temperature=[j.temperature for j in batch], top_p=[j.top_p for j in batch],
                 generators=[None if j.seed is None else torch.Generator().manual_seed(j.seed)

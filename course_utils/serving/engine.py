@@ -13,12 +13,11 @@ import asyncio
 from collections.abc import AsyncIterator, Sequence
 from contextlib import aclosing
 from dataclasses import dataclass
-from typing import Any
 
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
+from course_utils.lm import context_length
 from course_utils.serving.batching import DynamicBatcher, Job
-from course_utils.serving.generation import context_length
 from course_utils.serving.streaming import IncrementalDecoder
 
 
@@ -58,7 +57,8 @@ class TokenStream:
 
 
 class Engine:
-    """A loaded model and tokenizer, their batcher, and async ``stream``/``complete`` calls."""
+    """A loaded model and tokenizer, their batcher, and :meth:`submit`, which streams a request's
+    text (:func:`collect` joins the stream into one chunk)."""
 
     def __init__(self, model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, *,
                  name: str, max_batch_size: int = 16, max_wait_ms: float = 5.0,
@@ -143,11 +143,6 @@ class Engine:
                 return
         finally:
             job.cancelled.set()
-
-    async def complete(self, prompt_ids: list[int], max_new_tokens: int,
-                       **options: Any) -> Chunk:
-        """Run one request to the end; return all its text in one :class:`Chunk`."""
-        return await collect(self.submit(prompt_ids, max_new_tokens, **options))
 
 
 async def collect(stream: TokenStream) -> Chunk:

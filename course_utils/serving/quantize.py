@@ -20,8 +20,6 @@ API still works, so the course uses it without an extra dependency and silences 
 from __future__ import annotations
 
 import copy
-import io
-import math
 import statistics
 import time
 import warnings
@@ -32,7 +30,7 @@ from torch import nn
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 from transformers.pytorch_utils import Conv1D
 
-from course_utils.serving.generation import context_length, generate_batch
+from course_utils.lm import generate_ids, perplexity, size_on_disk
 
 
 def conv1d_to_linear(module: nn.Module) -> nn.Module:
@@ -64,46 +62,28 @@ def quantize_int8(model: PreTrainedModel) -> PreTrainedModel:
         return torch.ao.quantization.quantize_dynamic(converted, {nn.Linear}, dtype=torch.qint8)
 
 
-def size_on_disk(model: nn.Module) -> int:
-    """Bytes of ``torch.save(model.state_dict())``: what a checkpoint file would take."""
-    buffer = io.BytesIO()
-    torch.save(model.state_dict(), buffer)
-    return buffer.getbuffer().nbytes
+def corpus_perplexity(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase,
+                      texts: Sequence[str]) -> float:
+    """The table's perplexity: :func:`course_utils.lm.perplexity` over all tokens of ``texts``.
 
-
-def perplexity(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase,
-               texts: Sequence[str]) -> float:
-    """exp of the mean next-token negative log-likelihood over all tokens of ``texts``.
-
-    Each text is scored on its own (truncated to the model's context), and tokens are
-    weighted equally, so long texts count more than short ones.
+    Each text is scored from its first token (no start token prepended) and tokens are
+    weighted equally, so long texts count more than short ones. Texts go one at a time:
+    dynamic quantization scales the activations of a whole batch tensor at once, so padding a
+    text into a batch would change an int8 model's numbers.
     """
     if isinstance(texts, str) or not texts:
         raise ValueError("texts must be a non-empty list of strings")
-    limit = context_length(model)
-    total, count = 0.0, 0
-    with torch.inference_mode():
-        for text in texts:
-            ids = torch.tensor([tokenizer(text)["input_ids"][:limit]])
-            if ids.shape[1] < 2:
-                continue
-            logits = model(input_ids=ids).logits[0, :-1].float()
-            total += torch.nn.functional.cross_entropy(logits, ids[0, 1:],
-                                                       reduction="sum").item()
-            count += ids.shape[1] - 1
-    if count == 0:
-        raise ValueError("the texts have no token to predict: each needs at least 2 tokens")
-    return math.exp(total / count)
+    return perplexity(model, tokenizer, texts, batch_size=1, add_start_token=False)["perplexity"]
 
 
 def ms_per_token(model: PreTrainedModel, prompt_ids: Sequence[int], new_tokens: int = 32,
                  repeats: int = 3, batch_size: int = 1) -> float:
     """Median wall time per generated token (greedy, KV cache), in milliseconds."""
-    generate_batch(model, [prompt_ids] * batch_size, [2] * batch_size)  # warm-up
+    generate_ids(model, [prompt_ids] * batch_size, [2] * batch_size)  # warm-up
     times = []
     for _ in range(repeats):
         start = time.perf_counter()
-        generate_batch(model, [prompt_ids] * batch_size, [new_tokens] * batch_size)
+        generate_ids(model, [prompt_ids] * batch_size, [new_tokens] * batch_size)
         times.append((time.perf_counter() - start) / new_tokens)
     return 1000 * statistics.median(times)
 
@@ -118,5 +98,5 @@ def quantization_table(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBas
         rows.append({"model": label,
                      "size_mb": round(size_on_disk(m) / 1e6, 2),
                      "ms_per_token": round(ms_per_token(m, prompt_ids, new_tokens, repeats), 2),
-                     "perplexity": round(perplexity(m, tokenizer, texts), 3)})
+                     "perplexity": round(corpus_perplexity(m, tokenizer, texts), 3)})
     return rows

@@ -1,9 +1,9 @@
 """Lesson 04's sampling explorer: how temperature, top-k and top-p reshape the next token.
 
 Type a prompt, move the sliders, and watch the next-token distribution change, with a sampled
-continuation underneath. The sampling maths is :mod:`course_utils.generation`'s (lesson 03);
-this module only runs the model and draws. :func:`distribution_table` and
-:func:`sample_continuation` are the pure parts the tests call.
+continuation underneath. The sampling maths is :mod:`course_utils.generation`'s (lesson 03),
+the logits :func:`course_utils.lm.next_token_logits`'s; this module only runs and draws.
+:func:`distribution_table` and :func:`sample_continuation` are the pure parts the tests call.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from typing import Any
 import torch
 
 from course_utils.generation import next_token_distribution, sample_next_token
-from course_utils.prompting.runner import context_length
+from course_utils.lm import check_texts, context_length, encode, next_token_logits
 
 
 def _settings(temperature: float, top_k: int | None, top_p: float | None
@@ -24,20 +24,6 @@ def _settings(temperature: float, top_k: int | None, top_p: float | None
         raise ValueError(f"temperature must be >= 0, got {temperature}")
     return float(temperature), (int(top_k) if top_k else None), \
         (None if top_p is None or top_p >= 1.0 else float(top_p))
-
-
-def _prompt_ids(tokenizer, prompt: str, room: int, context: int) -> torch.Tensor:
-    if not isinstance(prompt, str) or not prompt:
-        raise ValueError("the prompt is empty: type a few words for the model to continue")
-    ids = tokenizer(prompt, return_tensors="pt", add_special_tokens=False)["input_ids"]
-    return ids[:, -(context - room):]
-
-
-@torch.inference_mode()
-def next_token_logits(model, tokenizer, prompt: str) -> torch.Tensor:
-    """The model's raw logits ``(vocab,)`` for the token after ``prompt``."""
-    ids = _prompt_ids(tokenizer, prompt, 1, context_length(model, tokenizer))
-    return model(input_ids=ids, attention_mask=torch.ones_like(ids)).logits[0, -1].float()
 
 
 def distribution_table(logits: torch.Tensor, tokenizer, temperature: float = 1.0,
@@ -66,7 +52,8 @@ def sample_continuation(model, tokenizer, prompt: str, temperature: float = 1.0,
     """Continue ``prompt`` token by token with the KV cache, sampling each token with
     :func:`course_utils.generation.sample_next_token` (greedy at temperature 0)."""
     t, k, p = _settings(temperature, top_k, top_p)
-    ids = _prompt_ids(tokenizer, prompt, max_new_tokens, context_length(model, tokenizer))
+    room = context_length(model, tokenizer) - max_new_tokens
+    ids = torch.tensor([encode(tokenizer, check_texts([prompt]), room)[0]])
     generator = torch.Generator().manual_seed(seed)
     past, step, new = None, ids, []
     mask = torch.ones_like(ids)

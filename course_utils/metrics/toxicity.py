@@ -29,6 +29,7 @@ class ToxicityRecipe:
     max_steps: int = 60
     batch_size: int = 16
     learning_rate: float = 1e-3
+    weight_decay: float = 0.01
     max_length: int = 48
     seed: int = 0
 
@@ -59,7 +60,7 @@ def train_toxicity_classifier(output_dir: str | os.PathLike,
     )
 
     from course_utils.finetune import balanced_subset, classification_dataset, collator_for
-    from course_utils.finetune.sentiment import training_arguments
+    from course_utils.finetune.args import cpu_training_arguments
     from course_utils.pretrained import load_pretrained
 
     names = list(TOXICITY_LABELS)
@@ -76,11 +77,11 @@ def train_toxicity_classifier(output_dir: str | os.PathLike,
         raw = concatenate_datasets([raw, extra]).shuffle(seed=recipe.seed)
     train = classification_dataset(raw, tokenizer, recipe.max_length)
     out = Path(output_dir)
-    args = training_arguments(out / "trainer", max_steps=recipe.max_steps,
-                              per_device_train_batch_size=recipe.batch_size,
-                              learning_rate=recipe.learning_rate, warmup_steps=0,
-                              eval_strategy="no", logging_steps=recipe.max_steps,
-                              seed=recipe.seed)
+    args = cpu_training_arguments(out / "trainer", max_steps=recipe.max_steps,
+                                  per_device_train_batch_size=recipe.batch_size,
+                                  learning_rate=recipe.learning_rate,
+                                  weight_decay=recipe.weight_decay,
+                                  logging_steps=recipe.max_steps, seed=recipe.seed)
     trainer = Trainer(model=model, args=args, train_dataset=train, processing_class=tokenizer,
                       data_collator=collator_for("classification", tokenizer))
     trainer.remove_callback(PrinterCallback)

@@ -25,7 +25,7 @@ import torch
 from torch import nn
 from transformers.pytorch_utils import Conv1D
 
-from course_utils.costs import count_parameters
+from course_utils.finetune.costs import count_parameters
 
 LINEAR_TYPES = (nn.Linear, Conv1D)
 

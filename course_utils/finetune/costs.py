@@ -31,6 +31,8 @@ from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_flatten
 from transformers import TrainerCallback
 
+from course_utils.lm import size_on_disk
+
 MB = 2**20
 
 
@@ -52,15 +54,6 @@ def optimizer_state_bytes(optimizer: torch.optim.Optimizer) -> int:
         optimizer = inner
     return sum(v.numel() * v.element_size() for state in optimizer.state.values()
                for v in state.values() if isinstance(v, torch.Tensor))
-
-
-def size_on_disk(path: str | os.PathLike) -> int:
-    """Bytes of the weight files (``*.safetensors``, ``*.bin``, ``*.pt``) saved under ``path``."""
-    path = Path(path)
-    if not path.exists():
-        raise FileNotFoundError(f"{path} does not exist: save the model or adapter there first")
-    files = [path] if path.is_file() else [p for p in path.rglob("*") if p.is_file()]
-    return sum(p.stat().st_size for p in files if p.suffix in {".safetensors", ".bin", ".pt"})
 
 
 class TensorMemoryTracker(TorchDispatchMode):
