@@ -42,10 +42,9 @@ from course_utils.attention import (
     scaled_dot_product_attention,
     split_heads,
 )
+from course_utils.model_config import ACTIVATIONS
 
 Params = dict[str, dict[str, torch.Tensor]]
-ACTIVATIONS: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {"relu": F.relu,
-                                                                  "gelu": F.gelu}
 
 # --------------------------------------------------------------------------- pure functions
 

@@ -50,10 +50,14 @@ LAYERS: dict[str, int] = {
     "course_utils.evaluate_modules": TECHNIQUES,  # `evaluate.load(path)` wrappers of metrics
     # Building the bundled checkpoints (build, train_gpt, train_bert, train_translator,
     # tokenizer_build, __main__) is training, a technique; loading them (the package's
-    # __init__: load_pretrained, asset_path) is the world's.
+    # __init__: load_pretrained, asset_path) sits with the models, below.
     "course_utils.pretrained.*": TECHNIQUES,
     # The causal-LM layer and the core models, side by side.
     "course_utils.lm": MODELS,
+    # Loading a bundled checkpoint (pretrained/__init__: load_pretrained, asset_path) builds a
+    # model object, which for the translator is the course's own core class: the loader sits
+    # with the models it builds (the checkpoint files in assets/ are the world's).
+    "course_utils.pretrained": MODELS,
     "course_utils.attention": MODELS,
     "course_utils.masks": MODELS,
     "course_utils.gpt": MODELS,
@@ -64,7 +68,6 @@ LAYERS: dict[str, int] = {
     "course_utils.training": MODELS,
     # The course's world: generated data and the bundled checkpoints.
     "course_utils.data": WORLD,
-    "course_utils.pretrained": WORLD,
     # Process set-up that anything may use.
     "course_utils.environment": FOUNDATION,
     "course_utils.seeding": FOUNDATION,
@@ -195,7 +198,7 @@ def test_layer_of_takes_the_longest_entry_and_never_the_front_door_for_others():
     assert layer_of("course_utils.pretrained.build") == TECHNIQUES
     assert layer_of("course_utils.pretrained.train_translator") == TECHNIQUES
     assert LAZY["check"] == "course_utils.grading"  # the front door's table was found
-    assert layer_of("course_utils.pretrained") == WORLD
+    assert layer_of("course_utils.pretrained") == MODELS
     assert layer_of("course_utils.no_such_module") is None
 
 
