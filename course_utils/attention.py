@@ -1,8 +1,8 @@
 """Attention, written out: softmax and scaled dot-product attention (lesson 01), heads (02).
 
-The mask convention is the seed's: a mask holds 1 (or ``True``) where a query may look at a
-key and 0 (or ``False``) where it may not. :mod:`course_utils.masks` builds such masks and
-converts them to the additive form (0 / large negative) that ``torch.nn`` layers take.
+The mask convention is the cheat-sheet version's: a mask holds 1 (or ``True``) where a query
+may look at a key and 0 (or ``False``) where it may not. :mod:`course_utils.masks` builds such
+masks and converts them to the additive form (0 / large negative) that ``torch.nn`` layers take.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import math
 import torch
 
 NEG_INF = -1e9
-"""The seed's fill value for blocked scores: large and negative, but finite.
+"""The cheat-sheet version's fill value for blocked scores: large and negative, but finite.
 
 With ``-inf`` a row whose every key is blocked becomes ``exp(-inf) / 0 = NaN``; with ``-1e9``
 it becomes a uniform distribution instead. Lesson 01 shows both.
@@ -78,7 +78,7 @@ def apply_mask(scores: torch.Tensor, mask: torch.Tensor | None,
 def scaled_dot_product_attention(
     Q: torch.Tensor, K: torch.Tensor, V: torch.Tensor, mask: torch.Tensor | None = None
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Attention as in the seed: ``softmax(Q K^T / sqrt(d_k), masked) V``.
+    """Attention as in the cheat-sheet version: ``softmax(Q K^T / sqrt(d_k), masked) V``.
 
     Shapes: ``Q (..., L, d_k)``, ``K (..., S, d_k)``, ``V (..., S, d_v)``; ``mask`` broadcasts to
     ``(..., L, S)`` with 0 where a query may not attend. Returns ``(output, attention_weights)``
@@ -165,9 +165,10 @@ def multi_head_attention(Q: torch.Tensor, K: torch.Tensor, V: torch.Tensor,
 
 
 class MultiHeadAttention(torch.nn.Module):
-    """The seed's multi-head attention: ``W_q``, ``W_k``, ``W_v`` project ``d_model -> d_model``
-    (all heads at once), :func:`scaled_dot_product_attention` runs per head, ``W_o`` mixes the
-    concatenated heads. ``forward(Q, K, V, mask=None) -> (output, attention_weights)``."""
+    """The cheat-sheet version's multi-head attention: ``W_q``, ``W_k``, ``W_v`` project
+    ``d_model -> d_model`` (all heads at once), :func:`scaled_dot_product_attention` runs per
+    head, ``W_o`` mixes the concatenated heads.
+    ``forward(Q, K, V, mask=None) -> (output, attention_weights)``."""
 
     def __init__(self, d_model: int, num_heads: int, bias: bool = True) -> None:
         super().__init__()

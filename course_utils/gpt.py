@@ -5,12 +5,11 @@ Token + learned position embeddings, then pre-norm blocks (``x + attn(ln(x))``,
 the token embedding. It is GPT-2's architecture, so :meth:`GPT.from_hf` loads a
 ``GPT2LMHeadModel`` and reproduces its logits.
 
-What it fixes from the seed's outline: the seed stacked ``nn.TransformerDecoderLayer``, whose
-``forward(tgt, memory)`` needs an encoder output (``memory``) a decoder-only model does not
-have, so its one-argument call fails; here a block is self-attention + MLP only. The seed's
-position table and causal mask were built once for a fixed length; here positions come from
-``nn.Embedding(max_seq_len, d_model)`` indexed by :func:`make_position_ids` and the mask from
-:func:`causal_mask_with_past`, both for any length and for cached generation.
+What it fixes from the cheat-sheet version: that one stacks ``nn.TransformerDecoderLayer``,
+whose ``forward(tgt, memory)`` needs an encoder output (``memory``) a decoder-only model does
+not have, so its one-argument call fails; here a block is self-attention + MLP only. Positions
+come from ``nn.Embedding(max_seq_len, d_model)`` indexed by :func:`make_position_ids` and the
+mask from :func:`causal_mask_with_past`, which also cover cached generation.
 """
 
 from __future__ import annotations

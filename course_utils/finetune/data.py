@@ -27,7 +27,7 @@ TASKS = ("classification", "causal-lm")
 
 
 def ensure_pad_token(tokenizer: Any, model: Any = None) -> Any:
-    """Give a tokenizer without a pad token one (``pad_token = eos_token``), as the seed does.
+    """Give a tokenizer without a pad token one (``pad_token = eos_token``), as cheat-sheets do.
 
     GPT-2's tokenizer has no pad token, so ``tokenizer(texts, padding=True)`` and every padding
     collator fail. Reusing the end-of-text token is the usual fix; the attention mask keeps the

@@ -80,7 +80,7 @@ class Method:
             return get_peft_model(model, config)
 
 
-ATTENTION = ("c_attn",)  # GPT-2's fused query/key/value projection: the seed's q_proj, v_proj
+ATTENTION = ("c_attn",)  # GPT-2's fused query/key/value projection: cheat-sheets' q_proj, v_proj
 ALL_LINEAR = ("c_attn", "c_proj", "c_fc")  # every linear layer of every block (c_proj: both)
 
 FULL = Method("full", "full", learning_rate=1e-3)

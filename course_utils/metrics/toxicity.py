@@ -1,9 +1,10 @@
 """A small toxicity classifier, fine-tuned offline from course-bert (lesson 07).
 
-The seed scores text with ``pipeline("text-classification", model="unitary/toxic-bert")``,
-which needs the hub. :func:`train_toxicity_classifier` fine-tunes the bundled ``course-bert``
-on the generated :func:`course_utils.data.toxic_comments` for a few dozen steps and saves it
-with its tokenizer, so the seed's line runs unchanged with the saved folder as ``model=``.
+The cheat-sheet version scores text with
+``pipeline("text-classification", model="unitary/toxic-bert")``, which needs the hub.
+:func:`train_toxicity_classifier` fine-tunes the bundled ``course-bert`` on the generated
+:func:`course_utils.data.toxic_comments` for a few dozen steps and saves it with its tokenizer,
+so the cheat-sheet's line runs unchanged with the saved folder as ``model=``.
 :func:`toxic_scores` reads the probability of the label ``"toxic"`` from a pipeline's output;
 ``unitary/toxic-bert`` has a label of that name too, so the same code scores with either.
 """
