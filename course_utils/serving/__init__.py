@@ -3,12 +3,14 @@
 ``create_app(model, tokenizer)`` builds the FastAPI service; ``python -m course_utils.serving``
 runs it with uvicorn. The pieces, one module per idea:
 
-- :mod:`.generation`: batched generation with left padding and a KV cache;
+- :mod:`.generation`: batched generation with left padding and a KV cache (built on
+  :mod:`course_utils.lm`);
 - :mod:`.batching`: the dynamic batcher, one worker thread that groups concurrent requests;
 - :mod:`.engine`: the bridge between async handlers and that thread;
 - :mod:`.streaming`: server-sent event frames and incremental decoding;
 - :mod:`.schemas`, :mod:`.errors`: validated requests and error bodies;
-- :mod:`.app`, :mod:`.openai_compat`: the routes;
+- :mod:`.app`, :mod:`.openai_compat`: the routes, sharing :mod:`.deps` (the engine dependency
+  and the SSE headers);
 - :mod:`.quantize`: int8 dynamic quantization and its before/after table;
 - :mod:`.background`: run the server in the background (notebook, tests, benchmark).
 
