@@ -56,7 +56,14 @@ def _is_tokenizer(x: Any) -> bool:
 
 
 def _fmt(x: Any, budget: int = 200) -> str:
-    """A short, rounded description of a value for the learner's report."""
+    """A short, rounded description of a value for the learner's report (never raises)."""
+    try:
+        return _describe(x, budget)
+    except Exception:
+        return f"a {type_name(x)}"
+
+
+def _describe(x: Any, budget: int) -> str:
     if isinstance(x, torch.Tensor):
         where = "" if x.device.type == "cpu" else f" on the {x.device} device"
         head = f"tensor of shape {tuple(x.shape)}, dtype {x.dtype}{where}"

@@ -116,7 +116,10 @@ def _find(exercise_id: Any) -> Exercise | None:
     try:
         return get_exercise(exercise_id)
     except Exception as exc:
-        print(f"⚠️ {str(exc).strip(chr(39) + chr(34))}")
+        text = str(exc).strip("'\"")
+        if "Known exercises" not in text:
+            text += f" Known exercises: {', '.join(sorted(_REGISTRY)) or 'none'}."
+        print(f"⚠️ {text}")
         return None
 
 

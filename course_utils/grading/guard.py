@@ -8,20 +8,22 @@ How the time limit holds against a bare ``except:`` that would swallow one excep
 
 - In the main thread a ``SIGALRM`` timer fires at the limit and then again every
   ``REFIRE`` seconds until the call ends (``signal.setitimer`` with an interval). Each firing
-  raises :class:`TimeLimit` where the code is, and also turns on a line tracer that raises it
-  again at the next line, which is the first line of the ``except:`` block that caught it: an
-  exception raised there leaves the retry loop. The timer, the old handler, the old timer and
-  the old tracer are always restored before :func:`guarded` returns.
+  raises :class:`TimeLimit` where the code is and turns on a line tracer that raises it again
+  at a line no ``except`` of the learner's frames covers (the head of a retry loop), and on
+  every other firing at the next line at all (the ``except:`` body). So the exception leaves
+  retry loops, nested ones included. The timer, the old handler, the old timer and the old
+  tracer are always restored before :func:`guarded` returns.
 - Outside the main thread (no signals there) a watchdog thread raises :class:`TimeLimit` in the
   caller's thread at the limit and every ``REFIRE`` seconds after, through
-  ``PyThreadState_SetAsyncExc``. It cannot stop one long call into C (``time.sleep(60)``, a
-  huge matrix product): that call ends first. Code that catches every exception at two levels
-  may outlast several firings there.
+  ``PyThreadState_SetAsyncExc``, and the same tracer is turned on when it arrives. It cannot
+  stop one long call into C (``time.sleep(60)``, a huge matrix product): that call ends
+  first. A retry loop nested inside another bare ``except:`` can outlast it there.
 """
 
 from __future__ import annotations
 
 import ctypes
+import dis
 import io
 import signal
 import sys
@@ -96,19 +98,63 @@ class Outcome:
         return self.error is None and not self.timed_out
 
 
+def _handlers(code: Any) -> list[tuple[int, int, int, bool]]:
+    """``code``'s exception table: (start, end, target, whether the target can catch).
+
+    A target that cannot catch is a cleanup block that re-raises (after ``except:``)."""
+    cached = _HANDLERS.get(code)
+    if cached is None:
+        try:
+            starts = {i.offset for i in dis.get_instructions(code) if i.opname == "PUSH_EXC_INFO"}
+            cached = [(e.start, e.end, e.target, e.target in starts)
+                      for e in dis._parse_exception_table(code)]
+        except Exception:  # another Python's bytecode: treat nothing as protected
+            cached = []
+        _HANDLERS[code] = cached
+    return cached
+
+
+_HANDLERS: dict[Any, list[tuple[int, int, int, bool]]] = {}
+
+
+def _caught_in(code: Any, offset: int, depth: int = 0) -> bool:
+    """Would an exception raised at ``offset`` be caught inside ``code``?"""
+    for start, end, target, catches in _handlers(code):
+        if start <= offset < end:
+            return catches or (depth < 8 and _caught_in(code, target, depth + 1))
+    return False
+
+
 class _Limit:
-    """The state shared by the guard, the signal handler and the tracer."""
+    """The state shared by the guard, the signal handler and the tracer.
+
+    Once the limit has passed, the tracer raises :class:`TimeLimit` at a line where no
+    handler of the learner's frames can catch it (e.g. the head of a retry loop), so it leaves
+    the learner's code; on every other firing it also raises inside a protected line (an
+    ``except:`` body), which ends code whose outermost ``try`` wraps the whole loop. A tracer
+    that raises is switched off by Python, which is why it does not do so on every firing.
+    """
 
     def __init__(self, stop_frame: Any) -> None:
         self.active = True
         self.expired = False
+        self.firings = 0
         self.stop_frame = stop_frame  # the guard's own frame: never traced
+
+    def _protected(self, frame: Any) -> bool:
+        f = frame
+        while f is not None and f is not self.stop_frame:
+            if _caught_in(f.f_code, f.f_lasti):
+                return True
+            f = f.f_back
+        return False
 
     def tracer(self, frame: Any, event: str, arg: Any) -> Any:
         if not self.active:
             return None
-        if self.expired and event in ("line", "call"):  # not while an exception unwinds
-            raise TimeLimit
+        if self.expired and event == "line":  # not while an exception unwinds
+            if self.firings % 2 == 1 or not self._protected(frame):
+                raise TimeLimit
         return self.tracer
 
     def trace_from(self, frame: Any) -> None:
@@ -123,6 +169,7 @@ class _Limit:
 
     def fire(self, signum: int, frame: Any) -> None:
         if self.active:
+            self.firings += 1
             self.trace_from(frame)
             raise TimeLimit
 
@@ -138,6 +185,7 @@ class _AsyncTimeLimit(TimeLimit):
         super().__init__(*args)
         limit = getattr(_THREAD, "limit", None)
         if limit is not None and limit.active:
+            limit.firings += 1
             limit.trace_from(sys._getframe(1))
 
 

@@ -57,6 +57,17 @@ def _migrate(data: dict, version: int) -> dict:
     return data
 
 
+def _clean(entry: dict) -> dict:
+    """An entry with fields of the right types (a hand-edited file may hold anything)."""
+    entry = dict(entry)
+    if not isinstance(entry.get("attempts", 0), int):
+        entry["attempts"] = 0
+    for key in ("status", "last_status", "updated"):
+        if key in entry and not isinstance(entry[key], str):
+            del entry[key]
+    return entry
+
+
 def load() -> dict[str, dict]:
     """Read the progress file: exercise id -> entry. Missing or damaged reads as no progress."""
     target = path()
@@ -74,7 +85,7 @@ def load() -> dict[str, dict]:
     except ValueError as exc:
         _back_up(target, str(exc).splitlines()[0][:80])
         return {}
-    data = {k: v for k, v in raw.items() if isinstance(k, str) and isinstance(v, dict)}
+    data = {k: _clean(v) for k, v in raw.items() if isinstance(k, str) and isinstance(v, dict)}
     if version < VERSION:
         data = _migrate(data, version)
         _write(target, data)  # once: the file now says it is in the new numbering
@@ -85,11 +96,7 @@ def record(exercise_id: str, status: str) -> None:
     """Record one attempt. A passed exercise stays passed when a later attempt fails."""
     data = load()
     entry = data.get(exercise_id, {})
-    try:
-        attempts = int(entry.get("attempts", 0))
-    except (TypeError, ValueError):
-        attempts = 0
-    entry["attempts"] = attempts + (status != "not attempted")
+    entry["attempts"] = int(entry.get("attempts", 0)) + (status != "not attempted")
     if entry.get("status") != "passed" or status == "passed":
         entry["status"] = status
     entry["last_status"] = status
