@@ -162,7 +162,7 @@ class ModuleExercise(Exercise):
         if set(mine) != set(want):
             extra = sorted(set(mine) - set(want))
             lost = sorted(set(want) - set(mine))
-            return (f"your module's trainable parameters differ from the reference's: "
+            return ("your module's trainable parameters differ from the reference's: "
                     + (f"{extra} should be buffers (not nn.Parameter); " if extra else "")
                     + (f"{lost} should be nn.Parameter, not buffers or plain tensors"
                        if lost else "")).rstrip("; ") + "."
