@@ -199,7 +199,7 @@ def bp_torch(c, r):
     (bp_penalises_long_output, "Long output is not penalised"),
     (bp_integer_division, "integer division"),
     (bp_e_over_exp, "raised OverflowError"),
-    (bp_at_least_one_token, "but 0.0 is expected"),
+    (bp_at_least_one_token, "but 0 is expected"),
     (bp_without_exp, "between 0 and 1"),
 ])
 def test_07_2_rejects(fn, words):

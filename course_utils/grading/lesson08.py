@@ -7,6 +7,7 @@ below is the reference with one wrong idea in it and runs on every case.
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 
 import torch
@@ -157,7 +158,7 @@ def _sse_text(data):
 
 def _sse_frame(text, event=None, split=True):
     lines = [f"event: {event}"] if event is not None else []
-    parts = (text.splitlines() or [""]) if split else [text]
+    parts = re.split(r"\r\n|\r|\n", text) if split else [text]  # SSE's line breaks only
     return "\n".join(lines + [f"data: {line}" for line in parts]) + "\n\n"
 
 
