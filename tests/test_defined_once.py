@@ -85,3 +85,12 @@ def test_the_names_lessons_use_are_the_one_implementation():
     assert metrics.perplexity is lm.perplexity
     assert costs.size_on_disk is quantize.size_on_disk is lm.size_on_disk
     assert sampling_explorer.next_token_logits is lm.next_token_logits
+
+
+def test_tests_build_their_tiny_gpt2_in_one_place():
+    """Every test takes its random GPT-2 from tests/_tiny_lm.py (`tiny_gpt2`)."""
+    tests = Path(__file__).resolve().parent
+    builders = sorted(p.name for p in tests.rglob("*.py")
+                      if p.name != "_tiny_lm.py" and "GPT2Config(" in p.read_text("utf-8")
+                      and p.name != Path(__file__).name)
+    assert builders == [], f"build the model with _tiny_lm.tiny_gpt2 instead, in: {builders}"

@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-from transformers import AutoTokenizer, GPT2Config, GPT2LMHeadModel
+from _tiny_lm import tiny_gpt2
+from transformers import AutoTokenizer
 
 from course_utils.finetune import accuracy_from_logits, causal_lm_loss, tokenize_and_label
 from course_utils.grading import compare, get_exercise, run_exercise
@@ -415,9 +416,8 @@ def test_unsolved_exercise_reads_not_attempted():
 
 
 def test_reference_loss_is_what_gpt2_computes_from_labels():
+    model = tiny_gpt2(40, n_positions=16, n_embd=16, n_layer=1).eval()
     torch.manual_seed(0)
-    model = GPT2LMHeadModel(GPT2Config(vocab_size=40, n_positions=16, n_embd=16, n_layer=1,
-                                       n_head=2)).eval()
     ids = torch.randint(0, 40, (3, 9))
     labels = ids.clone()
     labels[1, 6:] = -100

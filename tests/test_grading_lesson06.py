@@ -367,12 +367,10 @@ def test_every_known_mistake_runs_on_every_case(ex_id):
 
 def test_counting_is_checked_against_peft():
     """An independent reference: peft's own count on a LoRA model."""
+    from _tiny_lm import tiny_gpt2
     from peft import LoraConfig, get_peft_model
-    from transformers import GPT2Config, GPT2LMHeadModel
 
-    torch.manual_seed(0)
-    base = GPT2LMHeadModel(GPT2Config(vocab_size=50, n_positions=16, n_embd=16, n_layer=2,
-                                      n_head=2, bos_token_id=0, eos_token_id=0))
+    base = tiny_gpt2(50, n_positions=16, n_embd=16, bos_token_id=0, eos_token_id=0)
     model = get_peft_model(base, LoraConfig(r=2, lora_alpha=4, target_modules=["c_attn"],
                                             fan_in_fan_out=True))
     assert count_trainable_parameters(model) == model.get_nb_trainable_parameters()
