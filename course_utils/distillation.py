@@ -76,15 +76,23 @@ def shifted_labels(input_ids: torch.Tensor, attention_mask: torch.Tensor | None 
     return labels
 
 
-def distill_step(student: torch.nn.Module, teacher: torch.nn.Module, input_ids: torch.Tensor,
-                 optimizer: torch.optim.Optimizer, attention_mask: torch.Tensor | None = None,
-                 temperature: float = 2.0, alpha: float = 0.5) -> float:
-    """One optimiser step of distillation on a batch; returns the loss as a float."""
-    with torch.no_grad():
-        teacher_logits = teacher(input_ids=input_ids, attention_mask=attention_mask).logits
+def distill_step(student: torch.nn.Module, teacher: torch.nn.Module | None,
+                 input_ids: torch.Tensor, optimizer: torch.optim.Optimizer,
+                 attention_mask: torch.Tensor | None = None, temperature: float = 2.0,
+                 alpha: float = 0.5) -> float:
+    """One optimiser step of distillation on a batch; returns the loss as a float.
+
+    With ``teacher=None`` the step uses the next-token loss alone (training from scratch), and
+    runs no teacher.
+    """
+    labels = shifted_labels(input_ids, attention_mask)
     student_logits = student(input_ids=input_ids, attention_mask=attention_mask).logits
-    loss = distillation_loss(student_logits, teacher_logits,
-                             shifted_labels(input_ids, attention_mask), temperature, alpha)
+    if teacher is None:
+        loss = F.cross_entropy(student_logits.flatten(0, -2), labels.flatten())
+    else:
+        with torch.no_grad():
+            teacher_logits = teacher(input_ids=input_ids, attention_mask=attention_mask).logits
+        loss = distillation_loss(student_logits, teacher_logits, labels, temperature, alpha)
     optimizer.zero_grad(set_to_none=True)
     loss.backward()
     torch.nn.utils.clip_grad_norm_(student.parameters(), 1.0)

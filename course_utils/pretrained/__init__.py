@@ -1,13 +1,16 @@
 """The bundled pretrained models, loaded offline: ``load_pretrained("course-gpt")``.
 
-Two small checkpoints ship in Hugging Face format under ``course_utils/assets/``:
+Three small checkpoints ship in Hugging Face format under ``course_utils/assets/``:
 
 - ``course-gpt``: a GPT-2-architecture causal LM (``GPT2LMHeadModel``, 4 layers, width 160,
   4 heads, context 256) with a byte-level BPE tokenizer of 1,024 tokens, a pad token
   (``<|pad|>``, distinct from ``<|endoftext|>``), and a chat template (``System:/User:/Assistant:``
   lines, as in its pretraining chats) so ``tokenizer.apply_chat_template`` works;
 - ``course-bert``: a BERT-architecture encoder (``BertForPreTraining``: masked language modelling
-  and next-sentence prediction) with a lower-cased WordPiece tokenizer.
+  and next-sentence prediction) with a lower-cased WordPiece tokenizer;
+- ``course-gpt-mini``: a 2-layer, width-128 student distilled from ``course-gpt``, with its
+  tokenizer (lesson 09's draft model); ``course-gpt-mini/from-scratch/`` holds the same student
+  trained on the same tokens without the teacher.
 
 Both were trained on :mod:`course_utils.data` (stories plus the task formats of
 :mod:`course_utils.data.corpus`); each directory holds its ``training_log.json`` and
@@ -26,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 ASSETS_DIR = Path(__file__).resolve().parent.parent / "assets"
-BUNDLED = ("course-gpt", "course-bert")
+BUNDLED = ("course-gpt", "course-bert", "course-gpt-mini")
 
 
 def asset_path(name: str) -> Path:

@@ -19,7 +19,8 @@ def main(argv: list[str] | None = None) -> int:
                    help="tiny models on a tiny corpus (smoke test); writes to a temp dir")
     b.add_argument("--out", type=Path, default=None,
                    help=f"output directory (default: {ASSETS_DIR}, or a temp dir with --quick)")
-    b.add_argument("--only", choices=("course-gpt", "course-bert"), default=None)
+    b.add_argument("--only", choices=("course-gpt", "course-bert", "course-gpt-mini"),
+                   default=None)
     b.add_argument("--seed", type=int, default=0)
     b.add_argument("--threads", type=int, default=2)
     b.add_argument("--gpt-tokens", type=int, default=None, help="override the GPT token budget")
