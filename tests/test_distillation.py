@@ -111,3 +111,22 @@ def test_bad_input_is_a_clear_error():
         distillation_loss(s, t, y, alpha=1.5)
     with pytest.raises(TypeError, match="torch.Tensor"):
         distillation_loss(s.tolist(), t, y)
+
+
+def test_the_bundled_student_shares_the_teachers_tokenizer_and_has_its_twin():
+    import json
+
+    from course_utils.pretrained import asset_path, load_pretrained
+
+    teacher, t_tok = load_pretrained("course-gpt")
+    mini, m_tok = load_pretrained("course-gpt-mini")
+    twin, _ = load_pretrained(str(asset_path("course-gpt-mini") / "from-scratch"))
+    assert m_tok.get_vocab() == t_tok.get_vocab()
+    assert mini.config.vocab_size == teacher.config.vocab_size
+    assert mini.config.n_layer < teacher.config.n_layer
+    for key in ("n_layer", "n_embd", "n_head", "n_positions", "vocab_size"):
+        assert getattr(twin.config, key) == getattr(mini.config, key)
+    assert any((p - q).abs().max() > 0 for p, q in zip(mini.parameters(), twin.parameters(),
+                                                        strict=True))
+    log = json.loads((asset_path("course-gpt-mini") / "training_log.json").read_text())
+    assert log["distilled"] and log["tokens_seen"] == log["from_scratch"]["tokens_seen"]
