@@ -4,14 +4,17 @@ Lesson 09 and ``benchmarks/smaller_faster.py`` compare variants of ``course-gpt`
 distilled, trained from scratch) on the same measures, computed here the same way for all:
 size on disk, perplexity on held-out stories, few-shot sentiment accuracy (label scoring),
 chain-of-thought accuracy on two-step word problems (greedy), and greedy tokens per second with
-a KV cache. The prompt formats are those of :mod:`course_utils.data.prompts`.
+a KV cache (timed in turns, see :func:`median_seconds`). The prompt formats are those of
+:mod:`course_utils.data.prompts`.
 """
 
 from __future__ import annotations
 
+import contextlib
 import random
 import statistics
 import time
+from collections.abc import Callable
 
 import torch
 
@@ -75,26 +78,45 @@ def chain_of_thought_accuracy(model, tokenizer, n: int = 16, shots: int = 2, see
                ) / len(test)
 
 
-def tokens_per_second(model, input_ids: torch.Tensor, new_tokens: int = 48, repeats: int = 3,
-                      generate=None) -> float:
-    """Median greedy tokens per second (KV cache, one row); ``generate(ids, n)`` overrides.
+@contextlib.contextmanager
+def without_eos(*models):
+    """Ignore the end-of-text token while timing, so every model generates every token."""
+    saved = [m.generation_config.eos_token_id for m in models]
+    for m in models:
+        m.generation_config.eos_token_id = None
+    try:
+        yield
+    finally:
+        for m, eos in zip(models, saved, strict=True):
+            m.generation_config.eos_token_id = eos
+
+
+def median_seconds(runs: dict[str, Callable[[], object]], repeats: int = 3
+                   ) -> dict[str, float]:
+    """Median wall time of each run, the runs taking turns (A B C A B C ...) after a warm-up,
+    so that a machine slowing down or speeding up affects them alike."""
+    for fn in runs.values():
+        fn()
+    times: dict[str, list[float]] = {name: [] for name in runs}
+    for _ in range(repeats):
+        for name, fn in runs.items():
+            start = time.perf_counter()
+            fn()
+            times[name].append(time.perf_counter() - start)
+    return {name: statistics.median(t) for name, t in times.items()}
+
+
+def tokens_per_second(models: dict, input_ids: torch.Tensor, new_tokens: int = 48,
+                      repeats: int = 3) -> dict[str, float]:
+    """Greedy tokens per second (KV cache, batch 1) of each named model, timed in turns.
 
     The end-of-text token is ignored while timing, so every model generates exactly
     ``new_tokens`` tokens (a model that would stop early is not counted as faster).
     """
-    run = generate or (lambda ids, n: greedy_generate(model, ids, n))
-    eos = model.generation_config.eos_token_id
-    model.generation_config.eos_token_id = None
-    try:
-        run(input_ids, 2)  # warm-up
-        times = []
-        for _ in range(repeats):
-            start = time.perf_counter()
-            run(input_ids, new_tokens)
-            times.append(time.perf_counter() - start)
-    finally:
-        model.generation_config.eos_token_id = eos
-    return new_tokens / statistics.median(times)
+    with without_eos(*models.values()):
+        secs = median_seconds({name: (lambda m=m: greedy_generate(m, input_ids, new_tokens))
+                               for name, m in models.items()}, repeats)
+    return {name: new_tokens / t for name, t in secs.items()}
 
 
 def parameter_count(model) -> int:
@@ -107,16 +129,16 @@ def parameter_count(model) -> int:
     return total
 
 
-def report(name: str, model, tokenizer, prompt: str = "Once upon a time", new_tokens: int = 48,
-           chain_of_thought: bool = False, texts: list[str] | None = None) -> dict:
-    """One table row for ``model``: size (MB), perplexity, accuracies, tokens per second."""
-    ids = tokenizer(prompt, return_tensors="pt")["input_ids"]
+def report(name: str, model, tokenizer, chain_of_thought: bool = False,
+           texts: list[str] | None = None, tokens_per_s: float | None = None) -> dict:
+    """One table row for ``model``: size (MB), perplexity, accuracies (and a measured speed)."""
     row = {"model": name, "size_mb": round(size_on_disk(model) / 1e6, 2),
            "perplexity": round(held_out_perplexity(model, tokenizer, texts), 3),
            "few_shot": round(few_shot_accuracy(model, tokenizer), 3)}
     if chain_of_thought:
         row["chain_of_thought"] = round(chain_of_thought_accuracy(model, tokenizer), 3)
-    row["tokens_per_s"] = round(tokens_per_second(model, ids, new_tokens), 1)
+    if tokens_per_s is not None:
+        row["tokens_per_s"] = round(tokens_per_s, 1)
     return row
 
 
@@ -129,5 +151,5 @@ def markdown_table(rows: list[dict]) -> str:
 
 
 __all__ = ["chain_of_thought_accuracy", "few_shot_accuracy", "held_out_perplexity",
-           "held_out_texts", "markdown_table", "parameter_count", "report", "sentiment_prompts",
-           "tokens_per_second"]
+           "held_out_texts", "markdown_table", "median_seconds", "parameter_count", "report",
+           "sentiment_prompts", "tokens_per_second", "without_eos"]
