@@ -143,8 +143,8 @@ def report(name: str, model, tokenizer, chain_of_thought: bool = False,
 
 
 def markdown_table(rows: list[dict]) -> str:
-    """The rows as a markdown table (keys of the first row as the header)."""
-    keys = list(rows[0])
+    """The rows as a markdown table (every key of any row as a column, in order of appearance)."""
+    keys = list(dict.fromkeys(k for r in rows for k in r))
     lines = ["| " + " | ".join(keys) + " |", "|" + "---|" * len(keys)]
     lines += ["| " + " | ".join(str(r.get(k, "")) for k in keys) + " |" for r in rows]
     return "\n".join(lines)

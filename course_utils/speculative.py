@@ -13,6 +13,10 @@ It pays off when the draft is much cheaper than the target and agrees with it of
 models on a CPU, a forward pass costs mostly fixed Python and kernel-launch overhead, so the
 draft is not much cheaper than the target: measure before trusting the idea at this size.
 
+With sampling, :func:`verify_sampling` keeps a drafted token with probability
+``min(1, p / q)`` and resamples a rejected one from ``max(0, p - q)``, which makes the output
+follow the target's distribution exactly; :func:`speculative_generate` itself decodes greedily.
+
 Rows of a batch are decoded one after the other (each accepts a different number of tokens);
 speculative decoding is a latency technique for small batches.
 """
@@ -44,6 +48,39 @@ def verify_greedy(draft_tokens: torch.Tensor | Sequence[int], target_logits: tor
     agree = (choice[:k] == draft).long()
     n = int(agree.cumprod(dim=0).sum())  # length of the matching prefix
     return n, torch.cat([draft[:n], choice[n:n + 1]])
+
+
+def verify_sampling(draft_tokens: torch.Tensor | Sequence[int], draft_probs: torch.Tensor,
+                    target_probs: torch.Tensor, generator: torch.Generator | None = None
+                    ) -> tuple[int, torch.Tensor]:
+    """The accept/reject rule of speculative SAMPLING: the output follows the target exactly.
+
+    ``draft_probs`` ``(k, vocab)``: the draft's distribution ``q_i`` each drafted token was
+    sampled from; ``target_probs`` ``(k + 1, vocab)``: the target's ``p_i`` at the same
+    positions. Token ``x_i`` is kept with probability ``min(1, p_i(x_i) / q_i(x_i))``; at the
+    first rejection a replacement is sampled from ``max(0, p_i - q_i)`` (renormalised) and the
+    round ends; if all ``k`` are kept, a bonus token is sampled from ``p_k``. Returns
+    ``(n_accepted, new_tokens)`` as :func:`verify_greedy` does.
+    """
+    draft = torch.as_tensor(draft_tokens, dtype=torch.long).reshape(-1)
+    k = draft.numel()
+    if draft_probs.shape[0] != k or target_probs.shape[0] != k + 1 \
+            or draft_probs.shape[-1] != target_probs.shape[-1]:
+        raise ValueError(f"for {k} drafted tokens draft_probs must be (k, vocab) and "
+                         f"target_probs (k + 1, vocab), got {tuple(draft_probs.shape)} and "
+                         f"{tuple(target_probs.shape)}")
+    for i in range(k):
+        x = int(draft[i])
+        p, q = float(target_probs[i, x]), float(draft_probs[i, x])
+        if float(torch.rand((), generator=generator)) * q < p:  # u < p / q, q > 0 as x ~ q
+            continue
+        residual = (target_probs[i] - draft_probs[i]).clamp(min=0)
+        if residual.sum() <= 0:  # p == q: nothing to correct (can't happen after a rejection)
+            residual = target_probs[i]
+        new = torch.multinomial(residual / residual.sum(), 1, generator=generator)
+        return i, torch.cat([draft[:i], new])
+    bonus = torch.multinomial(target_probs[k], 1, generator=generator)
+    return k, torch.cat([draft, bonus])
 
 
 def _eos_ids(model: PreTrainedModel) -> set[int]:
@@ -194,4 +231,4 @@ def greedy_generate(model: PreTrainedModel, input_ids: torch.Tensor, max_new_tok
     return speculative_generate(model, model, input_ids, max_new_tokens, 0, attention_mask)
 
 
-__all__ = ["greedy_generate", "speculative_generate", "verify_greedy"]
+__all__ = ["greedy_generate", "speculative_generate", "verify_greedy", "verify_sampling"]

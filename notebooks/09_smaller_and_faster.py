@@ -493,8 +493,26 @@ for k, m, s_up in zip(ks, per_round, speedups, strict=True):
 # (`p` the target's, `q` the draft's probability); at the first rejection, sample the
 # replacement from `max(0, p − q)`, renormalised. A token the draft over-proposes is sometimes
 # rejected, one it under-proposes is topped up by the replacement rule, and the two effects
-# cancel exactly. This lesson implements only the greedy case.
-#
+# cancel exactly. `course_utils.speculative.verify_sampling` implements this rule; the cell
+# below checks it on two made-up distributions (a context-free "model", so the first output
+# token must simply follow `p`). `speculative_generate` itself decodes greedily.
+
+# %%
+from course_utils.speculative import verify_sampling
+
+p = torch.tensor([0.5, 0.2, 0.15, 0.1, 0.05])  # the target's distribution
+q = torch.tensor([0.1, 0.1, 0.3, 0.3, 0.2])  # a poor draft's
+g = torch.Generator().manual_seed(0)
+first = torch.zeros(5)
+for _ in range(5000):
+    drafted = torch.multinomial(q, 2, replacement=True, generator=g)
+    _, new = verify_sampling(drafted, q.expand(2, 5), p.expand(3, 5), generator=g)
+    first[new[0]] += 1
+print("target p:          ", p.tolist())
+print("first output token:", [round(v, 3) for v in (first / first.sum()).tolist()])
+print("drafted from q:    ", q.tolist())
+
+# %% [markdown]
 # ## 5. Specialised inference servers
 #
 # Production LLM serving mostly runs on servers built for it. Two widely used ones:

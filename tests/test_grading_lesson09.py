@@ -434,3 +434,16 @@ def test_every_case_says_what_it_catches():
         cases = list(ex.cases(torch.Generator().manual_seed(ex.seed)))
         assert len(cases) >= 8
         assert all(c.label and c.catches for c in cases)
+
+
+def test_every_known_mistake_runs_on_every_case():
+    """A hint is shown only when the learner matches a mistake on EVERY case, so each mistake
+    function must run (not raise) on all of its exercise's cases."""
+    import copy
+
+    for ex_id in ("09.1", "09.2", "09.3", "09.4"):
+        ex = get_exercise(ex_id)
+        cases = list(ex.cases(torch.Generator().manual_seed(ex.seed)))
+        for wrong, _ in ex.mistakes:
+            for case in cases:
+                wrong(*copy.deepcopy(case.args), **copy.deepcopy(case.kwargs))

@@ -11,7 +11,12 @@ import torch.nn.functional as F
 from transformers import GPT2Config, GPT2LMHeadModel
 
 from course_utils.pretrained import load_pretrained
-from course_utils.speculative import greedy_generate, speculative_generate, verify_greedy
+from course_utils.speculative import (
+    greedy_generate,
+    speculative_generate,
+    verify_greedy,
+    verify_sampling,
+)
 
 PROMPTS = [
     "Once upon a time",
@@ -151,3 +156,35 @@ def test_bad_input_is_a_clear_error(models):
         speculative_generate(target, target, ids[0], 3)
     with pytest.raises(ValueError, match="k \\+ 1"):
         verify_greedy([1, 2], torch.zeros(2, 5))
+
+
+def test_speculative_sampling_follows_the_targets_distribution():
+    """Draft from q, verify against p (context-free here): the first two output tokens are
+    distributed as p x p, whatever q, up to sampling noise (50,000 rounds)."""
+    g = torch.Generator().manual_seed(0)
+    p = torch.tensor([0.5, 0.2, 0.15, 0.1, 0.05])
+    q = torch.tensor([0.1, 0.1, 0.3, 0.3, 0.2])  # a poor draft
+    counts = torch.zeros(5, 5)
+    n, k = 50_000, 2
+    accepted = 0
+    for _ in range(n):
+        draft = torch.multinomial(q, k, replacement=True, generator=g)
+        got, new = verify_sampling(draft, q.expand(k, 5), p.expand(k + 1, 5), generator=g)
+        accepted += got
+        assert len(new) == got + 1
+        if len(new) < 2:  # a rejection at position 0: continue the way a new round would
+            new = torch.cat([new, torch.multinomial(p, 1, generator=g)])
+        counts[new[0], new[1]] += 1
+    joint = counts / n
+    assert (joint - p[:, None] * p[None, :]).abs().max() < 0.01
+    assert (joint.sum(1) - p).abs().max() < 0.01
+    a = torch.minimum(p, q).sum().item()  # P(a drafted token is kept) = sum min(p, q)
+    assert abs(accepted / n - (a + a * a)) < 0.02  # kept per round of k = 2: a + a^2
+
+
+def test_speculative_sampling_with_the_target_as_draft_accepts_everything():
+    g = torch.Generator().manual_seed(1)
+    p = torch.softmax(torch.randn(4, 7, generator=g), -1)
+    draft = torch.tensor([int(torch.multinomial(p[i], 1, generator=g)) for i in range(3)])
+    n, new = verify_sampling(draft, p[:3], p, generator=g)
+    assert n == 3 and new[:3].tolist() == draft.tolist()
