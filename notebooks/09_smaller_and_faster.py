@@ -204,7 +204,7 @@ from course_utils.model_report import markdown_table, report, tokens_per_second
 variants = {"fp32": model, "torch dynamic int8": torch_int8, "our int8 (weight-only)": ours_int8,
             "our int4 g32 (weight-only)": ours_int4}
 story_ids = tokenizer("Once upon a time", return_tensors="pt")["input_ids"]
-speed = tokens_per_second(variants, story_ids, new_tokens=48)  # the variants take turns
+speed = tokens_per_second(variants, story_ids, new_tokens=48, repeats=5)  # in turns
 rows = [report(name, m, tokenizer, texts=texts, tokens_per_s=speed[name])
         for name, m in variants.items()]
 print(markdown_table(rows))
@@ -335,7 +335,7 @@ from course_utils.model_report import parameter_count
 
 three = {"teacher course-gpt": model, "distilled course-gpt-mini": mini,
          "same student, from scratch": scratch}
-speed = tokens_per_second(three, story_ids, new_tokens=48)
+speed = tokens_per_second(three, story_ids, new_tokens=48, repeats=5)
 trio = []
 for name, m in three.items():
     row = {"model": name, "parameters": f"{parameter_count(m):,}"}
@@ -432,7 +432,7 @@ runs = {0: lambda: greedy_generate(model, prompt_ids, N)}  # k = 0: plain cached
 runs.update({k: (lambda k=k: speculative_generate(model, mini, prompt_ids, N, k)) for k in ks})
 stats = {k: {} for k in ks}
 with without_eos(model):  # every run generates all N tokens
-    secs = median_seconds(runs, repeats=3)  # plain and each k take turns
+    secs = median_seconds(runs, repeats=7)  # plain and each k take turns
     for k in ks:
         speculative_generate(model, mini, prompt_ids, N, k, stats=stats[k])
 speedups = [secs[0] / secs[k] for k in ks]
@@ -508,9 +508,9 @@ for _ in range(5000):
     drafted = torch.multinomial(q, 2, replacement=True, generator=g)
     _, new = verify_sampling(drafted, q.expand(2, 5), p.expand(3, 5), generator=g)
     first[new[0]] += 1
-print("target p:          ", p.tolist())
+print("target p:          ", [round(v, 3) for v in p.tolist()])
 print("first output token:", [round(v, 3) for v in (first / first.sum()).tolist()])
-print("drafted from q:    ", q.tolist())
+print("drafted from q:    ", [round(v, 3) for v in q.tolist()])
 
 # %% [markdown]
 # ## 5. Specialised inference servers
