@@ -43,6 +43,10 @@ BENCHMARKS = [
     ("../scripts/binder_rehearsal.py", "binder_rehearsal", "Binder rehearsal",
      "Every student notebook in a fresh venv built from `binder/` alone, under Binder's 2 GB "
      "limit: wall time and peak memory (kernel, and kernel plus children)."),
+    ("smaller_faster.py", "smaller_faster", "Smaller and faster",
+     "Lesson 09: int8/int4 weight quantization vs fp32, the distilled course-gpt-mini vs its "
+     "twin trained from scratch, speculative decoding vs plain cached greedy. Goals: int8 <= 30% "
+     "of the weight bytes within 2% perplexity; distilled < from scratch; >= 1.5x tokens/s."),
     ("capabilities.py", "capabilities", "Bundled checkpoints",
      "What `course-gpt` and `course-bert` can do: few-shot vs zero-shot, chain of thought vs "
      "direct, perplexity, MLM accuracy."),

@@ -48,6 +48,12 @@ LAYERS: dict[str, int] = {
     "course_utils.metrics.toxicity": TECHNIQUES,
     "course_utils.serving": TECHNIQUES,
     "course_utils.evaluate_modules": TECHNIQUES,  # `evaluate.load(path)` wrappers of metrics
+    # Lesson 09, smaller and faster: each idea its own module (`course_utils.speculative` is the
+    # name the lesson and its issue give the library function).
+    "course_utils.quantization": TECHNIQUES,
+    "course_utils.distillation": TECHNIQUES,
+    "course_utils.speculative": TECHNIQUES,
+    "course_utils.model_report": TECHNIQUES,  # size, perplexity, accuracy, speed of a model
     # Building the bundled checkpoints (build, train_gpt, train_bert, train_translator,
     # tokenizer_build, __main__) is training, a technique; loading them (the package's
     # __init__: load_pretrained, asset_path) sits with the models, below.

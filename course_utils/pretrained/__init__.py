@@ -1,6 +1,7 @@
 """The bundled pretrained models, loaded offline: ``load_pretrained("course-gpt")``.
 
-Small checkpoints ship under ``course_utils/assets/`` (the first two in Hugging Face format):
+Small checkpoints ship under ``course_utils/assets/`` (all but the translator in Hugging Face
+format):
 
 - ``course-gpt``: a GPT-2-architecture causal LM (``GPT2LMHeadModel``, 4 layers, width 160,
   4 heads, context 256) with a byte-level BPE tokenizer of 1,024 tokens, a pad token
@@ -11,6 +12,9 @@ Small checkpoints ship under ``course_utils/assets/`` (the first two in Hugging 
 - ``course-translator``: lesson 02's English -> Lingo encoder-decoder
   (:class:`course_utils.transformer.Translator`, safetensors + ``config.json``, not a
   ``transformers`` model): ``load_pretrained`` returns it with its word vocabulary.
+- ``course-gpt-mini``: a 2-layer, width-128 student distilled from ``course-gpt``, with its
+  tokenizer (lesson 09's draft model); ``course-gpt-mini/from-scratch/`` holds the same student
+  trained on the same tokens without the teacher.
 
 Both were trained on :mod:`course_utils.data` (stories plus the task formats of
 :mod:`course_utils.data.corpus`); each directory holds its ``training_log.json`` and
@@ -29,7 +33,7 @@ from pathlib import Path
 from typing import Any
 
 ASSETS_DIR = Path(__file__).resolve().parent.parent / "assets"
-BUNDLED = ("course-gpt", "course-bert", "course-translator")
+BUNDLED = ("course-gpt", "course-bert", "course-translator", "course-gpt-mini")
 
 
 def asset_path(name: str) -> Path:

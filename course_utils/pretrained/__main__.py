@@ -7,7 +7,7 @@ import tempfile
 from dataclasses import replace
 from pathlib import Path
 
-from course_utils.pretrained import ASSETS_DIR
+from course_utils.pretrained import ASSETS_DIR, BUNDLED
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -19,8 +19,7 @@ def main(argv: list[str] | None = None) -> int:
                    help="tiny models on a tiny corpus (smoke test); writes to a temp dir")
     b.add_argument("--out", type=Path, default=None,
                    help=f"output directory (default: {ASSETS_DIR}, or a temp dir with --quick)")
-    b.add_argument("--only", choices=("course-gpt", "course-bert", "course-translator"),
-                   default=None)
+    b.add_argument("--only", choices=BUNDLED, default=None)
     b.add_argument("--seed", type=int, default=0)
     b.add_argument("--threads", type=int, default=2)
     b.add_argument("--gpt-tokens", type=int, default=None, help="override the GPT token budget")

@@ -10,15 +10,18 @@ from __future__ import annotations
 import json
 import shutil
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import torch
 
 from course_utils import data
 from course_utils.data.corpus import pretraining_corpus
+from course_utils.pretrained import BUNDLED
 from course_utils.pretrained.tokenizer_build import train_bert_tokenizer, train_gpt_tokenizer
 from course_utils.pretrained.train_bert import BertRecipe, train_bert
 from course_utils.pretrained.train_gpt import GPTRecipe, train_gpt
+from course_utils.pretrained.train_mini import MiniRecipe, train_student
 from course_utils.pretrained.train_translator import TranslatorRecipe, build_translator
 
 QUICK_GPT = GPTRecipe(n_layer=1, n_embd=32, n_head=2, n_positions=64, tokens=20 * 8 * 64,
@@ -28,6 +31,9 @@ QUICK_BERT = BertRecipe(num_hidden_layers=1, hidden_size=32, num_attention_heads
 QUICK_TRANSLATOR = TranslatorRecipe(d_model=16, nhead=2, num_encoder_layers=1,
                                     num_decoder_layers=1, dim_feedforward=32, steps=20,
                                     batch_size=16, eval_every=10)
+QUICK_MINI = MiniRecipe(n_layer=1, n_embd=32, n_head=2, n_positions=64, steps=20, batch_size=8,
+                        eval_every=10, time_budget=None)
+ONLY = BUNDLED  # what --only takes: every bundled checkpoint
 
 
 def plot_curve(log: dict, metric: str, path: Path, title: str) -> None:
@@ -65,15 +71,15 @@ def _save(model: torch.nn.Module, tokenizer, log: dict, out: Path, metric: str, 
 
 def build(out_dir: Path, quick: bool = False, only: str | None = None, seed: int = 0,
           gpt_recipe: GPTRecipe | None = None, bert_recipe: BertRecipe | None = None,
-          threads: int = 2) -> dict[str, Path]:
+          threads: int = 2, mini_recipe: MiniRecipe | None = None) -> dict[str, Path]:
     """Generate the corpus, train both tokenizers and models, save them under ``out_dir``.
 
     ``quick`` uses a tiny slice of the corpus and tiny models (a smoke test, under a minute);
-    ``only`` ("course-gpt", "course-bert" or "course-translator") builds one of them.
+    ``only`` (one of :data:`ONLY`) builds one of them; ``course-gpt-mini`` is distilled from the
+    ``course-gpt`` under ``out_dir`` if there is one, else from the bundled one.
     """
-    if only not in (None, "course-gpt", "course-bert", "course-translator"):
-        raise ValueError("only must be 'course-gpt', 'course-bert' or 'course-translator', "
-                         f"got {only!r}")
+    if only not in (None, *ONLY):
+        raise ValueError(f"only must be one of {', '.join(ONLY)}, got {only!r}")
     torch.set_num_threads(threads)
     out_dir = Path(out_dir)
     scale = 0.02 if quick else 1.0
@@ -120,5 +126,37 @@ def build(out_dir: Path, quick: bool = False, only: str | None = None, seed: int
         (out / "training_log.json").write_text(json.dumps(log) + "\n")
         plot_curve(log, "val_bleu", out / "loss_curve.png", "course-translator (English -> Lingo)")
         made["course-translator"] = out
+    if only in (None, "course-gpt-mini"):
+        made["course-gpt-mini"] = _build_mini(out_dir, docs, val_docs,
+                                              mini_recipe or (QUICK_MINI if quick else MiniRecipe(
+                                                  seed=seed)))
     print(f"built {', '.join(made)} in {time.time() - t0:.0f} s under {out_dir}")
     return made
+
+
+def _build_mini(out_dir: Path, docs: list[str], val_docs: list[str], recipe: MiniRecipe) -> Path:
+    """Distil ``course-gpt-mini`` and train its from-scratch twin (saved in ``from-scratch/``)."""
+    from transformers import AutoTokenizer, GPT2LMHeadModel
+
+    from course_utils.pretrained import ASSETS_DIR
+
+    teacher_dir = out_dir / "course-gpt"
+    if not (teacher_dir / "config.json").exists():
+        teacher_dir = ASSETS_DIR / "course-gpt"
+    teacher = GPT2LMHeadModel.from_pretrained(teacher_dir).eval()
+    tok = AutoTokenizer.from_pretrained(teacher_dir)
+    student, log = train_student(teacher, tok, docs, val_docs, recipe)
+    # The twin takes exactly the steps the distilled run took (a time budget may have cut it).
+    twin_recipe = replace(recipe, steps=len(log["step"]), time_budget=None)
+    twin, twin_log = train_student(None, tok, docs, val_docs, twin_recipe, "from scratch")
+    log["from_scratch"] = {k: twin_log[k] for k in ("val_step", "val_loss", "val_perplexity",
+                                                    "seconds", "tokens_seen")}
+    log["teacher"] = str(teacher_dir.name)
+    print(f"course-gpt-mini: {len(log['step'])} steps in {log['seconds']} s, validation "
+          f"perplexity {log['val_perplexity']} distilled vs {twin_log['val_perplexity']} "
+          "from scratch")
+    out = out_dir / "course-gpt-mini"
+    _save(student, tok, log, out, "val_loss", "course-gpt-mini distillation")
+    twin.save_pretrained(out / "from-scratch")
+    tok.save_pretrained(out / "from-scratch")
+    return out
