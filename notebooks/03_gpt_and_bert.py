@@ -10,7 +10,8 @@
 # - **BERT** (encoder-only): every token sees the whole sentence, and the model learns to fill
 #   in **masked** tokens. It *understands* text: classification, search, tagging.
 #
-# **You will:** build GPT from its parts and fix what did not run in the seed code; write the
+# **You will:** write a byte-pair-encoding tokenizer's training step and encoder and match
+# the real tokenizer's ids; build GPT from its parts and fix what did not run in the seed code; write the
 # causal mask and the position ids that GPT needs; train a small GPT from scratch on the
 # course's stories; turn logits into text with greedy decoding, temperature, top-k and top-p;
 # make generation fast with a KV cache; load the course's trained GPT and BERT into our own
@@ -34,7 +35,168 @@ torch.set_num_threads(1)
 torch.set_printoptions(precision=3, sci_mode=False)
 
 # %% [markdown]
-# ## 1. What did not run in the seed, and why
+# ## 1. Tokens: byte-pair encoding
+#
+# A GPT reads numbers, not text. Its **tokenizer** cuts text into pieces from a fixed
+# vocabulary and gives each piece an id. The course's GPT, like GPT-2, uses **byte-level
+# byte-pair encoding (BPE)**:
+#
+# 1. Split the text into words. A space belongs to the word *after* it, so `" park"` is a
+#    different word from `"park"`.
+# 2. Write each word's UTF-8 bytes as characters: printable bytes stand for themselves, the
+#    others get stand-ins, so the space byte is shown as `Ġ` and a newline as `Ċ`. Every text
+#    is a sequence of these 256 symbols: no word is ever unknown.
+# 3. Apply the tokenizer's list of **merges**: pairs of symbols that are joined into one.
+#
+# The merge list is learned from a corpus by repeating one **training step**: count every pair
+# of adjacent symbols over the table of words and their frequencies, and merge the most
+# frequent pair everywhere. Frequent words end up as one token; rare ones stay in pieces.
+
+# %%
+from course_utils import bpe
+
+print(bpe.pretokenize("Mia went to the park.\nIt's  late!"))
+
+# %% [markdown]
+# ### Exercise 03.1: one BPE training step
+#
+# `word_freqs` maps each word, a tuple of symbols, to its count, e.g.
+# `{("l", "o", "w"): 5, ("l", "o", "w", "e", "r"): 2}`. Return `(pair, new_word_freqs)`:
+#
+# - `pair`: the most frequent pair of adjacent symbols, where a word that occurs $n$ times
+#   adds $n$ for each of its pairs (a pair can occur twice in one word). **Tie rule:** among
+#   equally frequent pairs take the *smallest* (Python's `min` on the tuples), so the result
+#   does not depend on the order of the table. With no pair at all, `pair` is `None`.
+# - `new_word_freqs`: the table with `pair` merged in every word, left to right without
+#   overlaps (`a a a` becomes `aa a`); words that become equal add their counts.
+
+# %%
+def bpe_train_step(word_freqs: dict) -> tuple:
+    ### BEGIN SOLUTION
+    counts = {}
+    for word, n in word_freqs.items():
+        for pair in zip(word, word[1:], strict=False):
+            counts[pair] = counts.get(pair, 0) + n
+    if not counts:
+        return None, dict(word_freqs)
+    best = max(counts.values())
+    pair = min(p for p, c in counts.items() if c == best)
+    merged = {}
+    for word, n in word_freqs.items():
+        new, i = [], 0
+        while i < len(word):
+            if i + 1 < len(word) and (word[i], word[i + 1]) == pair:
+                new.append(word[i] + word[i + 1])
+                i += 2
+            else:
+                new.append(word[i])
+                i += 1
+        merged[tuple(new)] = merged.get(tuple(new), 0) + n
+    return pair, merged
+    ### END SOLUTION
+
+
+# %%
+check("03.1", bpe_train_step)
+
+# %% [markdown]
+# Twenty steps on the words of a few sentences: the first merges join a space to a
+# frequent letter and build the most common words.
+
+# %%
+from collections import Counter
+
+from course_utils.bpe import bpe_train_step
+
+sentences = ["Mia went to the park with her dog.", "The dog ran to the tree and back.",
+             "Then Mia and the dog went home, and they were happy."]
+table = dict(Counter(tuple(w) for s in sentences for w in bpe.pretokenize(s)))
+learned = []
+for _ in range(20):
+    pair, table = bpe_train_step(table)
+    learned.append("".join(pair))
+print("merged, in order:", learned)
+print("the words now:", [" ".join(w) for w in list(table)[:8]])
+
+# %% [markdown]
+# ### Exercise 03.2: the encoder
+#
+# To tokenize a new word, replay the merges **by rank**: start from single symbols and, while
+# some adjacent pair of the word is in the merge list, merge the pair that was learned
+# *earliest* (lowest index in `merges`) everywhere in the word. Return the list of token
+# strings. `merges` is a list of pairs in learning order (or a dict `{pair: rank}`); `word`
+# is one pre-tokenized word such as `"Ġpark"`.
+
+# %%
+def bpe_encode_word(word: str, merges) -> list[str]:
+    ### BEGIN SOLUTION
+    ranks = merges if isinstance(merges, dict) else {tuple(p): r for r, p in enumerate(merges)}
+    symbols = list(word)
+    while True:
+        pairs = [p for p in zip(symbols, symbols[1:], strict=False) if p in ranks]
+        if not pairs:
+            return symbols
+        best = min(pairs, key=lambda p: ranks[p])
+        new, i = [], 0
+        while i < len(symbols):
+            if i + 1 < len(symbols) and (symbols[i], symbols[i + 1]) == best:
+                new.append(symbols[i] + symbols[i + 1])
+                i += 2
+            else:
+                new.append(symbols[i])
+                i += 1
+        symbols = new
+    ### END SOLUTION
+
+
+# %%
+check("03.2", bpe_encode_word)
+
+# %% [markdown]
+# The same encoder, given the course tokenizer's own 766 merges, gives exactly the ids of the
+# Hugging Face `tokenizers` library that the course loads with the model:
+
+# %%
+from course_utils.bpe import bpe_encode_word, course_bpe
+from course_utils.pretrained import load_pretrained
+
+_, tokenizer = load_pretrained("course-gpt")
+course_tokenizer = course_bpe()
+text = 'Omar found 5 coins in an old box. "Wow," he said, and it\'s antidisestablishmentarian!'
+pieces = [t for w in bpe.pretokenize(text) for t in bpe_encode_word(w, course_tokenizer.merges)]
+ids = [course_tokenizer.vocab[t] for t in pieces]
+print(pieces)
+print(f"{len(course_tokenizer.merges)} merges; same ids as the tokenizers library:",
+      ids == tokenizer(text, verbose=False)["input_ids"])
+
+# %% [markdown]
+# **Why the course's label words are single tokens.** Lesson 04 asks the model to answer
+# with a label word ("good", "bad", "happy", ...), and score the answer by comparing the
+# next-token logits of the candidate labels. That works only if each label is **one** token:
+# the model makes one choice per step, so a word split into pieces is not one choice it can
+# copy from its examples, and two words that start with the same piece cannot be told apart
+# by their first step at all. The course picked its label words among those the tokenizer
+# keeps whole (in their usual form, with the space in front):
+
+# %%
+for word in ["good", "bad", "happy", "negative", "positive", "wonderful", "disappointing",
+             "Zyxquorb"]:
+    pieces = tokenizer.tokenize(" " + word)
+    print(f"{word!r:>16}: {len(pieces)} token{'s' if len(pieces) > 1 else ' '} {pieces}")
+
+# %% [markdown]
+# **What byte-level BPE does with spaces.** The space is part of the token after it, so the
+# same word is a different token at the start of a text, after a space, or capitalised;
+# two spaces become a space token plus a word with one; and any byte sequence, even an emoji,
+# can be written with the 256 byte symbols:
+
+# %%
+for piece in ["the", " the", " The", "  the", " 😀"]:
+    enc = tokenizer(piece, verbose=False)["input_ids"]
+    print(f"{piece!r:>8} -> ids {enc}, tokens {tokenizer.convert_ids_to_tokens(enc)}")
+
+# %% [markdown]
+# ## 2. What did not run in the seed, and why
 #
 # The seed code built its GPT from `torch.nn.TransformerDecoderLayer`. That layer belongs to
 # the *encoder-decoder* Transformer of the original paper (translation): after its
@@ -56,9 +218,9 @@ except TypeError as exc:
 # `course_utils.gpt.GPT` fixes both: a GPT block is **self-attention + MLP only** (no
 # cross-attention, so no memory), positions come from a learned table indexed by position ids
 # made for the actual input, and the causal mask is made for the actual number of queries and
-# keys, including the case where earlier keys come from a cache (section 6).
+# keys, including the case where earlier keys come from a cache (section 7).
 #
-# ## 2. GPT, part by part
+# ## 3. GPT, part by part
 #
 # ```
 # input_ids (batch, seq)
@@ -108,13 +270,13 @@ print(f"{'total':<33} {total:>9,}")
 # ### The causal mask inside GPT
 #
 # In training, GPT reads a whole window of tokens at once and must not let token $i$ see
-# tokens after $i$: lesson 01's causal mask. When generating with a cache (section 6), GPT
+# tokens after $i$: lesson 01's causal mask. When generating with a cache (section 7), GPT
 # feeds only the **new** tokens as queries, while the keys are *all* tokens so far: the
 # `past_len` cached ones plus the new ones. Query $i$ is then the token at position
 # `past_len + i` and may look at keys $0, \dots,$ `past_len + i`. The mask is a
 # `(query_len, past_len + query_len)` rectangle: the bottom rows of the full triangle.
 #
-# ### Exercise 03.1: the causal mask, with cached tokens
+# ### Exercise 03.7: the causal mask, with cached tokens
 #
 # Return a boolean mask of shape `(query_len, past_len + query_len)`, `True` where query `i`
 # may attend to key `j`. With `past_len=0` it is lesson 01's causal mask. (Hint: `torch.tril`
@@ -128,7 +290,7 @@ def causal_mask_with_past(query_len: int, past_len: int = 0) -> torch.Tensor:
 
 
 # %%
-check("03.1", causal_mask_with_past)
+check("03.7", causal_mask_with_past)
 
 # %%
 from course_utils.gpt import causal_mask_with_past
@@ -145,7 +307,7 @@ print(causal_mask_with_past(3, past_len=2).int())
 # **position ids**, one per token. With a cache, the new tokens continue where the cached
 # ones stopped: after 5 cached tokens, the next one sits at position 5, not 0.
 #
-# ### Exercise 03.2: position ids
+# ### Exercise 03.8: position ids
 #
 # Return the position ids for `input_ids` of shape `(batch, seq_len)` that follow
 # `past_length` cached tokens: a `(batch, seq_len)` tensor of `torch.long` holding
@@ -162,7 +324,7 @@ def make_position_ids(input_ids: torch.Tensor, past_length: int = 0) -> torch.Te
 
 
 # %%
-check("03.2", make_position_ids)
+check("03.8", make_position_ids)
 
 # %%
 from course_utils.gpt import make_position_ids
@@ -170,7 +332,7 @@ from course_utils.gpt import make_position_ids
 print(make_position_ids(torch.zeros(2, 3, dtype=torch.long), past_length=5))
 
 # %% [markdown]
-# ## 3. Train a small GPT from scratch
+# ## 4. Train a small GPT from scratch
 #
 # The course's corpus is a set of short generated stories (`course_utils.data.stories`). We
 # tokenize some of them with the course tokenizer (byte-level BPE, 1,024 tokens), join them
@@ -279,7 +441,7 @@ for seed in range(3):
 # of the corpus. The course's bundled `course-gpt` is the same architecture, larger, trained
 # for minutes instead of seconds.
 #
-# ## 4. Real weights in our GPT
+# ## 5. Real weights in our GPT
 #
 # `course-gpt` is a Hugging Face `GPT2LMHeadModel`. `GPT.from_hf` copies its weights into our
 # class (GPT-2 stores its linear layers transposed, as `Conv1D`), and our code must then
@@ -304,7 +466,7 @@ print("same greedy continuation as transformers' generate:",
 print(repr(tokenizer.decode(ours_text[0])))
 
 # %% [markdown]
-# ## 5. From logits to text: decoding
+# ## 6. From logits to text: decoding
 #
 # The model gives a score (logit) for every token of the vocabulary; the next token is picked
 # from them, appended, and the loop repeats. How it is picked changes the text a lot:
@@ -319,7 +481,7 @@ print(repr(tokenizer.decode(ours_text[0])))
 #
 # A filtered token gets the logit $-\infty$, which the softmax turns into probability 0.
 #
-# ### Exercise 03.3: top-k filtering
+# ### Exercise 03.11: top-k filtering
 #
 # Return a copy of `logits` (shape `(..., vocab)`) where every logit smaller than the row's
 # $k$-th largest is `float("-inf")`. Keep ties with the $k$-th largest (as `transformers`
@@ -335,7 +497,7 @@ def top_k_filter(logits: torch.Tensor, k: int) -> torch.Tensor:
 
 
 # %%
-check("03.3", top_k_filter)
+check("03.11", top_k_filter)
 
 # %% [markdown]
 # Here is the model's next-token distribution after a prompt, and what each setting does to
@@ -374,7 +536,7 @@ for name, kw in {"greedy": {}, "T = 0.7, top-k 40": dict(do_sample=True, tempera
     print(f"{name:<22}", repr(tokenizer.decode(out[0, start.shape[1]:])))
 
 # %% [markdown]
-# ## 6. The KV cache
+# ## 7. The KV cache
 #
 # Generating token $t$ needs the keys and values of all tokens before it, in every layer. A
 # naive loop feeds the whole sequence through the model for every new token, recomputing
@@ -385,7 +547,7 @@ for name, kw in {"greedy": {}, "T = 0.7, top-k 40": dict(do_sample=True, tempera
 # each step feeds only the newest token. Its query attends over the cached keys plus its own:
 # one position of work per step instead of the whole sequence.
 #
-# ### Exercise 03.4: one KV-cache step
+# ### Exercise 03.13: one KV-cache step
 #
 # Given the new tokens' `q, k_new, v_new` and the cache `past_k, past_v` (all
 # `(batch, heads, seq, d_k)`; the cache is `None` on the first step), append the new keys and
@@ -409,7 +571,7 @@ def attend_with_cache(q, k_new, v_new, past_k=None, past_v=None):
 
 
 # %%
-check("03.4", attend_with_cache)
+check("03.13", attend_with_cache)
 
 # %% [markdown]
 # `GPT.forward(..., past_key_values=cache, use_cache=True)` does exactly this in every layer,
@@ -430,7 +592,7 @@ print("identical tokens:", torch.equal(cached, out))
 # %% [markdown]
 # (`benchmarks/generation.py` measures this properly, against `transformers`' `generate` too.)
 #
-# ## 7. BERT: the encoder-only sibling
+# ## 8. BERT: the encoder-only sibling
 #
 # BERT is built from the same parts with three differences:
 #
@@ -528,7 +690,7 @@ print("BERT: first token's vector changes by",
 # combine them: an encoder reads the input, and a decoder generates with cross-attention to
 # it. That `memory` is exactly what the seed's `TransformerDecoderLayer` was waiting for.
 #
-# ## 8. Explore the heads
+# ## 9. Explore the heads
 #
 # Pick a layer and a head of `course-gpt` and type a sentence. The label shows how much of the
 # head's attention goes to the previous token, to the token itself, and to the first token.

@@ -1,4 +1,9 @@
-"""Lesson 03 exercises: GPT's causal mask with a cache, position ids, top-k, a KV-cache step."""
+"""Lesson 03 exercises, in notebook order.
+
+Tokens (03.1-03.2) are in :mod:`lesson03_tokens`, the block's pieces (03.3-03.6) in
+:mod:`lesson03_block`; here: the causal mask with a cache (03.7), position ids (03.8), top-k
+(03.11) and a KV-cache step (03.13).
+"""
 
 from __future__ import annotations
 
@@ -6,9 +11,10 @@ import torch
 import torch.nn.functional as F
 
 from course_utils import generation, gpt
+from course_utils.grading import lesson03_tokens  # noqa: F401  (03.1, 03.2: BPE)
 from course_utils.grading.core import Case, Exercise, compare, register
 
-# --------------------------------------------------------------------------- 03.1 causal mask
+# --------------------------------------------------------------------------- 03.7 causal mask
 
 
 def _mask_cases(rng: torch.Generator):
@@ -87,7 +93,7 @@ def _mask_full_square(query_len, past_len=0):
 
 
 register(Exercise(
-    id="03.1", title="GPT's causal mask, with cached tokens",
+    id="03.7", title="GPT's causal mask, with cached tokens",
     reference=gpt.causal_mask_with_past, cases=_mask_cases, compare=_compare_mask,
     hint="Query i is the token at position past_len + i; it may see keys j <= past_len + i. "
          "torch.ones(query_len, past_len + query_len, dtype=torch.bool).tril(diagonal=past_len).",
@@ -110,7 +116,7 @@ register(Exercise(
     ],
 ))
 
-# --------------------------------------------------------------------------- 03.2 position ids
+# --------------------------------------------------------------------------- 03.8 position ids
 
 
 def _position_cases(rng: torch.Generator):
@@ -201,7 +207,7 @@ def _positions_ignore_ids(got, case: Case):
 
 
 register(Exercise(
-    id="03.2", title="position ids that continue after the cache",
+    id="03.8", title="position ids that continue after the cache",
     reference=gpt.make_position_ids, cases=_position_cases, compare=_compare_positions,
     properties=[_positions_ignore_ids],
     hint="torch.arange(past_length, past_length + seq_len) (dtype long), then .unsqueeze(0)"
@@ -221,7 +227,7 @@ register(Exercise(
     ],
 ))
 
-# --------------------------------------------------------------------------- 03.3 top-k
+# --------------------------------------------------------------------------- 03.11 top-k
 
 
 def _topk_cases(rng: torch.Generator):
@@ -337,7 +343,7 @@ def _topk_one_threshold(logits, k):
 
 
 register(Exercise(
-    id="03.3", title="top-k filtering", reference=generation.top_k_filter, cases=_topk_cases,
+    id="03.11", title="top-k filtering", reference=generation.top_k_filter, cases=_topk_cases,
     compare=_compare_filtered,
     hint="kth = torch.topk(logits, min(k, vocab), dim=-1).values[..., -1:] is each row's k-th "
          "largest logit; return logits.masked_fill(logits < kth, float('-inf')).",
@@ -361,7 +367,7 @@ register(Exercise(
     ],
 ))
 
-# --------------------------------------------------------------------------- 03.4 KV cache
+# --------------------------------------------------------------------------- 03.13 KV cache
 
 
 def _cache_cases(rng: torch.Generator):
@@ -449,7 +455,7 @@ def _cache_output_finite(got, case: Case):
 
 
 register(Exercise(
-    id="03.4", title="one KV-cache step", reference=gpt.attend_with_cache, cases=_cache_cases,
+    id="03.13", title="one KV-cache step", reference=gpt.attend_with_cache, cases=_cache_cases,
     properties=[_cache_output_finite],
     hint="k = torch.cat([past_k, k_new], dim=-2) (or k_new when past_k is None), the same for v; "
          "then attend q over all of k, v with causal_mask_with_past(q_len, k_len - q_len); "
