@@ -241,11 +241,158 @@ except TypeError as exc:
 # - The attention is lesson 02's, with `W_q, W_k, W_v` fused in one `W_qkv` layer (as GPT-2's
 #   `c_attn`) and PyTorch's fused attention kernel for speed.
 
+# %% [markdown]
+# You will now write the block's pieces yourself, each checked against PyTorch.
+#
+# ### Layer normalisation
+#
+# For each vector $x$ of `d_model` features (the last axis), layer norm subtracts the mean,
+# divides by the standard deviation, and applies a learned scale and shift:
+# $$\mathrm{LN}(x) = \frac{x - \mu}{\sqrt{\sigma^2 + \epsilon}} \cdot w + b, \qquad
+# \mu = \tfrac{1}{d}\textstyle\sum_i x_i, \quad \sigma^2 = \tfrac{1}{d}\sum_i (x_i - \mu)^2.$$
+# Every position is normalised on its own: unlike batch norm, nothing is shared across the
+# batch or the sequence, so it works the same for one token or a thousand.
+#
+# ### Exercise 03.3: layer norm
+#
+# Return `LN(x)` over the last axis of `x`, with `weight` $w$ and `bias` $b$ of shape
+# `(d_model,)` and `eps` $\epsilon$ (default `1e-5`, PyTorch's and GPT-2's). Three details make
+# it `torch.nn.LayerNorm`'s: the variance divides by $d$, not $d - 1$ (`torch.var`'s default);
+# $\epsilon$ goes inside the square root; and the variance is computed around the mean (the
+# shortcut $E[x^2] - E[x]^2$ loses every digit when the values are far from 0).
+
+# %%
+def layer_norm(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor,
+               eps: float = 1e-5) -> torch.Tensor:
+    ### BEGIN SOLUTION
+    mean = x.mean(dim=-1, keepdim=True)
+    var = ((x - mean) ** 2).mean(dim=-1, keepdim=True)
+    return (x - mean) / torch.sqrt(var + eps) * weight + bias
+    ### END SOLUTION
+
+
+# %%
+check("03.3", layer_norm)
+
+# %%
+from course_utils.gpt_parts import layer_norm
+
+ln = torch.nn.LayerNorm(6, eps=1e-5)
+with torch.no_grad():
+    ln.weight.uniform_(0.5, 1.5)
+    ln.bias.uniform_(-1, 1)
+x = torch.randn(2, 3, 6) * 4 + 10
+print("max |layer_norm - nn.LayerNorm| =",
+      f"{(layer_norm(x, ln.weight, ln.bias, ln.eps) - ln(x)).abs().max().item():.1e}")
+
+# %% [markdown]
+# ### GELU, in GPT-2's tanh form
+#
+# The MLP's non-linearity is the **GELU**, $x \cdot \Phi(x)$ with $\Phi$ the standard normal
+# CDF: like ReLU for large $|x|$, but smooth, and slightly negative just below 0. GPT-2 was
+# trained with a tanh approximation of it, and its weights expect exactly that form:
+# $$\mathrm{GELU}(x) \approx 0.5\,x\left(1 + \tanh\!\left(\sqrt{2/\pi}\,(x +
+# 0.044715\,x^3)\right)\right).$$
+#
+# ### Exercise 03.4: GELU (tanh form)
+#
+# Return the tanh form elementwise, for a tensor of any shape and dtype (`torch.tanh` stays
+# finite for large inputs).
+
+# %%
+import math
+
+
+def gelu_tanh(x: torch.Tensor) -> torch.Tensor:
+    ### BEGIN SOLUTION
+    return 0.5 * x * (1 + torch.tanh(math.sqrt(2 / math.pi) * (x + 0.044715 * x ** 3)))
+    ### END SOLUTION
+
+
+# %%
+check("03.4", gelu_tanh)
+
+# %%
+import torch.nn.functional as F
+
+from course_utils.gpt_parts import gelu_tanh
+
+grid = torch.linspace(-4, 4, 801)
+print("max |tanh form - F.gelu(approximate='tanh')| =",
+      f"{(gelu_tanh(grid) - F.gelu(grid, approximate='tanh')).abs().max().item():.1e}")
+print("max |tanh form - exact erf GELU|            =",
+      f"{(gelu_tanh(grid) - F.gelu(grid)).abs().max().item():.1e}  (small, but not zero)")
+
+# %% [markdown]
+# ### Exercise 03.5: the MLP
+#
+# The block's MLP works on each position on its own: a linear layer `d_model -> d_ff`
+# (`d_ff = 4 d_model` in GPT-2), GELU, and a linear layer back to `d_model`. The weights come
+# in `nn.Linear`'s layout, `(out_features, in_features)`, so a layer is `x @ W.T + b`. Return
+# the MLP's output (the block adds the residual, not the MLP).
+
+# %%
+def mlp_forward(x: torch.Tensor, fc_weight: torch.Tensor, fc_bias: torch.Tensor,
+                proj_weight: torch.Tensor, proj_bias: torch.Tensor) -> torch.Tensor:
+    ### BEGIN SOLUTION
+    return gelu_tanh(x @ fc_weight.T + fc_bias) @ proj_weight.T + proj_bias
+    ### END SOLUTION
+
+
+# %%
+check("03.5", mlp_forward)
+
+# %% [markdown]
+# ### Exercise 03.6: the pre-norm block
+#
+# Now the whole block, with your layer norm and MLP and the course's causal self-attention.
+# `block` is a `course_utils.gpt.Block`; use its parameters by these names:
+#
+# | piece | names |
+# |---|---|
+# | first norm | `block.ln_1.weight`, `block.ln_1.bias`, `block.ln_1.eps` |
+# | attention (a module: call it) | `block.attn(h)` |
+# | second norm | `block.ln_2.weight`, `block.ln_2.bias`, `block.ln_2.eps` |
+# | MLP, first layer | `block.mlp.fc.weight`, `block.mlp.fc.bias` |
+# | MLP, second layer | `block.mlp.proj.weight`, `block.mlp.proj.bias` |
+#
+# Return `x + attn(ln_1(x))` followed by `+ mlp(ln_2(...))` of *that* sum: both residuals, and
+# each norm applied only to its sub-layer's input (pre-norm). The grader runs blocks of odd
+# widths, one head and sixteen heads, and an `eps` other than `1e-5`.
+
+# %%
+from course_utils.gpt_parts import mlp_forward
+
+
+def block_forward(block, x: torch.Tensor) -> torch.Tensor:
+    ### BEGIN SOLUTION
+    ln_1, ln_2, mlp = block.ln_1, block.ln_2, block.mlp
+    x = x + block.attn(layer_norm(x, ln_1.weight, ln_1.bias, ln_1.eps))
+    h = layer_norm(x, ln_2.weight, ln_2.bias, ln_2.eps)
+    return x + mlp_forward(h, mlp.fc.weight, mlp.fc.bias, mlp.proj.weight, mlp.proj.bias)
+    ### END SOLUTION
+
+
+# %%
+check("03.6", block_forward)
+
 # %%
 from course_utils.gpt import GPT, GPTConfig
 
 tiny = GPT(GPTConfig(vocab_size=1024, max_seq_len=64, d_model=64, num_heads=4, num_layers=2))
 print(tiny)
+
+# %% [markdown]
+# Your `block_forward` (the reference's, if 03.6 is not solved yet) on this GPT's first block
+# gives its output:
+
+# %%
+from course_utils.gpt_parts import block_forward
+
+x = torch.randn(2, 5, 64)
+with torch.no_grad():
+    gap = (block_forward(tiny.blocks[0], x) - tiny.blocks[0](x)).abs().max().item()
+print(f"max |block_forward - Block| = {gap:.1e}")
 
 # %% [markdown]
 # Where the parameters are: with a small vocabulary and a narrow model, the embedding table is

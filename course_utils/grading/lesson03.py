@@ -11,7 +11,10 @@ import torch
 import torch.nn.functional as F
 
 from course_utils import generation, gpt
-from course_utils.grading import lesson03_tokens  # noqa: F401  (03.1, 03.2: BPE)
+from course_utils.grading import (  # noqa: F401  (registered at import)
+    lesson03_block,  # 03.3-03.6: layer norm, GELU, the MLP, the block
+    lesson03_tokens,  # 03.1, 03.2: BPE
+)
 from course_utils.grading.core import Case, Exercise, compare, register
 
 # --------------------------------------------------------------------------- 03.7 causal mask

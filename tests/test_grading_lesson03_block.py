@@ -1,0 +1,335 @@
+"""Known-wrong answers to lesson 03's block exercises (03.3-03.6): each rejected, saying why.
+
+Written independently of the grader's own mistakes; the references are checked against torch
+and transformers in tests/test_gpt_parts.py.
+"""
+
+import math
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from course_utils.grading import get_exercise, run_exercise
+from course_utils.grading.core import Case
+
+
+def _verdict(ex_id, fn):
+    return run_exercise(get_exercise(ex_id), fn)
+
+
+# ---- 03.3 layer norm
+def ln_torch_var(x, weight, bias, eps=1e-5):
+    mu = x.mean(-1, keepdim=True)
+    return (x - mu) / torch.sqrt(torch.var(x, -1, keepdim=True) + eps) * weight + bias
+
+
+def ln_std_plus_eps(x, weight, bias, eps=1e-5):
+    mu = x.mean(-1, keepdim=True)
+    sd = x.std(-1, keepdim=True, unbiased=False)
+    return (x - mu) / (sd + eps) * weight + bias
+
+
+def ln_no_affine(x, weight, bias, eps=1e-5):
+    mu = x.mean(-1, keepdim=True)
+    var = ((x - mu) ** 2).mean(-1, keepdim=True)
+    return (x - mu) / torch.sqrt(var + eps)
+
+
+def ln_fixed_eps(x, weight, bias, eps=1e-5):
+    return F.layer_norm(x, x.shape[-1:], weight, bias, 1e-5)
+
+
+def ln_one_pass_variance(x, weight, bias, eps=1e-5):
+    mu = x.mean(-1, keepdim=True)
+    var = (x ** 2).mean(-1, keepdim=True) - mu ** 2
+    return (x - mu) * torch.rsqrt(var + eps) * weight + bias
+
+
+def ln_over_all_axes(x, weight, bias, eps=1e-5):
+    mu, var = x.mean(), x.var(unbiased=False)
+    return (x - mu) / torch.sqrt(var + eps) * weight + bias
+
+
+def ln_shift_then_scale(x, weight, bias, eps=1e-5):
+    mu = x.mean(-1, keepdim=True)
+    var = ((x - mu) ** 2).mean(-1, keepdim=True)
+    return ((x - mu) / torch.sqrt(var + eps) + bias) * weight
+
+
+def ln_no_eps(x, weight, bias, eps=1e-5):
+    mu = x.mean(-1, keepdim=True)
+    var = ((x - mu) ** 2).mean(-1, keepdim=True)
+    return (x - mu) / var.sqrt() * weight + bias
+
+
+def ln_eps_no_default(x, weight, bias, eps):
+    return F.layer_norm(x, x.shape[-1:], weight, bias, eps)
+
+
+def ln_ok_rsqrt(x, weight, bias, eps=1e-5):
+    var, mean = torch.var_mean(x, dim=-1, keepdim=True, correction=0)
+    return torch.addcmul(bias, (x - mean) * torch.rsqrt(var + eps), weight)
+
+
+def ln_ok_torch_module(x, weight, bias, eps=1e-5):
+    ln = torch.nn.LayerNorm(x.shape[-1], eps=eps, dtype=x.dtype)
+    with torch.no_grad():
+        ln.weight.copy_(weight)
+        ln.bias.copy_(bias)
+        return ln(x)
+
+
+# ---- 03.4 GELU
+def gelu_erf(x):
+    return 0.5 * x * (1 + torch.erf(x / math.sqrt(2)))
+
+
+def gelu_wrong_constant(x):
+    return 0.5 * x * (1 + torch.tanh(math.sqrt(2 * math.pi) * (x + 0.044715 * x ** 3)))
+
+
+def gelu_no_half(x):
+    return x * (1 + torch.tanh(math.sqrt(2 / math.pi) * (x + 0.044715 * x ** 3)))
+
+
+def gelu_squared(x):
+    return 0.5 * x * (1 + torch.tanh(math.sqrt(2 / math.pi) * (x + 0.044715 * x * x)))
+
+
+def gelu_quick(x):
+    return x * torch.sigmoid(1.702 * x)
+
+
+def gelu_manual_tanh(x):
+    z = math.sqrt(2 / math.pi) * (x + 0.044715 * x ** 3)
+    tanh = (torch.exp(z) - torch.exp(-z)) / (torch.exp(z) + torch.exp(-z))
+    return 0.5 * x * (1 + tanh)
+
+
+def gelu_relu(x):
+    return torch.clamp(x, min=0)
+
+
+def gelu_float_constant_tensor(x):
+    c = torch.tensor(math.sqrt(2 / math.pi), dtype=torch.float32)
+    return (0.5 * x * (1 + torch.tanh(c * (x + 0.044715 * x ** 3)))).float()
+
+
+def gelu_forgot_x(x):
+    return 0.5 * (1 + torch.tanh(math.sqrt(2 / math.pi) * (x + 0.044715 * x ** 3)))
+
+
+def gelu_ok_sigmoid_identity(x):
+    # 0.5 (1 + tanh(z)) = sigmoid(2 z)
+    return x * torch.sigmoid(2 * math.sqrt(2 / math.pi) * (x + 0.044715 * x.pow(3)))
+
+
+def gelu_ok_torch(x):
+    return F.gelu(x, approximate="tanh")
+
+
+# ---- 03.5 MLP
+def _gelu(h):
+    return F.gelu(h, approximate="tanh")
+
+
+def mlp_exact_gelu(x, fc_weight, fc_bias, proj_weight, proj_bias):
+    return F.gelu(x @ fc_weight.T + fc_bias) @ proj_weight.T + proj_bias
+
+
+def mlp_relu(x, fc_weight, fc_bias, proj_weight, proj_bias):
+    return torch.relu(x @ fc_weight.T + fc_bias) @ proj_weight.T + proj_bias
+
+
+def mlp_not_transposed(x, fc_weight, fc_bias, proj_weight, proj_bias):
+    return _gelu(x @ fc_weight + fc_bias) @ proj_weight + proj_bias
+
+
+def mlp_no_activation(x, fc_weight, fc_bias, proj_weight, proj_bias):
+    return (x @ fc_weight.T + fc_bias) @ proj_weight.T + proj_bias
+
+
+def mlp_gelu_on_output(x, fc_weight, fc_bias, proj_weight, proj_bias):
+    return _gelu(_gelu(x @ fc_weight.T + fc_bias) @ proj_weight.T + proj_bias)
+
+
+def mlp_forgot_fc_bias(x, fc_weight, fc_bias, proj_weight, proj_bias):
+    return _gelu(x @ fc_weight.T) @ proj_weight.T + proj_bias
+
+
+def mlp_with_residual(x, fc_weight, fc_bias, proj_weight, proj_bias):
+    return x + _gelu(x @ fc_weight.T + fc_bias) @ proj_weight.T + proj_bias
+
+
+def mlp_gelu_first(x, fc_weight, fc_bias, proj_weight, proj_bias):
+    return (_gelu(x) @ fc_weight.T + fc_bias) @ proj_weight.T + proj_bias
+
+
+def mlp_ok_linear(x, fc_weight, fc_bias, proj_weight, proj_bias):
+    return F.linear(F.gelu(F.linear(x, fc_weight, fc_bias), approximate="tanh"), proj_weight,
+                    proj_bias)
+
+
+def mlp_ok_einsum(x, fc_weight, fc_bias, proj_weight, proj_bias):
+    h = torch.einsum("...d,fd->...f", x, fc_weight) + fc_bias
+    return torch.einsum("...f,df->...d", _gelu(h), proj_weight) + proj_bias
+
+
+# ---- 03.6 the block
+def block_post_norm(block, x):
+    x = block.ln_1(x + block.attn(x))
+    return block.ln_2(x + block.mlp(x))
+
+
+def block_forgets_attention_residual(block, x):
+    h = block.attn(block.ln_1(x))
+    return h + block.mlp(block.ln_2(h))
+
+
+def block_forgets_mlp_residual(block, x):
+    x = x + block.attn(block.ln_1(x))
+    return block.mlp(block.ln_2(x))
+
+
+def block_normalises_the_sum(block, x):
+    x = block.ln_1(x + block.attn(block.ln_1(x)))
+    return block.ln_2(x + block.mlp(block.ln_2(x)))
+
+
+def block_adds_to_the_normed(block, x):
+    a = block.ln_1(x)
+    x = a + block.attn(a)
+    b = block.ln_2(x)
+    return b + block.mlp(b)
+
+
+def block_parallel_branches(block, x):
+    return x + block.attn(block.ln_1(x)) + block.mlp(block.ln_2(x))
+
+
+def block_one_norm(block, x):
+    x = x + block.attn(block.ln_1(x))
+    return x + block.mlp(block.ln_1(x))
+
+
+def block_default_eps(block, x):
+    def ln(mod, t):
+        return F.layer_norm(t, mod.normalized_shape, mod.weight, mod.bias)
+    x = x + block.attn(ln(block.ln_1, x))
+    return x + block.mlp(ln(block.ln_2, x))
+
+
+def block_exact_gelu_mlp(block, x):
+    x = x + block.attn(block.ln_1(x))
+    m = block.mlp
+    return x + m.proj(F.gelu(m.fc(block.ln_2(x))))
+
+
+def block_in_place(block, x):
+    with torch.no_grad():
+        block.ln_1.weight.clamp_(min=0)
+    x = x + block.attn(block.ln_1(x))
+    return x + block.mlp(block.ln_2(x))
+
+
+def block_ok_modules(block, x):
+    x = x + block.attn(block.ln_1(x))
+    return x + block.mlp(block.ln_2(x))
+
+
+def block_ok_by_hand(block, x):
+    def ln(mod, t):
+        var, mean = torch.var_mean(t, -1, keepdim=True, correction=0)
+        return (t - mean) / torch.sqrt(var + mod.eps) * mod.weight + mod.bias
+    h = x + block.attn(ln(block.ln_1, x))
+    m = block.mlp
+    return h + F.linear(_gelu(F.linear(ln(block.ln_2, h), m.fc.weight, m.fc.bias)),
+                        m.proj.weight, m.proj.bias)
+
+
+@pytest.mark.parametrize("ex_id, wrong, why", [
+    ("03.3", ln_torch_var, "divides by d - 1"),
+    ("03.3", ln_std_plus_eps, "inside the square root"),
+    ("03.3", ln_no_affine, "scale by weight and shift by bias"),
+    ("03.3", ln_fixed_eps, "not a fixed 1e-5"),
+    ("03.3", ln_one_pass_variance, "E[x^2] - E[x]^2"),
+    ("03.3", ln_over_all_axes, "one mean and variance per position"),
+    ("03.3", ln_shift_then_scale, "Scale first, then shift"),
+    ("03.3", ln_no_eps, "a constant row has variance 0"),
+    ("03.3", ln_eps_no_default, "missing 1 required positional argument: 'eps'"),
+    ("03.4", gelu_erf, "That is the exact GELU"),
+    ("03.4", gelu_wrong_constant, "sqrt(2 / pi), about 0.798"),
+    ("03.4", gelu_no_half, "factor 0.5"),
+    ("03.4", gelu_squared, "x ** 3"),
+    ("03.4", gelu_quick, "'quick' GELU"),
+    ("03.4", gelu_manual_tanh, "NaN or inf on finite inputs"),
+    ("03.4", gelu_relu, "ReLU is not GELU"),
+    ("03.4", gelu_float_constant_tensor, "dtype"),
+    ("03.4", gelu_forgot_x, "the result differs"),
+    ("03.5", mlp_exact_gelu, "not the exact erf GELU"),
+    ("03.5", mlp_relu, "not ReLU"),
+    ("03.5", mlp_not_transposed, "cannot be multiplied"),
+    ("03.5", mlp_no_activation, "collapse into one"),
+    ("03.5", mlp_gelu_on_output, "not after the output projection"),
+    ("03.5", mlp_forgot_fc_bias, "Add fc_bias"),
+    ("03.5", mlp_with_residual, "don't add x here"),
+    ("03.5", mlp_gelu_first, "then GELU"),
+    ("03.6", block_post_norm, "post-norm"),
+    ("03.6", block_forgets_attention_residual, "not x = attn(...)"),
+    ("03.6", block_forgets_mlp_residual, "return x + mlp(ln_2(x))"),
+    ("03.6", block_normalises_the_sum, "is not normalised"),
+    ("03.6", block_adds_to_the_normed, "*un-normalised*"),
+    ("03.6", block_parallel_branches, "*after* the attention was added"),
+    ("03.6", block_one_norm, "not ln_1"),
+    ("03.6", block_default_eps, "each norm's own eps"),
+    ("03.6", block_exact_gelu_mlp, "the result differs"),
+    ("03.6", block_in_place, "changed its input `block` in place"),
+])
+def test_known_wrong_answer_is_rejected_with_a_specific_message(ex_id, wrong, why):
+    result = _verdict(ex_id, wrong)
+    assert result.status == "failed", f"{wrong.__name__} passed {ex_id}"
+    assert why in result.message, result.message
+
+
+@pytest.mark.parametrize("ex_id", ["03.3", "03.4", "03.5", "03.6"])
+def test_reference_is_accepted(ex_id):
+    assert _verdict(ex_id, get_exercise(ex_id).reference).passed
+
+
+@pytest.mark.parametrize("ex_id, right", [
+    ("03.3", ln_ok_rsqrt), ("03.3", ln_ok_torch_module), ("03.4", gelu_ok_sigmoid_identity),
+    ("03.4", gelu_ok_torch), ("03.5", mlp_ok_linear), ("03.5", mlp_ok_einsum),
+    ("03.6", block_ok_modules), ("03.6", block_ok_by_hand)])
+def test_other_correct_answers_are_accepted_too(ex_id, right):
+    result = _verdict(ex_id, right)
+    assert result.passed, result.message
+
+
+def _cases(ex_id) -> list[Case]:
+    ex = get_exercise(ex_id)
+    return list(ex.cases(torch.Generator().manual_seed(ex.seed)))
+
+
+def test_the_block_cases_reach_unusual_sizes():
+    widths = {c.args[0].ln_1.normalized_shape[0] for c in _cases("03.6")}
+    heads = {c.args[0].attn.num_heads for c in _cases("03.6")}
+    assert 27 in widths and {1, 16} <= heads
+    assert {c.args[0].ln_1.eps for c in _cases("03.6")} >= {1e-5, 0.1}
+
+
+@pytest.mark.parametrize("ex_id", ["03.3", "03.4", "03.5", "03.6"])
+def test_every_case_says_what_it_is_and_what_it_catches(ex_id):
+    for case in _cases(ex_id):
+        assert case.label and case.catches, case
+
+
+@pytest.mark.parametrize("ex_id", ["03.3", "03.4", "03.5", "03.6"])
+def test_every_mistake_runs_on_every_case_and_gets_its_own_hint(ex_id):
+    ex = get_exercise(ex_id)
+    for wrong, hint in ex.mistakes:
+        for case in _cases(ex_id):
+            wrong(*case.args, **case.kwargs)
+        result = run_exercise(ex, wrong)
+        assert result.status == "failed", wrong
+        assert hint in result.message, (wrong, result.message)
