@@ -53,3 +53,18 @@ def block_forward(block: gpt.Block, x: torch.Tensor) -> torch.Tensor:
     x = x + block.attn(layer_norm(x, ln_1.weight, ln_1.bias, ln_1.eps))
     h = layer_norm(x, ln_2.weight, ln_2.bias, ln_2.eps)
     return x + mlp_forward(h, mlp.fc.weight, mlp.fc.bias, mlp.proj.weight, mlp.proj.bias)
+
+
+def gpt_forward(model: gpt.GPT, input_ids: torch.Tensor, past_length: int = 0) -> torch.Tensor:
+    """Logits ``(batch, seq, vocab)`` of a :class:`course_utils.gpt.GPT`, computed piece by piece.
+
+    Token embedding + learned position embedding (positions start at ``past_length``), every
+    block in order (:func:`block_forward`), the final layer norm, and the output head tied to
+    the token embedding (``x @ token_embedding.weight.T``).
+    """
+    positions = gpt.make_position_ids(input_ids, past_length)
+    x = model.token_embedding(input_ids) + model.position_embedding(positions)
+    for block in model.blocks:
+        x = block_forward(block, x)
+    ln_f = model.ln_f
+    return layer_norm(x, ln_f.weight, ln_f.bias, ln_f.eps) @ model.token_embedding.weight.T

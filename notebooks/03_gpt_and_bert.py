@@ -479,6 +479,59 @@ from course_utils.gpt import make_position_ids
 print(make_position_ids(torch.zeros(2, 3, dtype=torch.long), past_length=5))
 
 # %% [markdown]
+# ### Exercise 03.9: the forward pass
+#
+# Assemble the whole GPT. `model` has the parameter names of `course_utils.gpt.GPT`:
+# `model.token_embedding` and `model.position_embedding` (`nn.Embedding`s), `model.blocks`
+# (a list of blocks for your `block_forward`) and `model.ln_f` (the final norm). Return the
+# logits `(batch, seq, vocab)`: embed the tokens, add the position embedding of positions
+# `past_length, past_length + 1, ...`, run every block in order, apply the final norm, and
+# score every token of the vocabulary with the **tied** head, `x @ token_embedding.weight.T`.
+
+# %%
+def gpt_forward(model, input_ids: torch.Tensor, past_length: int = 0) -> torch.Tensor:
+    ### BEGIN SOLUTION
+    positions = make_position_ids(input_ids, past_length)
+    x = model.token_embedding(input_ids) + model.position_embedding(positions)
+    for block in model.blocks:
+        x = block_forward(block, x)
+    x = layer_norm(x, model.ln_f.weight, model.ln_f.bias, model.ln_f.eps)
+    return x @ model.token_embedding.weight.T
+    ### END SOLUTION
+
+
+# %%
+check("03.9", gpt_forward)
+
+# %% [markdown]
+# That is all of GPT. Here it is as a class of your own: the parameters (with the names GPT-2's
+# weights are loaded by), and your forward pass. Section 5 loads the course's trained weights
+# into it.
+
+# %%
+from course_utils.gpt import Block
+from course_utils.gpt_parts import gpt_forward
+
+
+class MyGPT(torch.nn.Module):
+    """A GPT made of your pieces: course_utils.gpt.GPT's parameter names, your forward pass."""
+
+    def __init__(self, config: GPTConfig) -> None:
+        super().__init__()
+        self.config = config
+        self.token_embedding = torch.nn.Embedding(config.vocab_size, config.d_model)
+        self.position_embedding = torch.nn.Embedding(config.max_seq_len, config.d_model)
+        self.blocks = torch.nn.ModuleList(Block(config, i) for i in range(config.num_layers))
+        self.ln_f = torch.nn.LayerNorm(config.d_model, eps=config.layer_norm_eps)
+
+    def forward(self, input_ids: torch.Tensor, past_length: int = 0) -> torch.Tensor:
+        if past_length + input_ids.shape[1] > self.config.max_seq_len:
+            raise ValueError(f"{past_length} + {input_ids.shape[1]} positions exceed the "
+                             f"context of {self.config.max_seq_len} tokens the model has "
+                             "position embeddings for; shorten the input")
+        return gpt_forward(self, input_ids, past_length)
+
+# %% [markdown]
 # ## 4. Train a small GPT from scratch
 #
 # The course's corpus is a set of short generated stories (`course_utils.data.stories`). We
@@ -611,6 +664,35 @@ theirs_text = hf_gpt.generate(ids, attention_mask=torch.ones_like(ids), max_new_
 print("same greedy continuation as transformers' generate:",
       torch.equal(ours_text[:, :theirs_text.shape[1]], theirs_text))
 print(repr(tokenizer.decode(ours_text[0])))
+
+# %% [markdown]
+# Now the moment of truth: the same weights in **your** class. `load_state_dict` finds every
+# tensor by its name, so your `MyGPT` takes course-gpt's weights as they are:
+
+# %%
+mine = MyGPT(gpt.config).eval()
+mine.load_state_dict(gpt.state_dict())
+with torch.no_grad():
+    gap = (mine(ids) - hf_gpt(ids).logits).abs().max().item()
+print(f"your GPT vs transformers' GPT2LMHeadModel: max |logits difference| = {gap:.2e}")
+
+greedy = ids
+with torch.no_grad():
+    for _ in range(20):  # greedy decoding with your model, no cache
+        next_id = mine(greedy)[:, -1].argmax(-1, keepdim=True)
+        greedy = torch.cat([greedy, next_id], dim=1)
+print("same greedy text as transformers' generate:", torch.equal(greedy, theirs_text))
+print(repr(tokenizer.decode(greedy[0])))
+try:
+    mine(torch.zeros(1, gpt.config.max_seq_len + 1, dtype=torch.long))
+except ValueError as exc:
+    print("ValueError:", exc)
+
+# %% [markdown]
+# With a network connection the same two lines take OpenAI's GPT-2 (124M parameters):
+# `hf_gpt, tokenizer = load_pretrained("gpt2")`, then `mine = MyGPT(GPT.from_hf(hf_gpt).config)`
+# and `mine.load_state_dict(GPT.from_hf(hf_gpt).state_dict())`. (Not run here: the course
+# works offline.)
 
 # %% [markdown]
 # ## 6. From logits to text: decoding

@@ -62,3 +62,21 @@ def test_block_forward_matches_gpt_block_and_transformers(d_model, num_heads):
     with torch.no_grad():
         theirs = hf(inputs_embeds=x, output_hidden_states=True).hidden_states[1]
     torch.testing.assert_close(ours, theirs, atol=1e-4, rtol=1e-4)
+
+
+def test_gpt_forward_reproduces_transformers_on_course_gpt():
+    from course_utils.pretrained import load_pretrained
+
+    hf, tokenizer = load_pretrained("course-gpt")
+    model = gpt.GPT.from_hf(hf).eval()
+    ids = torch.tensor([tokenizer("Mia went to the park with her dog. The dog", verbose=False)[
+        "input_ids"]])
+    with torch.no_grad():
+        ours = gpt_parts.gpt_forward(model, ids)
+        theirs = hf(ids).logits
+        torch.testing.assert_close(ours, theirs, atol=1e-4, rtol=1e-4)
+        # positions after a past: the same as transformers with explicit position ids
+        shifted = gpt_parts.gpt_forward(model, ids[:, :5], past_length=7)
+        torch.testing.assert_close(
+            shifted, hf(ids[:, :5], position_ids=torch.arange(7, 12)[None]).logits,
+            atol=1e-4, rtol=1e-4)

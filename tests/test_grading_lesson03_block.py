@@ -333,3 +333,104 @@ def test_every_mistake_runs_on_every_case_and_gets_its_own_hint(ex_id):
         result = run_exercise(ex, wrong)
         assert result.status == "failed", wrong
         assert hint in result.message, (wrong, result.message)
+
+
+# ---- 03.9 the GPT forward pass: learner-style wrong answers
+def _run_blocks(model, x):
+    for block in model.blocks:
+        x = block(x)
+    return x
+
+
+def gpt_without_positions(model, input_ids, past_length=0):
+    x = _run_blocks(model, model.token_embedding(input_ids))
+    return model.ln_f(x) @ model.token_embedding.weight.T
+
+
+def gpt_positions_from_zero(model, input_ids, past_length=0):
+    pos = torch.arange(input_ids.shape[1])
+    x = _run_blocks(model, model.token_embedding(input_ids) + model.position_embedding(pos))
+    return model.ln_f(x) @ model.token_embedding.weight.T
+
+
+def gpt_positions_from_one(model, input_ids, past_length=0):
+    pos = torch.arange(past_length + 1, past_length + 1 + input_ids.shape[1])
+    x = _run_blocks(model, model.token_embedding(input_ids) + model.position_embedding(pos))
+    return model.ln_f(x) @ model.token_embedding.weight.T
+
+
+def gpt_without_final_norm(model, input_ids, past_length=0):
+    pos = torch.arange(past_length, past_length + input_ids.shape[1])
+    x = _run_blocks(model, model.token_embedding(input_ids) + model.position_embedding(pos))
+    return x @ model.token_embedding.weight.T
+
+
+def gpt_scaled_embeddings(model, input_ids, past_length=0):
+    pos = torch.arange(past_length, past_length + input_ids.shape[1])
+    x = model.token_embedding(input_ids) * model.config.d_model ** 0.5
+    x = _run_blocks(model, x + model.position_embedding(pos))
+    return model.ln_f(x) @ model.token_embedding.weight.T
+
+
+def gpt_last_block_only(model, input_ids, past_length=0):
+    pos = torch.arange(past_length, past_length + input_ids.shape[1])
+    x = model.token_embedding(input_ids) + model.position_embedding(pos)
+    return model.ln_f(model.blocks[-1](x)) @ model.token_embedding.weight.T
+
+
+def gpt_softmax(model, input_ids, past_length=0):
+    pos = torch.arange(past_length, past_length + input_ids.shape[1])
+    x = _run_blocks(model, model.token_embedding(input_ids) + model.position_embedding(pos))
+    return torch.softmax(model.ln_f(x) @ model.token_embedding.weight.T, dim=-1)
+
+
+def gpt_norm_in_every_block(model, input_ids, past_length=0):
+    pos = torch.arange(past_length, past_length + input_ids.shape[1])
+    x = model.token_embedding(input_ids) + model.position_embedding(pos)
+    for block in model.blocks:
+        x = model.ln_f(block(x))
+    return x @ model.token_embedding.weight.T
+
+
+def gpt_ok_modules(model, input_ids, past_length=0):
+    pos = torch.arange(past_length, past_length + input_ids.shape[1])
+    x = _run_blocks(model, model.token_embedding(input_ids) + model.position_embedding(pos))
+    return F.linear(model.ln_f(x), model.token_embedding.weight)
+
+
+def gpt_ok_course_gpt(model, input_ids, past_length=0):
+    from course_utils.gpt import make_position_ids
+    return model(input_ids, position_ids=make_position_ids(input_ids, past_length))
+
+
+@pytest.mark.parametrize("wrong, why", [
+    (gpt_without_positions, "Add the position embedding"),
+    (gpt_positions_from_zero, "not at 0"),
+    (gpt_positions_from_one, "counted from 0"),
+    (gpt_without_final_norm, "final layer norm"),
+    (gpt_scaled_embeddings, "sqrt(d_model)"),
+    (gpt_last_block_only, "the result differs"),
+    (gpt_softmax, "not probabilities"),
+    (gpt_norm_in_every_block, "the result differs"),
+])
+def test_gpt_forward_wrong_answers_are_rejected(wrong, why):
+    result = _verdict("03.9", wrong)
+    assert result.status == "failed", wrong.__name__
+    assert why in result.message, result.message
+
+
+@pytest.mark.parametrize("right", [gpt_ok_modules, gpt_ok_course_gpt])
+def test_gpt_forward_correct_answers_are_accepted(right):
+    assert _verdict("03.9", right).passed
+    assert _verdict("03.9", get_exercise("03.9").reference).passed
+
+
+def test_gpt_forward_cases_and_mistakes_meet_the_standard():
+    ex = get_exercise("03.9")
+    cases = _cases("03.9")
+    assert all(c.label and c.catches for c in cases)
+    for wrong, hint in ex.mistakes:
+        for case in cases:
+            wrong(*case.args, **case.kwargs)
+        result = run_exercise(ex, wrong)
+        assert result.status == "failed" and hint in result.message, result.message
