@@ -593,11 +593,48 @@ print(f"{model.num_parameters():,} parameters; validation loss {val_loss(model):
 print("before training:", repr(sample(model)))
 
 # %% [markdown]
-# The training loop, written out: a batch of windows, logits, the shifted cross-entropy,
-# gradients, one AdamW step. The learning rate warms up and then follows a cosine down to a
-# tenth of its peak.
+# ### Exercise 03.10: one training step
+#
+# Write the step the training loop repeats, and return the batch's loss (a Python float,
+# before the update):
+#
+# 1. `optimizer.zero_grad()`: PyTorch *adds* new gradients to the old ones, and the model you
+#    are given may still hold the last step's;
+# 2. the forward pass, `logits = model(batch)`;
+# 3. the **shifted** loss: the logits at position $t$ are scored against the token at
+#    $t + 1$, so `logits[:, :-1]` against `batch[:, 1:]` (cross-entropy, averaged);
+# 4. `loss.backward()`;
+# 5. clip the gradients' total norm to `max_grad_norm`
+#    (`torch.nn.utils.clip_grad_norm_`), so one unlucky batch cannot throw the weights far;
+# 6. `optimizer.step()`.
+#
+# The grader runs your step and the reference's on the same model, batch and optimizer and
+# compares every parameter afterwards.
 
 # %%
+def train_step(model, optimizer, batch: torch.Tensor, max_grad_norm: float = 1.0) -> float:
+    ### BEGIN SOLUTION
+    optimizer.zero_grad()
+    logits = model(batch)
+    loss = F.cross_entropy(logits[:, :-1].reshape(-1, logits.shape[-1]),
+                           batch[:, 1:].reshape(-1))
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(model.parameters(), max_grad_norm)
+    optimizer.step()
+    return loss.item()
+    ### END SOLUTION
+
+
+# %%
+check("03.10", train_step)
+
+# %% [markdown]
+# The training loop: a batch of windows and one step, 250 times, with AdamW. The learning
+# rate warms up and then follows a cosine down to a tenth of its peak.
+
+# %%
+from course_utils.training import train_step
+
 steps, batch_size, peak_lr = 250, 16, 3e-3
 optimizer = torch.optim.AdamW(model.parameters(), lr=peak_lr, weight_decay=0.01)
 g = torch.Generator().manual_seed(0)
@@ -608,13 +645,9 @@ for step in (bar := tqdm(range(steps), desc="training")):
     for group in optimizer.param_groups:
         group["lr"] = cosine_lr(step, steps, peak_lr, warmup_steps=20)
     batch = get_batch(train_tokens, batch_size, config.max_seq_len, g)
-    loss = lm_loss(model(batch), batch)  # next-token cross-entropy
-    optimizer.zero_grad(set_to_none=True)
-    loss.backward()
-    torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-    optimizer.step()
-    losses.append(loss.item())
-    bar.set_postfix(loss=f"{loss.item():.2f}")
+    loss = train_step(model, optimizer, batch, max_grad_norm=1.0)
+    losses.append(loss)
+    bar.set_postfix(loss=f"{loss:.2f}")
 train_seconds = time.perf_counter() - started
 print(f"{steps} steps in {train_seconds:.0f} s; validation loss {val_loss(model):.2f}")
 

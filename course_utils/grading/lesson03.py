@@ -14,6 +14,7 @@ from course_utils import generation, gpt
 from course_utils.grading import (  # noqa: F401  (registered at import)
     lesson03_block,  # 03.3-03.6: layer norm, GELU, the MLP, the block; 03.9: GPT forward
     lesson03_tokens,  # 03.1, 03.2: BPE
+    lesson03_training,  # 03.10: one training step
 )
 from course_utils.grading.core import Case, Exercise, compare, register
 
