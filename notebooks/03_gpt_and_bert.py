@@ -762,6 +762,29 @@ def top_k_filter(logits: torch.Tensor, k: int) -> torch.Tensor:
 check("03.11", top_k_filter)
 
 # %% [markdown]
+# ### Exercise 03.12: top-p (nucleus) filtering
+#
+# Return a copy of `logits` where only the **nucleus** survives: sort the tokens from most to
+# least likely and keep them while the probability of the tokens *before* each one is still
+# below `p`. So the token that makes the total reach `p` is kept, and the most likely token
+# is always kept (nothing comes before it), even when its probability alone exceeds `p`.
+# Every other logit becomes `float("-inf")`. Tied tokens at the boundary may go either way.
+
+# %%
+def top_p_filter(logits: torch.Tensor, p: float) -> torch.Tensor:
+    ### BEGIN SOLUTION
+    sorted_probs, order = logits.softmax(dim=-1).sort(dim=-1, descending=True)
+    mass_before = sorted_probs.cumsum(dim=-1) - sorted_probs
+    keep_sorted = mass_before < p
+    keep = keep_sorted.scatter(-1, order, keep_sorted)
+    return logits.masked_fill(~keep, float("-inf"))
+    ### END SOLUTION
+
+
+# %%
+check("03.12", top_p_filter)
+
+# %% [markdown]
 # Here is the model's next-token distribution after a prompt, and what each setting does to
 # it (`next_token_distribution` applies temperature, then top-k, then top-p, as
 # `transformers` does):

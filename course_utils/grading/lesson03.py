@@ -13,6 +13,7 @@ import torch.nn.functional as F
 from course_utils import generation, gpt
 from course_utils.grading import (  # noqa: F401  (registered at import)
     lesson03_block,  # 03.3-03.6: layer norm, GELU, the MLP, the block; 03.9: GPT forward
+    lesson03_decoding,  # 03.12: top-p
     lesson03_tokens,  # 03.1, 03.2: BPE
     lesson03_training,  # 03.10: one training step
 )
