@@ -11,11 +11,12 @@
 #   in **masked** tokens. It *understands* text: classification, search, tagging.
 #
 # **You will:** write a byte-pair-encoding tokenizer's training step and encoder and match
-# the real tokenizer's ids; build GPT from its parts and fix what did not run in the seed code; write the
-# causal mask and the position ids that GPT needs; train a small GPT from scratch on the
-# course's stories; turn logits into text with greedy decoding, temperature, top-k and top-p;
-# make generation fast with a KV cache; load the course's trained GPT and BERT into our own
-# classes and get the same numbers; and contrast the two families.
+# the real tokenizer's ids; write every piece of GPT (layer norm, GELU, the MLP, the pre-norm
+# block, the causal + padding mask and the position ids of a left-padded batch with a cache,
+# the forward pass) and load the course's trained weights into *your own* class; write the
+# training step and train a small GPT from scratch on the course's stories; turn logits into
+# text with greedy decoding, temperature, top-k and top-p (yours); make generation fast with a
+# KV cache; load the course's BERT into our classes; and contrast the two families.
 #
 # Stuck on an exercise? `hint("03.1")` gives a hint and `solution("03.1")` shows the reference.
 
@@ -423,21 +424,8 @@ print(f"{'total':<33} {total:>9,}")
 # `past_len + i` and may look at keys $0, \dots,$ `past_len + i`. The mask is a
 # `(query_len, past_len + query_len)` rectangle: the bottom rows of the full triangle.
 #
-# ### Exercise 03.7: the causal mask, with cached tokens
-#
-# Return a boolean mask of shape `(query_len, past_len + query_len)`, `True` where query `i`
-# may attend to key `j`. With `past_len=0` it is lesson 01's causal mask. (Hint: `torch.tril`
-# takes a `diagonal` argument.)
-
-# %%
-def causal_mask_with_past(query_len: int, past_len: int = 0) -> torch.Tensor:
-    ### BEGIN SOLUTION
-    return torch.ones(query_len, past_len + query_len, dtype=torch.bool).tril(diagonal=past_len)
-    ### END SOLUTION
-
-
-# %%
-check("03.7", causal_mask_with_past)
+# `torch.ones(query_len, past_len + query_len).tril(diagonal=past_len)` builds it
+# (`course_utils.gpt.causal_mask_with_past`):
 
 # %%
 from course_utils.gpt import causal_mask_with_past
@@ -446,37 +434,86 @@ print("3 new tokens after 2 cached ones (rows: new tokens, columns: all keys):")
 print(causal_mask_with_past(3, past_len=2).int())
 
 # %% [markdown]
+# ### A batch of prompts: padding
+#
+# To generate for several prompts at once, they must have the same length. The short ones are
+# **padded on the left** (so every row's newest token is in the last column, where the next
+# token is read), and the tokenizer's `attention_mask` marks real tokens with 1 and padding
+# with 0. The mask now has two jobs: a query must not see its future, **and** no query may
+# see a padding key. A padding query itself has no real key before it: its row is all
+# `False`, and its output is never used.
+#
+# ### Exercise 03.7: the causal + padding mask, with cached tokens
+#
+# `attention_mask` is `(batch, key_len)`: all columns so far, the cached ones and the
+# `query_len` new ones (the last columns). Return a boolean `(batch, query_len, key_len)`
+# mask, `True` where new token `i` (column `key_len - query_len + i`) may attend to key `j`:
+# `j` is not after it and `attention_mask[b, j]` is 1. The mask may come as ints, bools or
+# floats; padding can be anywhere.
+
+# %%
+def padded_causal_mask(attention_mask: torch.Tensor, query_len: int) -> torch.Tensor:
+    ### BEGIN SOLUTION
+    key_len = attention_mask.shape[1]
+    causal = torch.ones(query_len, key_len, dtype=torch.bool).tril(key_len - query_len)
+    return causal[None] & (attention_mask[:, None, :] != 0)
+    ### END SOLUTION
+
+
+# %%
+check("03.7", padded_causal_mask)
+
+# %%
+from course_utils.padded_batch import padded_causal_mask
+
+batch_mask = torch.tensor([[0, 0, 1, 1, 1, 1], [1, 1, 1, 1, 1, 1]])
+print("row 0 (two padding columns), the last 2 tokens as queries:")
+print(padded_causal_mask(batch_mask, 2)[0].int())
+
+# %% [markdown]
 # ### Position ids
 #
 # Attention by itself ignores order: shuffle the keys and values together and the output does
 # not change. GPT adds a learned **position embedding** to every token embedding: row $p$ of a
 # `(max_seq_len, d_model)` table for the token at position $p$. The table is indexed by
 # **position ids**, one per token. With a cache, the new tokens continue where the cached
-# ones stopped: after 5 cached tokens, the next one sits at position 5, not 0.
-#
-# ### Exercise 03.8: position ids
-#
-# Return the position ids for `input_ids` of shape `(batch, seq_len)` that follow
-# `past_length` cached tokens: a `(batch, seq_len)` tensor of `torch.long` holding
-# `past_length, past_length + 1, ...` in every row, whatever the token ids are (id 0 is an
-# ordinary token, not padding).
-
-# %%
-def make_position_ids(input_ids: torch.Tensor, past_length: int = 0) -> torch.Tensor:
-    ### BEGIN SOLUTION
-    batch, seq_len = input_ids.shape
-    positions = torch.arange(past_length, past_length + seq_len)
-    return positions.unsqueeze(0).expand(batch, seq_len)
-    ### END SOLUTION
-
-
-# %%
-check("03.8", make_position_ids)
+# ones stopped: after 5 cached tokens, the next one sits at position 5, not 0
+# (`course_utils.gpt.make_position_ids`):
 
 # %%
 from course_utils.gpt import make_position_ids
 
 print(make_position_ids(torch.zeros(2, 3, dtype=torch.long), past_length=5))
+
+# %% [markdown]
+# In a left-padded batch the column is not the position: a prompt padded by two columns
+# starts at column 2, but its first token was trained at position 0. A token's position is
+# the number of **real** tokens before it, cached ones included.
+#
+# ### Exercise 03.8: position ids of a left-padded batch
+#
+# Return the `(batch, query_len)` position ids (`torch.long`) of the last `query_len` columns
+# of `attention_mask`: for a real token, the number of real tokens before it. Padding is never
+# attended to, so it may get any valid position (`transformers` uses 1); not a negative one.
+
+# %%
+def padded_position_ids(attention_mask: torch.Tensor, query_len: int) -> torch.Tensor:
+    ### BEGIN SOLUTION
+    real = attention_mask != 0
+    positions = real.long().cumsum(dim=-1) - 1
+    return positions.masked_fill(~real, 1)[:, -query_len:]
+    ### END SOLUTION
+
+
+# %%
+check("03.8", padded_position_ids)
+
+# %%
+from course_utils.padded_batch import padded_position_ids
+
+print("prompt of 6 columns:", padded_position_ids(batch_mask, 6).tolist())
+print("then one new token :", padded_position_ids(torch.cat(
+    [batch_mask, torch.ones(2, 1, dtype=torch.long)], dim=1), 1).tolist())
 
 # %% [markdown]
 # ### Exercise 03.9: the forward pass
