@@ -197,29 +197,103 @@ for piece in ["the", " the", " The", "  the", " 😀"]:
     print(f"{piece!r:>8} -> ids {enc}, tokens {tokenizer.convert_ids_to_tokens(enc)}")
 
 # %% [markdown]
-# ## 2. What did not run in the seed, and why
+# ## 2. The cheat-sheet GPT and BERT, read correctly
 #
-# The seed code built its GPT from `torch.nn.TransformerDecoderLayer`. That layer belongs to
-# the *encoder-decoder* Transformer of the original paper (translation): after its
-# self-attention it runs **cross-attention** over the encoder's output, which it calls
-# `memory`, so its `forward(tgt, memory)` needs two tensors. A decoder-only model has no
-# encoder and nothing to pass as `memory`, so calling it with one argument fails:
+# Cheat-sheets give a GPT and a BERT in a dozen lines each, built from PyTorch's
+# `nn.TransformerDecoderLayer` and `nn.TransformerEncoderLayer`. Here they are, as they are
+# usually written (positions and mask follow the input's length, `seq_len` and `sz`):
 
 # %%
-seed_layer = torch.nn.TransformerDecoderLayer(d_model=32, nhead=4, batch_first=True)
-try:
-    seed_layer(torch.randn(1, 5, 32))
-except TypeError as exc:
-    print("TypeError:", exc)
+from torch import nn
+
+
+class CheatSheetGPT(nn.Module):
+    def __init__(self, vocab_size=100, d_model=32, nhead=4, num_layers=2, max_len=64):
+        super().__init__()
+        self.embed = nn.Embedding(vocab_size, d_model)
+        self.pos = nn.Parameter(torch.zeros(1, max_len, d_model))
+        self.layers = nn.ModuleList(nn.TransformerDecoderLayer(d_model, nhead)
+                                    for _ in range(num_layers))
+        self.head = nn.Linear(d_model, vocab_size)
+
+    def forward(self, x):
+        seq_len = x.size(1)
+        sz = seq_len
+        mask = torch.triu(torch.full((sz, sz), float("-inf")), diagonal=1)  # additive
+        h = self.embed(x) + self.pos[:, :seq_len]
+        for layer in self.layers:
+            h = layer(h, mask)
+        return self.head(h)
+
+
+class CheatSheetBERT(nn.Module):
+    def __init__(self, vocab_size=100, d_model=32, nhead=4, num_layers=2, max_len=64):
+        super().__init__()
+        self.embed = nn.Embedding(vocab_size, d_model)
+        self.pos = nn.Parameter(torch.zeros(1, max_len, d_model))
+        layer = nn.TransformerEncoderLayer(d_model, nhead)
+        self.encoder = nn.TransformerEncoder(layer, num_layers, enable_nested_tensor=False)
+        self.mlm_head = nn.Linear(d_model, vocab_size)
+
+    def forward(self, x, attention_mask):
+        h = self.embed(x) + self.pos[:, :x.size(1)]
+        return self.mlm_head(self.encoder(h, mask=attention_mask))
+
+
+tokens = torch.randint(0, 100, (2, 6))  # (batch, seq)
+padding = torch.tensor([[1, 1, 1, 1, 0, 0], [1, 1, 1, 1, 1, 1]])
+for name, run in {"CheatSheetGPT": lambda: CheatSheetGPT()(tokens),
+                  "CheatSheetBERT": lambda: CheatSheetBERT()(tokens, padding)}.items():
+    try:
+        run()
+    except (RuntimeError, AssertionError, TypeError) as exc:
+        print(f"{name}: {type(exc).__name__}: {str(exc).splitlines()[0][:150]}")
 
 # %% [markdown]
-# The seed also built its position table and its causal mask once, for one fixed length, so
-# any other sequence length either fails to broadcast or silently uses the wrong mask.
+# What really goes wrong, precisely:
 #
-# `course_utils.gpt.GPT` fixes both: a GPT block is **self-attention + MLP only** (no
-# cross-attention, so no memory), positions come from a learned table indexed by position ids
-# made for the actual input, and the causal mask is made for the actual number of queries and
-# keys, including the case where earlier keys come from a cache (section 7).
+# 1. **The decoder layer needs a `memory`.** `nn.TransformerDecoderLayer` belongs to the
+#    *encoder-decoder* Transformer (translation): after self-attention it runs
+#    **cross-attention** over the encoder's output, `forward(tgt, memory, tgt_mask=...)`. The
+#    call `layer(h, mask)` passes the causal mask **where the memory goes**: the layer
+#    cross-attends to the rows of a `(sz, sz)` mask as if they were encoder vectors, and
+#    self-attention runs with no mask at all. It raises here because the mask is 2-D and a
+#    batched memory must be 3-D; a 3-D "mask" of the right width would run, silently wrong.
+# 2. **`batch_first=False` is the default.** Both layers read a 3-D input as
+#    `(seq, batch, d_model)`, so `(batch, seq)` tokens are silently read with the batch as the
+#    sequence: attention mixes *different sentences* at the same position, and a causal mask
+#    would run over the batch. Nothing raises when the shapes happen to fit.
+# 3. **BERT's padding mask goes in as `src_mask`.** `mask=` is the `(seq, seq)` attention
+#    pattern shared by the whole batch; a tokenizer's `(batch, seq)` `attention_mask` belongs
+#    in `src_key_padding_mask=` (with `True` = padding, the opposite of the tokenizer's 1 =
+#    token). Here it raises because the tokenizer's mask holds integers; as booleans the
+#    shapes clash ((2, 6) is not (seq, seq) = (2, 2), the batch read as the sequence); and a
+#    square batch, `batch == seq`, runs without a word and masks the wrong thing.
+# 4. **Additive and boolean masks are not interchangeable.** The cheat-sheet's causal mask is
+#    *additive* (0 = allowed, `-inf` = blocked). Hand it to attention code written for 0/1
+#    masks, `scores.masked_fill(mask == 0, -1e9)`, and it blocks exactly the allowed keys:
+
+# %%
+def attention_01_mask(q, k, v, mask):
+    """Attention written for a 0/1 mask (1 = may attend)."""
+    scores = (q @ k.transpose(-2, -1) / q.shape[-1] ** 0.5).masked_fill(mask == 0, -1e9)
+    return scores.softmax(-1) @ v, scores.softmax(-1)
+
+
+additive = torch.triu(torch.full((4, 4), float("-inf")), diagonal=1)
+x4 = torch.randn(4, 8)
+_, weights = attention_01_mask(x4, x4, x4, additive)
+print("weights with the additive causal mask (rows: queries):")
+print(weights)
+
+# %% [markdown]
+# Token 0 gives all its weight to tokens 1-3, its *future*, and none to itself; the last
+# token, which may see every key, has every key blocked and gets equal weights.
+#
+# `course_utils.gpt.GPT` fixes all of it: a GPT block is **self-attention + MLP only** (no
+# cross-attention, so no memory), tensors are `(batch, seq, d_model)` throughout, the causal
+# mask is boolean and built for the actual number of queries and keys (including keys from a
+# cache, section 7), and padding is a separate per-sequence key mask (section 3).
 #
 # ## 3. GPT, part by part
 #
@@ -866,8 +940,9 @@ for name, kw in {"greedy": {}, "T = 0.7, top-k 40": dict(do_sample=True, tempera
 #
 # But in a causal model the keys and values of earlier tokens **never change** (they cannot
 # see later tokens). So keep them: a **KV cache** stores every layer's keys and values, and
-# each step feeds only the newest token. Its query attends over the cached keys plus its own:
-# one position of work per step instead of the whole sequence.
+# each step feeds only the newest token. The projections and the MLP then run for one
+# position instead of the whole sequence; the attention itself still reads every cached key
+# and value, so it still costs $O(t)$ for token $t$ (the naive loop pays $O(t^2)$ for it).
 #
 # ### Exercise 03.13: one KV-cache step
 #
@@ -928,8 +1003,13 @@ print("identical tokens:", torch.equal(cached, out))
 # And it learns something else. Predicting the next token makes no sense when a token can
 # see the whole sentence, so BERT is pre-trained on two tasks:
 #
-# - **masked language modelling (MLM)**: hide 15% of the tokens behind `[MASK]` and predict
-#   them from both sides;
+# - **masked language modelling (MLM)**: choose 15% of the (non-special) tokens and predict
+#   them from both sides. Of the chosen tokens, 80% are replaced by `[MASK]`, 10% by a random
+#   token and 10% are left unchanged; the loss is taken on the chosen ones only. The 10% + 10%
+#   exist because `[MASK]` never appears when the model is used: if the prediction target were
+#   always a `[MASK]`, the model would only learn good vectors for `[MASK]` positions. Random
+#   and unchanged tokens make it keep a faithful vector for *every* token, since any token
+#   might be one it has to check;
 # - **next-sentence prediction (NSP)**: from the `[CLS]` token's vector, say whether B really
 #   followed A.
 #
@@ -1028,18 +1108,21 @@ head_explorer(eager_gpt, tokenizer, "Mia found a red ball in the park and she ga
 # %% [markdown]
 # ## Summary
 #
+# - Tokens: byte-level BPE learns merges by counting pairs and encodes a word by replaying
+#   them by rank; a space belongs to the next word, and label words must be one token.
 # - GPT = embeddings (token + position) -> pre-norm blocks of causal self-attention and MLP ->
-#   final norm -> tied output head. The seed's `TransformerDecoderLayer` needs an encoder's
-#   `memory`; a decoder-only block has none.
-# - With a cache, the causal mask is a shifted triangle and the positions continue after the
-#   cached tokens.
-# - Training is next-token cross-entropy on shifted windows; a few hundred steps already turn
-#   random tokens into story-shaped text.
-# - Decoding: greedy, temperature, top-k, top-p; the KV cache makes each step cost one
-#   position instead of the whole sequence, with identical tokens.
+#   final norm -> tied output head. The cheat-sheet's `TransformerDecoderLayer` needs an
+#   encoder's `memory` (it got the mask), reads `(seq, batch)` by default, and an additive
+#   mask fed to 0/1 code blocks exactly the allowed keys.
+# - With a cache, the causal mask is a shifted triangle; in a left-padded batch it also hides
+#   padding keys, and positions count real tokens, not columns.
+# - Your own GPT class, loaded with course-gpt's weights, gives transformers' logits and text.
+# - Training is next-token cross-entropy on shifted windows (zero_grad, backward, clip, step);
+#   a few hundred steps already turn random tokens into story-shaped text.
+# - Decoding: greedy, temperature, top-k, top-p; the KV cache runs the projections and MLP for
+#   one position per step (attention still reads all t cached keys), with identical tokens.
 # - BERT = the same blocks without the causal mask, with segment embeddings, post-norm, and
-#   the MLM and NSP objectives: built to understand text rather than generate it.
-# - Our classes reproduce the Hugging Face models' outputs from the same weights.
+#   the MLM (80/10/10) and NSP objectives: built to understand text rather than generate it.
 #
 # Next, lesson 04 puts the trained GPT to work with **prompting**.
 
