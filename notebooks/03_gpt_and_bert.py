@@ -1031,6 +1031,56 @@ print(f"{bert.num_parameters():,} parameters; max |hidden state difference| = "
       f"{(ours.last_hidden_state - theirs.hidden_states[-1]).abs().max().item():.2e}")
 
 # %% [markdown]
+# ### Exercise 03.14: MLM masking, the 80/10/10 rule
+#
+# Prepare a batch for masked language modelling. `special_tokens_mask` is 1 on `[CLS]`,
+# `[SEP]` and padding. Return `(masked_input_ids, labels)`:
+#
+# - choose each non-special token with probability `mlm_probability` (a
+#   `torch.rand(..., generator=generator) < mlm_probability` draw);
+# - `labels` hold the original id of each chosen token and -100 everywhere else (the loss
+#   ignores -100);
+# - of the chosen tokens, 80% become `mask_token_id`, 10% a random id from the vocabulary
+#   (`torch.randint(vocab_size, ..., generator=generator)`) and 10% stay as they are.
+#
+# Draw every random number from `generator`, so a run can be repeated. The grader checks the
+# rule on every token and the shares over batches of 16,000 tokens.
+
+# %%
+def mlm_mask(input_ids, special_tokens_mask, mask_token_id, vocab_size, generator,
+             mlm_probability=0.15):
+    ### BEGIN SOLUTION
+    shape = input_ids.shape
+    chosen = (torch.rand(shape, generator=generator) < mlm_probability) & (
+        special_tokens_mask == 0)
+    labels = input_ids.masked_fill(~chosen, -100)
+    draw = torch.rand(shape, generator=generator)
+    inputs = input_ids.masked_fill(chosen & (draw < 0.8), mask_token_id)
+    random_ids = torch.randint(vocab_size, shape, generator=generator)
+    inputs = torch.where(chosen & (draw >= 0.8) & (draw < 0.9), random_ids, inputs)
+    return inputs, labels
+    ### END SOLUTION
+
+
+# %%
+check("03.14", mlm_mask)
+
+# %%
+from course_utils.mlm import mlm_mask
+
+enc = bert_tokenizer(["Mia went to the park with her dog and they played."] * 2000,
+                     return_special_tokens_mask=True, return_tensors="pt")
+masked, labels = mlm_mask(enc["input_ids"], enc["special_tokens_mask"],
+                          bert_tokenizer.mask_token_id, len(bert_tokenizer),
+                          torch.Generator().manual_seed(0))
+chosen = labels != -100
+print(f"chosen: {chosen.sum() / (enc['special_tokens_mask'] == 0).sum():.1%} of the ordinary "
+      f"tokens; of those, [MASK] "
+      f"{(masked[chosen] == bert_tokenizer.mask_token_id).float().mean():.1%}, unchanged "
+      f"{(masked[chosen] == enc['input_ids'][chosen]).float().mean():.1%}")
+print("one row:", bert_tokenizer.decode(masked[0]))
+
+# %% [markdown]
 # **Masked language modelling** in action: the model fills in the blank from both sides.
 
 # %%

@@ -15,6 +15,7 @@ from course_utils import generation, gpt
 from course_utils.grading import (  # noqa: F401  (registered at import)
     lesson03_block,  # 03.3-03.6: layer norm, GELU, the MLP, the block; 03.9: GPT forward
     lesson03_decoding,  # 03.12: top-p
+    lesson03_mlm,  # 03.14: MLM masking
     lesson03_padding,  # 03.7, 03.8: causal + padding mask, position ids
     lesson03_tokens,  # 03.1, 03.2: BPE
     lesson03_training,  # 03.10: one training step
