@@ -1,4 +1,11 @@
-"""The learner's progress: a small JSON file, written atomically so no attempt is lost."""
+"""The learner's progress: a small JSON file, written atomically so no attempt is lost.
+
+The file maps exercise ids to ``{"status", "last_status", "attempts", "updated"}`` and holds
+its format version under ``"_version"``. Version 2 renumbered exercises into notebook order
+(05.2 <-> 05.3, 08.1 <-> 08.2): a file without a version is read once with those ids swapped
+and written back with the version, so the swap is never applied twice. A damaged file is kept
+as a backup next to it and progress starts afresh; nothing here ever stops a lesson.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +15,11 @@ import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
 
+VERSION = 2
+_VERSION_KEY = "_version"
+# Old id -> new id, for files written before each version.
+_RENAMES = {2: {"05.2": "05.3", "05.3": "05.2", "08.1": "08.2", "08.2": "08.1"}}
+
 
 def path() -> Path:
     """Where progress lives: ``$COURSE_PROGRESS_FILE``, else ``~/.course_progress.json``."""
@@ -15,13 +27,69 @@ def path() -> Path:
     return Path(env) if env else Path.home() / ".course_progress.json"
 
 
-def load() -> dict[str, dict]:
-    """Read the progress file; a missing or damaged file reads as no progress."""
+def _write(target: Path, data: dict) -> None:
     try:
-        data = json.loads(path().read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".progress-", suffix=".json")
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            json.dump({**data, _VERSION_KEY: VERSION}, fh, indent=1, sort_keys=True)
+        os.replace(tmp, target)
+    except OSError as exc:  # a read-only home must not stop the lesson
+        print(f"(could not save progress to {target}: {exc}; set COURSE_PROGRESS_FILE)")
+
+
+def _back_up(target: Path, why: str) -> None:
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
+    backup = target.with_name(f"{target.name}.damaged-{stamp}")
+    try:
+        os.replace(target, backup)
+        print(f"(your progress file {target} was damaged ({why}); it is kept as {backup} "
+              f"and progress starts afresh)")
+    except OSError:
+        print(f"(your progress file {target} is damaged ({why}); progress starts afresh)")
+
+
+def _migrate(data: dict, version: int) -> dict:
+    for to_version in sorted(_RENAMES):
+        if version < to_version:
+            renames = _RENAMES[to_version]
+            data = {renames.get(k, k): v for k, v in data.items()}
+    return data
+
+
+def _clean(entry: dict) -> dict:
+    """An entry with fields of the right types (a hand-edited file may hold anything)."""
+    entry = dict(entry)
+    if not isinstance(entry.get("attempts", 0), int):
+        entry["attempts"] = 0
+    for key in ("status", "last_status", "updated"):
+        if key in entry and not isinstance(entry[key], str):
+            del entry[key]
+    return entry
+
+
+def load() -> dict[str, dict]:
+    """Read the progress file: exercise id -> entry. Missing or damaged reads as no progress."""
+    target = path()
+    try:
+        text = target.read_text(encoding="utf-8")
+    except OSError:
         return {}
-    return data if isinstance(data, dict) else {}
+    try:
+        raw = json.loads(text)
+        if not isinstance(raw, dict):
+            raise ValueError(f"a JSON {type(raw).__name__}, not an object")
+        version = raw.pop(_VERSION_KEY, 1)
+        if not isinstance(version, int) or isinstance(version, bool):
+            raise ValueError(f"a version that is not a number: {version!r}")
+    except ValueError as exc:
+        _back_up(target, str(exc).splitlines()[0][:80])
+        return {}
+    data = {k: _clean(v) for k, v in raw.items() if isinstance(k, str) and isinstance(v, dict)}
+    if version < VERSION:
+        data = _migrate(data, version)
+        _write(target, data)  # once: the file now says it is in the new numbering
+    return data
 
 
 def record(exercise_id: str, status: str) -> None:
@@ -34,12 +102,4 @@ def record(exercise_id: str, status: str) -> None:
     entry["last_status"] = status
     entry["updated"] = datetime.now(UTC).isoformat(timespec="seconds")
     data[exercise_id] = entry
-    target = path()
-    try:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".progress-", suffix=".json")
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump(data, fh, indent=1, sort_keys=True)
-        os.replace(tmp, target)
-    except OSError as exc:  # a read-only home must not stop the lesson
-        print(f"(could not save progress to {target}: {exc}; set COURSE_PROGRESS_FILE)")
+    _write(path(), data)
