@@ -2,14 +2,13 @@
 
 Graded by the parameters after the learner's step: each case gives a small GPT and an
 optimizer (SGD, so the gradient clipping shows in the update, and AdamW), sometimes with
-stale gradients from an earlier step. The core copies the arguments before each call; the
-copies register themselves with the case's original model, so the comparison can read the
-learner's and the reference's parameters after their steps.
+stale gradients from an earlier step; the answer compared is the state the step leaves.
 """
 
 from __future__ import annotations
 
 import copy
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
@@ -19,51 +18,48 @@ from course_utils.grading.core import Case, Exercise, register
 
 
 class _TrainedGPT(gpt.GPT):
-    """A GPT a training step is *meant* to change: it equals any GPT (so the grader does not
-    call its update "changed in place"), and each deep copy is recorded on the original."""
-
-    __hash__ = torch.nn.Module.__hash__
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, gpt.GPT)
-
-    def __deepcopy__(self, memo):
-        cls = self.__class__
-        clone = cls.__new__(cls)
-        memo[id(self)] = clone
-        for k, v in self.__dict__.items():
-            setattr(clone, k, v if k == "_copies" else copy.deepcopy(v, memo))
-        for mine, theirs in zip(self.parameters(), clone.parameters(), strict=True):
-            if mine.grad is not None:  # a Parameter's deepcopy drops its .grad
-                theirs.grad = mine.grad.clone()
-        self._copies.append(clone)
-        return clone
-
-
-class _RecordedOptimizer:
-    """An optimizer that equals any optimizer (its state changing in a step is expected) and
-    records each deep copy on the original, as :class:`_TrainedGPT` does."""
-
-    __hash__ = object.__hash__
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, torch.optim.Optimizer)
+    """A GPT whose deep copies keep their parameters' ``.grad`` (a Parameter's own deepcopy
+    drops it), so a case can hand the learner stale gradients."""
 
     def __deepcopy__(self, memo):
         clone = self.__class__.__new__(self.__class__)
         memo[id(self)] = clone
-        clone.__dict__.update(copy.deepcopy(
-            {k: v for k, v in self.__dict__.items() if k != "_copies"}, memo))
-        self._copies.append(clone)
+        for k, v in self.__dict__.items():
+            setattr(clone, k, copy.deepcopy(v, memo))
+        for mine, theirs in zip(self.parameters(), clone.parameters(), strict=True):
+            if mine.grad is not None:
+                theirs.grad = mine.grad.clone()
         return clone
 
 
-class _SGD(_RecordedOptimizer, torch.optim.SGD):
-    """SGD with momentum, recorded."""
+@dataclass
+class _After:
+    """What a training step left behind: its returned loss, the parameters afterwards,
+    whether they changed, and whether the given optimizer took a step."""
+
+    loss: object
+    params: dict
+    changed: bool
+    stepped: bool
 
 
-class _AdamW(_RecordedOptimizer, torch.optim.AdamW):
-    """AdamW, recorded."""
+class _TrainingExercise(Exercise):
+    """A training step is *meant* to change the model and the optimizer: only the batch is
+    checked for changes, and the answer compared is the state after the step."""
+
+    def named_values(self, case: Case) -> list[tuple[str, object]]:
+        return [("batch", case.args[2]), *case.kwargs.items()]
+
+    def expected_of(self, case: Case):
+        return self.attempt(self.reference, case, None), None
+
+    def attempt(self, candidate, case: Case, context):
+        model, optimizer = case.args[0], case.args[1]
+        before = {k: v.detach().clone() for k, v in model.named_parameters()}
+        loss = candidate(*case.args, **case.kwargs)
+        after = {k: v.detach().clone() for k, v in model.named_parameters()}
+        return _After(loss, after, any(not torch.equal(after[k], before[k]) for k in after),
+                      bool(optimizer.state))
 
 
 def _setup(rng, d_model=16, num_heads=2, num_layers=2, vocab=40, opt="sgd", lr=0.5,
@@ -72,13 +68,11 @@ def _setup(rng, d_model=16, num_heads=2, num_layers=2, vocab=40, opt="sgd", lr=0
         torch.manual_seed(int(torch.randint(0, 2**31 - 1, (1,), generator=rng)))
         model = _TrainedGPT(gpt.GPTConfig(vocab_size=vocab, max_seq_len=32, d_model=d_model,
                                           num_heads=num_heads, num_layers=num_layers))
-    model._copies = []
     if big:
         with torch.no_grad():
             model.token_embedding.weight.mul_(50)
-    optimizer = (_SGD(model.parameters(), lr=lr, momentum=0.9) if opt == "sgd"
-                 else _AdamW(model.parameters(), lr=lr, weight_decay=0.1))
-    optimizer._copies = []
+    optimizer = (torch.optim.SGD(model.parameters(), lr=lr, momentum=0.9) if opt == "sgd"
+                 else torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.1))
     ids = torch.randint(0, vocab, batch, generator=rng)
     ids[0, :3] = 0  # token id 0 is an ordinary token, a target like any other
     if stale:  # gradients left from an earlier step that the learner must clear
@@ -113,29 +107,27 @@ def _params(model: torch.nn.Module) -> dict[str, torch.Tensor]:
     return {k: v.detach() for k, v in model.named_parameters()}
 
 
-def _compare(got, expected, case: Case):
-    if isinstance(got, torch.Tensor) and got.numel() == 1:
-        got = got.item()
-    if not isinstance(got, float | int) or isinstance(got, bool):
+def _compare(got: _After, expected: _After, case: Case):
+    loss = got.loss
+    if isinstance(loss, torch.Tensor) and loss.numel() == 1:
+        loss = loss.item()
+    if not isinstance(loss, float | int) or isinstance(loss, bool):
         return (f"return the loss as a Python float (loss.item()), got "
-                f"{type(got).__name__}.")
-    if abs(got - expected) > 1e-4 * max(1.0, abs(expected)):
-        return (f"your loss is {got:.5f}, the shifted next-token loss of this batch (before "
-                f"the update) is {expected:.5f}.")
-    copies = case.args[0]._copies  # [0]: the learner's call; [-1]: the latest other call
-    mine, theirs, before = (_params(copies[0]), _params(copies[-1]),
-                            _params(case.args[0]))
-    for name, value in theirs.items():
-        if not torch.allclose(mine[name], value, atol=1e-5, rtol=1e-4):
-            if all(torch.equal(v, before[k]) for k, v in mine.items()):
+                f"{type(got.loss).__name__}.")
+    want = float(expected.loss)
+    if abs(loss - want) > 1e-4 * max(1.0, abs(want)):
+        return (f"your loss is {loss:.5f}, the shifted next-token loss of this batch (before "
+                f"the update) is {want:.5f}.")
+    for name, value in expected.params.items():
+        if not torch.allclose(got.params[name], value, atol=1e-5, rtol=1e-4):
+            if not got.changed:
                 return ("the parameters did not change: call optimizer.step() after "
                         "loss.backward() (and don't zero the gradients between the two).")
-            learner_optimizer = case.args[1]._copies[0]
-            if not learner_optimizer.state:
+            if not got.stepped:
                 return ("the optimizer you were given took no step, yet the parameters "
                         "changed: use that optimizer (a new one loses its state and its "
                         "learning rate).")
-            gap = (mine[name] - value).abs().max().item()
+            gap = (got.params[name] - value).abs().max().item()
             return (f"after your step, parameter {name} differs from the reference step by "
                     f"up to {gap:.2e}: the update itself is wrong.")
     return None
@@ -170,7 +162,7 @@ def _step(shift=1, clip="norm", zero=True, reduction="mean", step=True, norm=Non
     return train_step
 
 
-register(Exercise(
+register(_TrainingExercise(
     id="03.10", title="one training step", reference=training.train_step, cases=_cases,
     compare=_compare,
     hint="optimizer.zero_grad(); logits = model(batch); loss = F.cross_entropy(logits[:, :-1]"
