@@ -68,3 +68,15 @@ def gpt_forward(model: gpt.GPT, input_ids: torch.Tensor, past_length: int = 0) -
         x = block_forward(block, x)
     ln_f = model.ln_f
     return layer_norm(x, ln_f.weight, ln_f.bias, ln_f.eps) @ model.token_embedding.weight.T
+
+
+class PreNormBlock(gpt.Block):
+    """:class:`course_utils.gpt.Block`'s parameters (``ln_1``, ``attn``, ``ln_2``, ``mlp.fc``,
+    ``mlp.proj``) with the forward pass written out: the reference of lesson 03's block class.
+    """
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
+        x = x + self.attn(layer_norm(x, self.ln_1.weight, self.ln_1.bias, self.ln_1.eps))
+        h = layer_norm(x, self.ln_2.weight, self.ln_2.bias, self.ln_2.eps)
+        fc, proj = self.mlp.fc, self.mlp.proj
+        return x + mlp_forward(h, fc.weight, fc.bias, proj.weight, proj.bias)

@@ -418,38 +418,41 @@ def mlp_forward(x: torch.Tensor, fc_weight: torch.Tensor, fc_bias: torch.Tensor,
 check("03.5", mlp_forward)
 
 # %% [markdown]
-# ### Exercise 03.6: the pre-norm block
+# ### Exercise 03.6: the pre-norm block, as a class
 #
-# Now the whole block, with your layer norm and MLP and the course's causal self-attention.
-# `block` is a `course_utils.gpt.Block`; use its parameters by these names:
-#
-# | piece | names |
-# |---|---|
-# | first norm | `block.ln_1.weight`, `block.ln_1.bias`, `block.ln_1.eps` |
-# | attention (a module: call it) | `block.attn(h)` |
-# | second norm | `block.ln_2.weight`, `block.ln_2.bias`, `block.ln_2.eps` |
-# | MLP, first layer | `block.mlp.fc.weight`, `block.mlp.fc.bias` |
-# | MLP, second layer | `block.mlp.proj.weight`, `block.mlp.proj.bias` |
-#
-# Return `x + attn(ln_1(x))` followed by `+ mlp(ln_2(...))` of *that* sum: both residuals, and
-# each norm applied only to its sub-layer's input (pre-norm). The grader runs blocks of odd
-# widths, one head and sixteen heads, and an `eps` other than `1e-5`.
+# Now the whole block, as an `nn.Module` of your own. Its parameters are given (the grader
+# loads reference weights into them **by these names**, so keep them): `ln_1`, `attn` (the
+# course's causal self-attention, lesson 02's with `W_qkv` and `W_o`), `ln_2` and `mlp` (with
+# `mlp.fc` and `mlp.proj`). Write `forward`: with your `layer_norm` and `mlp_forward`,
+# `x + attn(ln_1(x))`, then `+ mlp(ln_2(...))` of *that* sum: both residuals, and each norm
+# applied only to its sub-layer's input (pre-norm). Use each norm's own `eps`. The grader
+# builds your class for blocks of odd widths, one head and sixteen heads, and an `eps` other
+# than `1e-5`, and compares the output and every parameter's gradient.
 
 # %%
+from course_utils.gpt import MLP, CausalSelfAttention, GPTConfig
 from course_utils.gpt_parts import mlp_forward
 
 
-def block_forward(block, x: torch.Tensor) -> torch.Tensor:
-    ### BEGIN SOLUTION
-    ln_1, ln_2, mlp = block.ln_1, block.ln_2, block.mlp
-    x = x + block.attn(layer_norm(x, ln_1.weight, ln_1.bias, ln_1.eps))
-    h = layer_norm(x, ln_2.weight, ln_2.bias, ln_2.eps)
-    return x + mlp_forward(h, mlp.fc.weight, mlp.fc.bias, mlp.proj.weight, mlp.proj.bias)
-    ### END SOLUTION
+class MyBlock(torch.nn.Module):
+    def __init__(self, config: GPTConfig, layer_idx: int = 0) -> None:
+        super().__init__()
+        self.ln_1 = torch.nn.LayerNorm(config.d_model, eps=config.layer_norm_eps)
+        self.attn = CausalSelfAttention(config, layer_idx)
+        self.ln_2 = torch.nn.LayerNorm(config.d_model, eps=config.layer_norm_eps)
+        self.mlp = MLP(config)  # self.mlp.fc: d_model -> d_ff, self.mlp.proj: d_ff -> d_model
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        ### BEGIN SOLUTION
+        x = x + self.attn(layer_norm(x, self.ln_1.weight, self.ln_1.bias, self.ln_1.eps))
+        h = layer_norm(x, self.ln_2.weight, self.ln_2.bias, self.ln_2.eps)
+        fc, proj = self.mlp.fc, self.mlp.proj
+        return x + mlp_forward(h, fc.weight, fc.bias, proj.weight, proj.bias)
+        ### END SOLUTION
 
 
 # %%
-check("03.6", block_forward)
+block_passed = check("03.6", MyBlock)
 
 # %%
 from course_utils.gpt import GPT, GPTConfig
@@ -458,16 +461,19 @@ tiny = GPT(GPTConfig(vocab_size=1024, max_seq_len=64, d_model=64, num_heads=4, n
 print(tiny)
 
 # %% [markdown]
-# Your `block_forward` (the reference's, if 03.6 is not solved yet) on this GPT's first block
-# gives its output:
+# `MyBlock`, given this GPT's first block's weights, computes its output (with the reference's
+# forward, `course_utils.gpt_parts.PreNormBlock`, if 03.6 is not solved yet):
 
 # %%
-from course_utils.gpt_parts import block_forward
+from course_utils.gpt_parts import PreNormBlock
 
+block_class = MyBlock if block_passed else PreNormBlock
+mine_block = block_class(tiny.config, 0)
+mine_block.load_state_dict(tiny.blocks[0].state_dict())
 x = torch.randn(2, 5, 64)
 with torch.no_grad():
-    gap = (block_forward(tiny.blocks[0], x) - tiny.blocks[0](x)).abs().max().item()
-print(f"max |block_forward - Block| = {gap:.1e}")
+    gap = (mine_block(x) - tiny.blocks[0](x)).abs().max().item()
+print(f"max |{block_class.__name__} - Block| = {gap:.1e}")
 
 # %% [markdown]
 # Where the parameters are: with a small vocabulary and a narrow model, the embedding table is
@@ -594,7 +600,7 @@ print("then one new token :", padded_position_ids(torch.cat(
 #
 # Assemble the whole GPT. `model` has the parameter names of `course_utils.gpt.GPT`:
 # `model.token_embedding` and `model.position_embedding` (`nn.Embedding`s), `model.blocks`
-# (a list of blocks for your `block_forward`) and `model.ln_f` (the final norm). Return the
+# (a list of blocks: call each, `x = block(x)`) and `model.ln_f` (the final norm). Return the
 # logits `(batch, seq, vocab)`: embed the tokens, add the position embedding of positions
 # `past_length, past_length + 1, ...`, run every block in order, apply the final norm, and
 # score every token of the vocabulary with the **tied** head, `x @ token_embedding.weight.T`.
@@ -605,7 +611,7 @@ def gpt_forward(model, input_ids: torch.Tensor, past_length: int = 0) -> torch.T
     positions = make_position_ids(input_ids, past_length)
     x = model.token_embedding(input_ids) + model.position_embedding(positions)
     for block in model.blocks:
-        x = block_forward(block, x)
+        x = block(x)
     x = layer_norm(x, model.ln_f.weight, model.ln_f.bias, model.ln_f.eps)
     return x @ model.token_embedding.weight.T
     ### END SOLUTION
@@ -616,23 +622,24 @@ check("03.9", gpt_forward)
 
 # %% [markdown]
 # That is all of GPT. Here it is as a class of your own: the parameters (with the names GPT-2's
-# weights are loaded by), and your forward pass. Section 5 loads the course's trained weights
-# into it.
+# weights are loaded by), your blocks and your forward pass. Section 5 loads the course's
+# trained weights into it.
 
 # %%
-from course_utils.gpt import Block
 from course_utils.gpt_parts import gpt_forward
 
 
 class MyGPT(torch.nn.Module):
-    """A GPT made of your pieces: course_utils.gpt.GPT's parameter names, your forward pass."""
+    """A GPT made of your pieces: course_utils.gpt.GPT's parameter names, your MyBlock and
+    your forward pass."""
 
     def __init__(self, config: GPTConfig) -> None:
         super().__init__()
         self.config = config
         self.token_embedding = torch.nn.Embedding(config.vocab_size, config.d_model)
         self.position_embedding = torch.nn.Embedding(config.max_seq_len, config.d_model)
-        self.blocks = torch.nn.ModuleList(Block(config, i) for i in range(config.num_layers))
+        self.blocks = torch.nn.ModuleList(block_class(config, i)  # your MyBlock
+                                          for i in range(config.num_layers))
         self.ln_f = torch.nn.LayerNorm(config.d_model, eps=config.layer_norm_eps)
 
     def forward(self, input_ids: torch.Tensor, past_length: int = 0) -> torch.Tensor:

@@ -80,3 +80,13 @@ def test_gpt_forward_reproduces_transformers_on_course_gpt():
         torch.testing.assert_close(
             shifted, hf(ids[:, :5], position_ids=torch.arange(7, 12)[None]).logits,
             atol=1e-4, rtol=1e-4)
+
+
+def test_pre_norm_block_class_is_gpt_block():
+    torch.manual_seed(0)
+    config = gpt.GPTConfig(vocab_size=8, max_seq_len=16, d_model=27, num_heads=3,
+                           num_layers=1, layer_norm_eps=0.1)
+    ours, theirs = gpt_parts.PreNormBlock(config, 0), gpt.Block(config, 0)
+    theirs.load_state_dict(ours.state_dict())
+    x = torch.randn(2, 5, 27)
+    torch.testing.assert_close(ours(x), theirs(x))

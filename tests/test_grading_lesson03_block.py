@@ -10,6 +10,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from course_utils import gpt
+from course_utils.gpt import MLP, CausalSelfAttention
 from course_utils.grading import get_exercise, run_exercise
 from course_utils.grading.core import Case
 
@@ -176,76 +178,108 @@ def mlp_ok_einsum(x, fc_weight, fc_bias, proj_weight, proj_bias):
     return torch.einsum("...f,df->...d", _gelu(h), proj_weight) + proj_bias
 
 
-# ---- 03.6 the block
-def block_post_norm(block, x):
-    x = block.ln_1(x + block.attn(x))
-    return block.ln_2(x + block.mlp(x))
+# ---- 03.6 the block, as a class: the __init__ the notebook gives, then a learner's forward
+class _GivenInit(torch.nn.Module):
+    def __init__(self, config, layer_idx=0):
+        super().__init__()
+        self.ln_1 = torch.nn.LayerNorm(config.d_model, eps=config.layer_norm_eps)
+        self.attn = CausalSelfAttention(config, layer_idx)
+        self.ln_2 = torch.nn.LayerNorm(config.d_model, eps=config.layer_norm_eps)
+        self.mlp = MLP(config)
 
 
-def block_forgets_attention_residual(block, x):
-    h = block.attn(block.ln_1(x))
-    return h + block.mlp(block.ln_2(h))
+class BlockPostNorm(_GivenInit):
+    def forward(self, x):
+        x = self.ln_1(x + self.attn(x))
+        return self.ln_2(x + self.mlp(x))
 
 
-def block_forgets_mlp_residual(block, x):
-    x = x + block.attn(block.ln_1(x))
-    return block.mlp(block.ln_2(x))
+class BlockForgetsAttentionResidual(_GivenInit):
+    def forward(self, x):
+        h = self.attn(self.ln_1(x))
+        return h + self.mlp(self.ln_2(h))
 
 
-def block_normalises_the_sum(block, x):
-    x = block.ln_1(x + block.attn(block.ln_1(x)))
-    return block.ln_2(x + block.mlp(block.ln_2(x)))
+class BlockForgetsMlpResidual(_GivenInit):
+    def forward(self, x):
+        x = x + self.attn(self.ln_1(x))
+        return self.mlp(self.ln_2(x))
 
 
-def block_adds_to_the_normed(block, x):
-    a = block.ln_1(x)
-    x = a + block.attn(a)
-    b = block.ln_2(x)
-    return b + block.mlp(b)
+class BlockNormalisesTheSum(_GivenInit):
+    def forward(self, x):
+        x = self.ln_1(x + self.attn(self.ln_1(x)))
+        return self.ln_2(x + self.mlp(self.ln_2(x)))
 
 
-def block_parallel_branches(block, x):
-    return x + block.attn(block.ln_1(x)) + block.mlp(block.ln_2(x))
+class BlockAddsToTheNormed(_GivenInit):
+    def forward(self, x):
+        a = self.ln_1(x)
+        x = a + self.attn(a)
+        b = self.ln_2(x)
+        return b + self.mlp(b)
 
 
-def block_one_norm(block, x):
-    x = x + block.attn(block.ln_1(x))
-    return x + block.mlp(block.ln_1(x))
+class BlockParallelBranches(_GivenInit):
+    def forward(self, x):
+        return x + self.attn(self.ln_1(x)) + self.mlp(self.ln_2(x))
 
 
-def block_default_eps(block, x):
-    def ln(mod, t):
-        return F.layer_norm(t, mod.normalized_shape, mod.weight, mod.bias)
-    x = x + block.attn(ln(block.ln_1, x))
-    return x + block.mlp(ln(block.ln_2, x))
+class BlockOneNorm(_GivenInit):
+    def forward(self, x):
+        x = x + self.attn(self.ln_1(x))
+        return x + self.mlp(self.ln_1(x))
 
 
-def block_exact_gelu_mlp(block, x):
-    x = x + block.attn(block.ln_1(x))
-    m = block.mlp
-    return x + m.proj(F.gelu(m.fc(block.ln_2(x))))
+class BlockDefaultEps(_GivenInit):
+    def forward(self, x):
+        def ln(mod, t):
+            return F.layer_norm(t, mod.normalized_shape, mod.weight, mod.bias)
+        x = x + self.attn(ln(self.ln_1, x))
+        return x + self.mlp(ln(self.ln_2, x))
 
 
-def block_in_place(block, x):
-    with torch.no_grad():
-        block.ln_1.weight.clamp_(min=0)
-    x = x + block.attn(block.ln_1(x))
-    return x + block.mlp(block.ln_2(x))
+class BlockExactGelu(_GivenInit):
+    def forward(self, x):
+        x = x + self.attn(self.ln_1(x))
+        return x + self.mlp.proj(F.gelu(self.mlp.fc(self.ln_2(x))))
 
 
-def block_ok_modules(block, x):
-    x = x + block.attn(block.ln_1(x))
-    return x + block.mlp(block.ln_2(x))
+class BlockDetachedResidual(_GivenInit):
+    def forward(self, x):
+        x = x + self.attn(self.ln_1(x)).detach()
+        return x + self.mlp(self.ln_2(x))
 
 
-def block_ok_by_hand(block, x):
-    def ln(mod, t):
-        var, mean = torch.var_mean(t, -1, keepdim=True, correction=0)
-        return (t - mean) / torch.sqrt(var + mod.eps) * mod.weight + mod.bias
-    h = x + block.attn(ln(block.ln_1, x))
-    m = block.mlp
-    return h + F.linear(_gelu(F.linear(ln(block.ln_2, h), m.fc.weight, m.fc.bias)),
-                        m.proj.weight, m.proj.bias)
+class BlockRenamedNorms(torch.nn.Module):
+    def __init__(self, config, layer_idx=0):
+        super().__init__()
+        self.norm1 = torch.nn.LayerNorm(config.d_model, eps=config.layer_norm_eps)
+        self.attn = CausalSelfAttention(config, layer_idx)
+        self.norm2 = torch.nn.LayerNorm(config.d_model, eps=config.layer_norm_eps)
+        self.mlp = MLP(config)
+
+    def forward(self, x):
+        x = x + self.attn(self.norm1(x))
+        return x + self.mlp(self.norm2(x))
+
+
+# ---- 03.6 correct alternatives
+class BlockOkModules(_GivenInit):
+    def forward(self, x):
+        x = x + self.attn(self.ln_1(x))
+        return x + self.mlp(self.ln_2(x))
+
+
+class BlockOkByHand(_GivenInit):
+    def forward(self, x):
+        def ln(mod, t):
+            var, mean = torch.var_mean(t, -1, keepdim=True, correction=0)
+            return (t - mean) / torch.sqrt(var + mod.eps) * mod.weight + mod.bias
+        h = x + self.attn(ln(self.ln_1, x))
+        m = self.mlp
+        return h + F.linear(_gelu(F.linear(ln(self.ln_2, h), m.fc.weight, m.fc.bias)),
+                            m.proj.weight, m.proj.bias)
 
 
 @pytest.mark.parametrize("ex_id, wrong, why", [
@@ -275,16 +309,17 @@ def block_ok_by_hand(block, x):
     ("03.5", mlp_forgot_fc_bias, "Add fc_bias"),
     ("03.5", mlp_with_residual, "don't add x here"),
     ("03.5", mlp_gelu_first, "then GELU"),
-    ("03.6", block_post_norm, "post-norm"),
-    ("03.6", block_forgets_attention_residual, "not x = attn(...)"),
-    ("03.6", block_forgets_mlp_residual, "return x + mlp(ln_2(x))"),
-    ("03.6", block_normalises_the_sum, "is not normalised"),
-    ("03.6", block_adds_to_the_normed, "*un-normalised*"),
-    ("03.6", block_parallel_branches, "*after* the attention was added"),
-    ("03.6", block_one_norm, "not ln_1"),
-    ("03.6", block_default_eps, "each norm's own eps"),
-    ("03.6", block_exact_gelu_mlp, "the result differs"),
-    ("03.6", block_in_place, "changed its input `block` in place"),
+    ("03.6", BlockPostNorm, "post-norm"),
+    ("03.6", BlockForgetsAttentionResidual, "not x = attn(...)"),
+    ("03.6", BlockForgetsMlpResidual, "return x + mlp(ln_2(x))"),
+    ("03.6", BlockNormalisesTheSum, "is not normalised"),
+    ("03.6", BlockAddsToTheNormed, "*un-normalised*"),
+    ("03.6", BlockParallelBranches, "*after* the attention was added"),
+    ("03.6", BlockOneNorm, "not ln_1"),
+    ("03.6", BlockDefaultEps, "each norm's own eps"),
+    ("03.6", BlockExactGelu, "the output of forward"),
+    ("03.6", BlockDetachedResidual, "gradient"),
+    ("03.6", BlockRenamedNorms, "do not have the expected names"),
 ])
 def test_known_wrong_answer_is_rejected_with_a_specific_message(ex_id, wrong, why):
     result = _verdict(ex_id, wrong)
@@ -300,7 +335,7 @@ def test_reference_is_accepted(ex_id):
 @pytest.mark.parametrize("ex_id, right", [
     ("03.3", ln_ok_rsqrt), ("03.3", ln_ok_torch_module), ("03.4", gelu_ok_sigmoid_identity),
     ("03.4", gelu_ok_torch), ("03.5", mlp_ok_linear), ("03.5", mlp_ok_einsum),
-    ("03.6", block_ok_modules), ("03.6", block_ok_by_hand)])
+    ("03.6", BlockOkModules), ("03.6", BlockOkByHand), ("03.6", gpt.Block)])
 def test_other_correct_answers_are_accepted_too(ex_id, right):
     result = _verdict(ex_id, right)
     assert result.passed, result.message
@@ -312,10 +347,9 @@ def _cases(ex_id) -> list[Case]:
 
 
 def test_the_block_cases_reach_unusual_sizes():
-    widths = {c.args[0].ln_1.normalized_shape[0] for c in _cases("03.6")}
-    heads = {c.args[0].attn.num_heads for c in _cases("03.6")}
-    assert 27 in widths and {1, 16} <= heads
-    assert {c.args[0].ln_1.eps for c in _cases("03.6")} >= {1e-5, 0.1}
+    configs = [c.args[0] for c in _cases("03.6")]
+    assert 27 in {c.d_model for c in configs} and {1, 16} <= {c.num_heads for c in configs}
+    assert {c.layer_norm_eps for c in configs} >= {1e-5, 0.1}
 
 
 @pytest.mark.parametrize("ex_id", ["03.3", "03.4", "03.5", "03.6"])
@@ -329,7 +363,10 @@ def test_every_mistake_runs_on_every_case_and_gets_its_own_hint(ex_id):
     ex = get_exercise(ex_id)
     for wrong, hint in ex.mistakes:
         for case in _cases(ex_id):
-            wrong(*case.args, **case.kwargs)
+            if ex_id == "03.6":  # a class: build it, run forward
+                wrong(*case.args, **case.kwargs)(*case.inputs)
+            else:
+                wrong(*case.args, **case.kwargs)
         result = run_exercise(ex, wrong)
         assert result.status == "failed", wrong
         assert hint in result.message, (wrong, result.message)

@@ -1,9 +1,9 @@
 """Lesson 03 exercises on GPT's block: layer norm (03.3), GELU (03.4), the MLP (03.5), the
 pre-norm block with both residuals (03.6), and the whole forward pass (03.9).
 
-The block is graded as a function ``block_forward(block, x)`` of a ``course_utils.gpt.Block``
-(its ``ln_1``, ``attn``, ``ln_2``, ``mlp.fc``, ``mlp.proj``), built here from configs of unusual
-sizes with random weights, so every parameter matters.
+The block is graded as an ``nn.Module`` class (:class:`ModuleExercise`): built from configs of
+unusual sizes, loaded with the reference's weights by name (``ln_1``, ``attn``, ``ln_2``,
+``mlp.fc``, ``mlp.proj``), its outputs and every parameter's gradient compared.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ import torch.nn.functional as F
 
 from course_utils import gpt, gpt_parts
 from course_utils.grading.core import Case, Exercise, register
+from course_utils.grading.modules import ModuleCase, ModuleExercise
 
 
 def _randn(rng, *shape, dtype=torch.float32):
@@ -255,28 +256,8 @@ class _SameParameters:
             mine[k].shape == theirs[k].shape and torch.equal(mine[k], theirs[k]) for k in mine)
 
 
-class _GradedBlock(_SameParameters, gpt.Block):
-    """A :class:`course_utils.gpt.Block` the grader can compare with its copy."""
-
-
 class _GradedGPT(_SameParameters, gpt.GPT):
     """A :class:`course_utils.gpt.GPT` the grader can compare with its copy."""
-
-
-def _random_block(rng, d_model, num_heads, eps=1e-5, dtype=torch.float32) -> gpt.Block:
-    config = gpt.GPTConfig(vocab_size=8, max_seq_len=64, d_model=d_model, num_heads=num_heads,
-                           num_layers=1, layer_norm_eps=eps)
-    block = _GradedBlock(config, 0).to(dtype).eval()
-    with torch.no_grad():
-        for name, p in block.named_parameters():
-            noise = _randn(rng, *p.shape, dtype=dtype)
-            if name.startswith("ln") and name.endswith("weight"):
-                p.copy_(1 + 0.5 * noise)
-            elif name.startswith("ln"):
-                p.copy_(0.5 * noise)
-            else:
-                p.copy_(noise / math.sqrt(p.shape[-1]))
-    return block.requires_grad_(False)
 
 
 def _block_cases(rng: torch.Generator):
@@ -287,17 +268,16 @@ def _block_cases(rng: torch.Generator):
         ((16, 1, 1e-5), (1, 6), "one head", "any of the above"),
         ((64, 16, 1e-5), (2, 4), "many heads (16 of width 4)", "any of the above"),
         ((12, 4, 0.1), (2, 5), "layer_norm_eps = 0.1",
-         "eps hard-coded to 1e-5 instead of the block's ln_1.eps / ln_2.eps"),
+         "eps hard-coded to 1e-5 instead of self.ln_1.eps / self.ln_2.eps"),
         ((8, 2, 1e-5), (1, 1), "a single token", "code that assumes several positions"),
-        ((20, 5, 1e-6), (2, 9), "ln_1 and ln_2 with different weights",
-         "ln_1 used for both sub-layers; the MLP reading x instead of the updated stream"),
+        ((20, 5, 1e-6), (2, 9), "20 wide, 5 heads, eps 1e-6",
+         "ln_1 used for both sub-layers (no gradient reaches ln_2); the MLP reading x "
+         "instead of the updated stream"),
     ):
-        block = _random_block(rng, d, h, eps)
+        config = gpt.GPTConfig(vocab_size=8, max_seq_len=64, d_model=d, num_heads=h,
+                               num_layers=1, layer_norm_eps=eps)
         x = 2 * _randn(rng, *shape, d) + 1
-        yield Case((block, x), label=label, catches=catches)
-    block = _random_block(rng, 12, 3, dtype=torch.float64)
-    yield Case((block, _randn(rng, 2, 4, 12, dtype=torch.float64)), label="float64 block",
-               catches="casting to float32")
+        yield ModuleCase((config, 0), inputs=(x,), label=label, catches=catches)
 
 
 def _block_ln(block_ln, x, eps=None):
@@ -306,42 +286,44 @@ def _block_ln(block_ln, x, eps=None):
 
 
 def _wrong_block(kind: str):
-    def block_forward(block, x):
-        attn, mlp = block.attn, block.mlp
-        ln_1 = lambda t: _block_ln(block.ln_1, t, 1e-5 if kind == "eps" else None)  # noqa: E731
-        ln_2 = lambda t: _block_ln(block.ln_1 if kind == "ln_1 twice" else block.ln_2,  # noqa: E731
-                             t, 1e-5 if kind == "eps" else None)
-        if kind == "post-norm":
-            x = ln_1(x + attn(x))
-            return ln_2(x + mlp(x))
-        if kind == "no attention residual":
-            x = attn(ln_1(x))
+    class WrongBlock(gpt_parts.PreNormBlock):
+        def forward(self, x):
+            attn, mlp = self.attn, self.mlp
+            eps = 1e-5 if kind == "eps" else None
+            ln_1 = lambda t: _block_ln(self.ln_1, t, eps)  # noqa: E731
+            ln_2 = lambda t: _block_ln(self.ln_1 if kind == "ln_1 twice" else self.ln_2,  # noqa: E731
+                                       t, eps)
+            if kind == "post-norm":
+                x = ln_1(x + attn(x))
+                return ln_2(x + mlp(x))
+            if kind == "no attention residual":
+                x = attn(ln_1(x))
+                return x + mlp(ln_2(x))
+            if kind == "no MLP residual":
+                x = x + attn(ln_1(x))
+                return mlp(ln_2(x))
+            if kind == "norm after residual":
+                x = ln_1(x + attn(ln_1(x)))
+                return ln_2(x + mlp(ln_2(x)))
+            if kind == "residual from the normed":
+                h = ln_1(x)
+                x = h + attn(h)
+                h = ln_2(x)
+                return h + mlp(h)
+            if kind == "parallel":
+                return x + attn(ln_1(x)) + mlp(ln_2(x))
+            x = x + attn(ln_1(x))  # "eps", "ln_1 twice"
             return x + mlp(ln_2(x))
-        if kind == "no MLP residual":
-            x = x + attn(ln_1(x))
-            return mlp(ln_2(x))
-        if kind == "norm after residual":
-            x = ln_1(x + attn(ln_1(x)))
-            return ln_2(x + mlp(ln_2(x)))
-        if kind == "residual from the normed":
-            h = ln_1(x)
-            x = h + attn(h)
-            h = ln_2(x)
-            return h + mlp(h)
-        if kind == "parallel":
-            return x + attn(ln_1(x)) + mlp(ln_2(x))
-        x = x + attn(ln_1(x))  # "eps", "ln_1 twice"
-        return x + mlp(ln_2(x))
-    block_forward.__name__ = f"block_{kind.replace(' ', '_')}"
-    return block_forward
+    WrongBlock.__name__ = WrongBlock.__qualname__ = f"Block_{kind.replace(' ', '_')}"
+    return WrongBlock
 
 
-register(Exercise(
-    id="03.6", title="the pre-norm block with both residuals", reference=gpt_parts.block_forward,
-    cases=_block_cases,
-    hint="x = x + block.attn(layer_norm(x, block.ln_1.weight, block.ln_1.bias, block.ln_1.eps)); "
-         "h = layer_norm(x, ...ln_2...); return x + mlp_forward(h, block.mlp.fc.weight, "
-         "block.mlp.fc.bias, block.mlp.proj.weight, block.mlp.proj.bias).",
+register(ModuleExercise(
+    id="03.6", title="the pre-norm block with both residuals (a class)",
+    reference=gpt_parts.PreNormBlock, cases=_block_cases,
+    hint="x = x + self.attn(layer_norm(x, self.ln_1.weight, self.ln_1.bias, self.ln_1.eps)); "
+         "h = layer_norm(x, ...self.ln_2...); return x + mlp_forward(h, self.mlp.fc.weight, "
+         "self.mlp.fc.bias, self.mlp.proj.weight, self.mlp.proj.bias).",
     mistakes=[
         (_wrong_block("post-norm"), "That is post-norm (BERT, the original Transformer): "
                                     "GPT-2 normalises each sub-layer's *input*, x + attn(ln_1(x)), "
@@ -360,7 +342,7 @@ register(Exercise(
                                    "block's input."),
         (_wrong_block("ln_1 twice"), "The MLP's input is normalised with ln_2 (its own weight, "
                                      "bias and eps), not ln_1."),
-        (_wrong_block("eps"), "Use each norm's own eps (block.ln_1.eps, block.ln_2.eps): a "
+        (_wrong_block("eps"), "Use each norm's own eps (self.ln_1.eps, self.ln_2.eps): a "
                               "model's layer_norm_eps is part of its weights' meaning."),
     ],
 ))
