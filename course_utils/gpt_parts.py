@@ -62,6 +62,11 @@ def gpt_forward(model: gpt.GPT, input_ids: torch.Tensor, past_length: int = 0) -
     block in order (:func:`block_forward`), the final layer norm, and the output head tied to
     the token embedding (``x @ token_embedding.weight.T``).
     """
+    limit = model.position_embedding.num_embeddings
+    if past_length + input_ids.shape[-1] > limit:
+        raise ValueError(f"{past_length} + {input_ids.shape[-1]} positions exceed the "
+                         f"{limit} the model has position embeddings for (its training "
+                         "context); shorten the input")
     positions = gpt.make_position_ids(input_ids, past_length)
     x = model.token_embedding(input_ids) + model.position_embedding(positions)
     for block in model.blocks:

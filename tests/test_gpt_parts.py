@@ -90,3 +90,12 @@ def test_pre_norm_block_class_is_gpt_block():
     theirs.load_state_dict(ours.state_dict())
     x = torch.randn(2, 5, 27)
     torch.testing.assert_close(ours(x), theirs(x))
+
+
+def test_a_context_longer_than_the_training_one_is_refused_clearly():
+    model = gpt.GPT(gpt.GPTConfig(vocab_size=8, max_seq_len=6, d_model=8, num_heads=2,
+                                  num_layers=1))
+    with pytest.raises(ValueError, match="exceed the 6 the model has position embeddings"):
+        gpt_parts.gpt_forward(model, torch.zeros(1, 4, dtype=torch.long), past_length=3)
+    with pytest.raises(ValueError, match="exceed the model's max_seq_len=6"):
+        model(torch.zeros(1, 7, dtype=torch.long))
