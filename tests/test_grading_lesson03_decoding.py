@@ -79,17 +79,6 @@ def top_p_keeps_one_too_many(logits, p):
     return logits.masked_fill(~keep.scatter(-1, order, keep), float("-inf"))
 
 
-def top_p_ok_threshold_by_value(logits, p):
-    """Keep every token at least as likely as the one that makes the total reach p."""
-    probs = logits.softmax(-1)
-    sorted_probs, _ = probs.sort(-1, descending=True)
-    n_keep = ((sorted_probs.cumsum(-1) - sorted_probs) < p).sum(-1, keepdim=True)
-    threshold = sorted_probs.gather(-1, n_keep - 1)
-    # ties at the threshold: keep all of them only if that does not exceed the rule
-    keep = probs >= threshold
-    return logits.masked_fill(~keep, float("-inf"))
-
-
 def top_p_transformers(logits, p):
     return _flat(lambda x, q: TopPLogitsWarper(q)(None, x.clone()))(logits, p)
 
