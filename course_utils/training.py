@@ -53,6 +53,22 @@ def lm_loss(logits: torch.Tensor, input_ids: torch.Tensor) -> torch.Tensor:
                            input_ids[:, 1:].reshape(-1))
 
 
+def train_step(model: nn.Module, optimizer: torch.optim.Optimizer, batch: torch.Tensor,
+               max_grad_norm: float = 1.0) -> float:
+    """One training step of a causal LM; returns the batch's loss before the update.
+
+    Zero the gradients (the model may hold an earlier step's), forward, the shifted loss
+    (:func:`lm_loss`), backward, clip the gradients' total norm to ``max_grad_norm``, and
+    take the optimizer's step.
+    """
+    optimizer.zero_grad(set_to_none=True)
+    loss = lm_loss(model(batch), batch)
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(model.parameters(), max_grad_norm)
+    optimizer.step()
+    return loss.item()
+
+
 def cosine_lr(step: int, total_steps: int, peak_lr: float, warmup_steps: int = 0) -> float:
     """Linear warm-up to ``peak_lr``, then cosine decay to a tenth of it."""
     if step < warmup_steps:

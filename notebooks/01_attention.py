@@ -8,7 +8,8 @@
 #
 # **You will:** compute similarity with dot products, write a numerically stable softmax,
 # see why attention divides by $\sqrt{d_k}$, write scaled dot-product attention, and build the
-# masks that stop a token from seeing the future or the padding.
+# masks that stop a token from seeing the future or the padding, as the additive bias of a
+# padded batch.
 #
 # We start from **the cheat-sheet version**: the few lines of attention that circulate in LLM
 # cheat-sheets and tutorials, usually exactly these:
@@ -231,20 +232,7 @@ print("weights:", tuple(weights.shape), "each row sums to 1:",
 # key $j$ only if $j \le i$. That is a lower-triangular matrix of ones, diagonal included
 # (a token may look at itself).
 #
-# ### Exercise 01.3: a causal mask
-#
-# Write `causal_mask(seq_len)` returning a `(seq_len, seq_len)` tensor with `True` (or 1) where
-# query `i` may attend to key `j`, i.e. `j <= i`.
-
-# %%
-def causal_mask(seq_len: int) -> torch.Tensor:
-    ### BEGIN SOLUTION
-    return torch.ones(seq_len, seq_len, dtype=torch.bool).tril()
-    ### END SOLUTION
-
-
-# %%
-check("01.3", causal_mask)
+# `torch.ones(seq_len, seq_len).tril()` builds it (as booleans: `True` = may attend):
 
 # %%
 from course_utils.masks import (
@@ -304,6 +292,42 @@ row = torch.tensor([[1.0, 2.0, 3.0]])
 blocked = torch.zeros(1, 3, dtype=torch.bool)
 print("fill -1e9 :", softmax(row.masked_fill(~blocked, -1e9)))
 print("fill -inf :", softmax(row.masked_fill(~blocked, float("-inf"))))
+
+# %% [markdown]
+# ### Exercise 01.3: the additive attention bias of a padded batch
+#
+# Put the three ideas together, in the form libraries that take a float mask expect. For a
+# batch of right-padded sequences with true `lengths` (a list, tensor or numpy array) and
+# padded length `seq_len`, return the float bias of shape `(batch, seq_len, seq_len)` that is
+# *added* to the scores: `0.0` where query `i` of sequence `b` may attend to key `j`, and
+# `-1e9` where it may not, because key `j` is padding (`j >= lengths[b]`) or, when
+# `causal=True` (the default), because `j > i`. Padding hides *keys* (columns); a fully padded
+# sequence must stay finite.
+
+# %%
+def attention_bias(lengths, seq_len: int, causal: bool = True) -> torch.Tensor:
+    ### BEGIN SOLUTION
+    lengths = torch.as_tensor(lengths)
+    real_keys = torch.arange(seq_len)[None, :] < lengths[:, None]  # (batch, seq)
+    allowed = real_keys[:, None, :]  # the same keys for every query
+    if causal:
+        allowed = allowed & torch.ones(seq_len, seq_len, dtype=torch.bool).tril()
+    allowed = allowed.expand(len(lengths), seq_len, seq_len)
+    return torch.zeros(allowed.shape).masked_fill(~allowed, -1e9)
+    ### END SOLUTION
+
+
+# %%
+check("01.3", attention_bias)
+
+# %%
+from course_utils.attention_bias import attention_bias
+
+bias = attention_bias([3, 0], seq_len=4)
+scores = torch.randn(2, 4, 4)
+print("sequence 0 (3 real tokens), the bias added to its scores:\n", bias[0])
+print("its weights:\n", softmax(scores + bias)[0])
+print("a fully padded sequence stays finite:", bool(torch.isfinite(softmax(scores + bias)).all()))
 
 # %% [markdown]
 # ## 7. Explore

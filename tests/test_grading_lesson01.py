@@ -6,7 +6,6 @@ so a grader that stops recognising one of them fails this test.
 
 import math
 
-import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
@@ -228,69 +227,96 @@ def attn_finfo_min(Q, K, V, mask=None):
     return torch.einsum("...ls,...sd->...ld", w, V), w
 
 
-# ---- 01.3 causal mask
-def causal_upper(n):
-    return torch.triu(torch.ones(n, n)).bool()
+# ---- 01.3 the additive attention bias of a padded batch
+def _keys(lengths, seq_len):
+    return torch.arange(seq_len)[None, :] < torch.as_tensor(lengths)[:, None]
 
 
-def causal_no_diagonal(n):
-    return torch.tril(torch.ones(n, n), diagonal=-1).bool()
+def bias_pads_the_queries(lengths, seq_len, causal=True):
+    real = _keys(lengths, seq_len)
+    ok = real[:, :, None] & (torch.tril(torch.ones(seq_len, seq_len)).bool() if causal
+                             else torch.ones(seq_len, seq_len).bool())
+    return torch.zeros(ok.shape).masked_fill(~ok, -1e9)
 
 
-def causal_one_ahead(n):
-    return torch.tril(torch.ones(n, n), diagonal=1).bool()
+def bias_with_inf(lengths, seq_len, causal=True):
+    ok = _keys(lengths, seq_len)[:, None, :].expand(-1, seq_len, -1)
+    if causal:
+        ok = ok & torch.tril(torch.ones(seq_len, seq_len)).bool()
+    return torch.zeros(ok.shape).masked_fill(~ok, float("-inf"))
 
 
-def causal_inverted(n):
-    return torch.tril(torch.ones(n, n)) == 0
+def bias_boolean(lengths, seq_len, causal=True):
+    ok = _keys(lengths, seq_len)[:, None, :].expand(-1, seq_len, -1)
+    return ok & torch.tril(torch.ones(seq_len, seq_len)).bool() if causal else ok
 
 
-def causal_additive(n):
-    return torch.nn.Transformer.generate_square_subsequent_mask(n)
+def bias_not_expanded(lengths, seq_len, causal=True):
+    ok = _keys(lengths, seq_len)[:, None, :]
+    if causal:
+        ok = ok & torch.tril(torch.ones(seq_len, seq_len)).bool()
+    return torch.zeros(ok.shape).masked_fill(~ok, -1e9)
 
 
-def causal_all_ones(n):
-    return torch.ones(n, n, dtype=torch.bool)
+def bias_mask_times_minus_big(lengths, seq_len, causal=True):
+    ok = _keys(lengths, seq_len)[:, None, :].expand(-1, seq_len, -1).float()
+    if causal:
+        ok = ok * torch.tril(torch.ones(seq_len, seq_len))
+    return ok * -1e9
 
 
-_TRIANGLE = torch.ones(16, 16).tril().bool()
+def bias_lengths_inclusive(lengths, seq_len, causal=True):
+    real = torch.arange(seq_len)[None, :] <= torch.as_tensor(lengths)[:, None]
+    ok = real[:, None, :].expand(-1, seq_len, -1)
+    if causal:
+        ok = ok & torch.tril(torch.ones(seq_len, seq_len)).bool()
+    return torch.zeros(ok.shape).masked_fill(~ok, -1e9)
 
 
-def causal_precomputed(n):
-    return _TRIANGLE[:n, :n]
+def bias_triu(lengths, seq_len, causal=True):
+    ok = _keys(lengths, seq_len)[:, None, :].expand(-1, seq_len, -1)
+    if causal:
+        ok = ok & torch.triu(torch.ones(seq_len, seq_len)).bool()
+    return torch.zeros(ok.shape).masked_fill(~ok, -1e9)
 
 
-def causal_only_self(n):
-    return torch.eye(n).bool()
+def bias_causal_always(lengths, seq_len, causal=True):
+    ok = _keys(lengths, seq_len)[:, None, :] & torch.tril(torch.ones(seq_len, seq_len)).bool()
+    return torch.zeros(ok.shape).masked_fill(~ok, -1e9)
 
 
-def causal_loop_strict(n):
-    m = torch.zeros(n, n, dtype=torch.bool)
-    for i in range(n):
-        for j in range(i):
-            m[i, j] = True
-    return m
+def bias_row_by_row(lengths, seq_len, causal=True):
+    rows = []
+    for n in lengths:
+        row = torch.full((seq_len, seq_len), -1e9)
+        row[:, :n] = 0.0
+        if causal:
+            row = row.masked_fill(torch.ones(seq_len, seq_len).triu(1).bool(), -1e9)
+        rows.append(row)
+    return torch.stack(rows)
 
 
-def causal_numpy(n):
-    return np.tril(np.ones((n, n)))
-
-
-def causal_with_batch_axis(n):
-    return torch.tril(torch.ones(1, n, n)).bool()
-
-
-def causal_arange_strict(n):
-    return torch.arange(n)[None, :] < torch.arange(n)[:, None]
+def bias_positive_fill(lengths, seq_len, causal=True):
+    return -get_exercise("01.3").reference(lengths, seq_len, causal)
 
 
 # ---- 01.3 correct alternatives
-def causal_arange(n):
-    return torch.arange(n).unsqueeze(1) >= torch.arange(n).unsqueeze(0)
+def bias_by_loops(lengths, seq_len, causal=True):
+    lengths = [int(n) for n in lengths]
+    out = torch.zeros(len(lengths), seq_len, seq_len)
+    for b, n in enumerate(lengths):
+        for i in range(seq_len):
+            for j in range(seq_len):
+                if j >= n or (causal and j > i):
+                    out[b, i, j] = -1e9
+    return out
 
 
-def causal_not_upper(n):
-    return ~torch.ones(n, n, dtype=torch.bool).triu(diagonal=1)
+def bias_from_course_masks(lengths, seq_len, causal=True):
+    from course_utils.masks import bool_to_additive, causal_mask, padding_mask_from_lengths
+    ok = padding_mask_from_lengths(torch.as_tensor(lengths), seq_len)
+    ok = (ok & causal_mask(seq_len)) if causal else ok.expand(-1, seq_len, -1)
+    return bool_to_additive(ok)
 
 
 @pytest.mark.parametrize("ex_id, wrong, why", [
@@ -324,18 +350,15 @@ def causal_not_upper(n):
     ("01.2", attn_truthy_mask, "ambiguous"),
     ("01.2", attn_scaled_by_seq_len, "/ sqrt(d_k)"),
     ("01.2", attn_weights_first, "shape"),
-    ("01.3", causal_upper, "transpose"),
-    ("01.3", causal_no_diagonal, "diagonal must be allowed"),
-    ("01.3", causal_one_ahead, "one token into the"),
-    ("01.3", causal_inverted, "inverted"),
-    ("01.3", causal_additive, "additive"),
-    ("01.3", causal_all_ones, "allows query 0 -> key 1"),
-    ("01.3", causal_precomputed, "fixed size"),
-    ("01.3", causal_only_self, "see only itself"),
-    ("01.3", causal_loop_strict, "diagonal must be allowed"),
-    ("01.3", causal_numpy, "should be a torch.Tensor"),
-    ("01.3", causal_with_batch_axis, "expected (4, 4)"),
-    ("01.3", causal_arange_strict, "diagonal must be allowed"),
+    ("01.3", bias_pads_the_queries, "Padding hides *keys*"),
+    ("01.3", bias_with_inf, "not -inf"),
+    ("01.3", bias_boolean, "additive float form"),
+    ("01.3", bias_not_expanded, "expand a (batch, 1, seq_len) key mask"),
+    ("01.3", bias_mask_times_minus_big, "The bias is inverted"),
+    ("01.3", bias_lengths_inclusive, "(use <, not <=)"),
+    ("01.3", bias_triu, "not triu"),
+    ("01.3", bias_causal_always, "but that key is a real token the query may see"),
+    ("01.3", bias_positive_fill, "large *negative* value"),
 ])
 def test_known_wrong_answer_is_rejected_with_a_specific_message(ex_id, wrong, why):
     result = _verdict(ex_id, wrong)
@@ -352,15 +375,14 @@ def test_other_correct_answers_are_accepted_too():
     assert _verdict("01.1", lambda x, dim=-1: torch.softmax(x, dim)).passed
     assert _verdict("01.2", lambda Q, K, V, mask=None: attn(Q, K, V, mask,
                                                               scale=math.sqrt)).passed
-    assert _verdict("01.3", lambda n: torch.tril(torch.ones(n, n))).passed  # 0/1 floats
-    assert _verdict("01.3", lambda n: torch.tril(torch.ones(n, n, dtype=torch.int64))).passed
+    assert _verdict("01.3", bias_by_loops).passed
+    assert _verdict("01.3", bias_from_course_masks).passed
+    assert _verdict("01.3", bias_row_by_row).passed  # a loop over the sequences
     assert _verdict("01.1", softmax_via_log_softmax).passed
     assert _verdict("01.1", softmax_via_shifted_logsumexp).passed
     assert _verdict("01.1", softmax_with_torch_max).passed
     assert _verdict("01.2", attn_fused_output).passed
     assert _verdict("01.2", attn_finfo_min).passed
-    assert _verdict("01.3", causal_arange).passed
-    assert _verdict("01.3", causal_not_upper).passed
 
 
 def test_the_old_gaps_are_closed():
@@ -369,7 +391,8 @@ def test_the_old_gaps_are_closed():
     assert any("spanning more than 88" in lbl for lbl in labels["01.1"])
     assert any("-1e9 beside ordinary rows" in lbl for lbl in labels["01.1"])
     assert any("fully masked" in lbl for lbl in labels["01.2"])
-    assert max(c.args[0] for c in _cases("01.3")) > 16
+    assert max(c.args[1] for c in _cases("01.3")) > 16
+    assert any(0 in list(c.args[0]) for c in _cases("01.3"))  # a fully padded sequence
 
 
 def test_fully_masked_query_gets_equal_weights_as_the_lesson_says():

@@ -1,4 +1,5 @@
-"""Lesson 01 exercises: a stable softmax, scaled dot-product attention, a causal mask."""
+"""Lesson 01 exercises: a stable softmax, scaled dot-product attention, the additive bias of a
+padded (causal) batch."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import math
 
 import torch
 
-from course_utils import attention, masks
+from course_utils import attention, attention_bias, masks
 from course_utils.grading.core import Case, Exercise, register
 
 # --------------------------------------------------------------------------- 01.1 softmax
@@ -338,76 +339,117 @@ register(Exercise(
     ],
 ))
 
-# --------------------------------------------------------------------------- 01.3 causal mask
+# --------------------------------------------------------------------------- 01.3 attention bias
 
 
-def _causal_cases(rng: torch.Generator):
-    catches = {4: "transposed (triu), diagonal blocked, one token ahead, inverted, all ones",
-               1: "a single token may see itself (shape (1, 1), value True)",
-               2: "the smallest non-trivial triangle",
-               7: "an odd size",
-               16: "a mask built for a fixed size",
-               17: "a precomputed 16 x 16 triangle, sliced",
-               100: "a precomputed triangle of any small size",
-               300: "a fixed maximum length; a slow Python loop over every pair"}
-    for n in (4, 1, 2, 7, 16, 17, 100, 300):
-        yield Case((n,), label=f"seq_len={n}", catches=catches[n])
+def _bias_cases(rng: torch.Generator):
+    import numpy as np
+
+    fixed = (
+        (([3, 5], 5), {}, "2 sequences, one padded by 2, causal",
+         "padding applied to the queries (rows) instead of the keys (columns); the triangle "
+         "transposed; -inf or a positive fill; the boolean form returned"),
+        (([3, 5], 5), {"causal": False}, "the same, not causal (BERT)",
+         "causal flag ignored; a (batch, 1, seq) key mask not expanded over the queries"),
+        (([0, 4], 4), {}, "a fully padded sequence (length 0)",
+         "-inf fills: a row with every key blocked becomes NaN after the softmax"),
+        (([1], 1), {}, "one sequence of one token", "empty or squeezed shapes"),
+        ((torch.tensor([7, 2, 5]), 7), {}, "lengths as a tensor",
+         "an off-by-one at the last real token (j <= length instead of j < length)"),
+        ((np.array([4, 17]), 17), {}, "lengths as a numpy array, seq_len 17",
+         "a precomputed 16 x 16 triangle; numpy lengths not converted"),
+        (([100, 60, 1], 100), {"causal": True}, "seq_len 100, causal passed by keyword",
+         "a fixed maximum length; the flag not named causal"),
+        (([2, 0, 3], 3), {"causal": False}, "not causal with a fully padded sequence",
+         "-inf fills (NaN rows); padding on the queries"),
+    )
+    for (lengths, seq_len), kw, label, catches in fixed:
+        yield Case((lengths, seq_len), kw, label=label, catches=catches)
+    for _ in range(3):  # random batches
+        seq_len = int(torch.randint(2, 40, (1,), generator=rng))
+        lengths = torch.randint(0, seq_len + 1, (int(torch.randint(1, 5, (1,),
+                                                                   generator=rng)),),
+                                generator=rng).tolist()
+        causal = bool(torch.randint(0, 2, (1,), generator=rng))
+        yield Case((lengths, seq_len), {"causal": causal},
+                   label=f"lengths {lengths}, seq_len {seq_len}, causal={causal}",
+                   catches="any of the above on random sizes")
 
 
-def _compare_mask(got, expected, case: Case):
+def _compare_bias(got, expected, case: Case):
     if not isinstance(got, torch.Tensor):
         return f"the result should be a torch.Tensor, but it is a {type(got).__name__}."
+    if isinstance(expected, torch.Tensor) and got.dtype == expected.dtype and torch.equal(
+            got, expected):
+        return None  # identical (how a known mistake's output is recognised, too)
     if tuple(got.shape) != tuple(expected.shape):
-        fixed = (" It looks built for a fixed size: make it from seq_len itself, e.g. "
-                 "torch.ones(seq_len, seq_len)." if got.dim() == 2 and
-                 got.shape[0] < expected.shape[0] else "")
-        return (f"the mask has shape {tuple(got.shape)}, expected {tuple(expected.shape)} for "
-                f"seq_len={case.args[0]}.{fixed}")
-    if got.dtype != torch.bool and bool(((got != 0) & (got != 1)).any()):
-        return ("the mask holds values other than 0 and 1: this exercise wants the boolean/0-1 "
-                "form (1 = may attend), not the additive one.")
-    allowed = got != 0
-    if not torch.equal(allowed, expected):
-        i, j = (int(v) for v in torch.nonzero(allowed != expected)[0])
-        verb = "allows" if bool(allowed[i, j]) else "blocks"
-        return f"your mask {verb} query {i} -> key {j}, but a causal mask should not."
+        return (f"the bias has shape {tuple(got.shape)}, expected {tuple(expected.shape)} = "
+                "(batch, seq_len, seq_len): one row per query of every sequence (expand a "
+                "(batch, 1, seq_len) key mask over the queries).")
+    if not got.is_floating_point():
+        return ("the result is a boolean/integer mask; this exercise wants the additive float "
+                "form: 0.0 where allowed, -1e9 where blocked (e.g. torch.zeros(...).masked_fill"
+                "(~allowed, -1e9)).")
+    if bool(torch.isinf(got).any()):
+        return ("use -1e9, not -inf, for blocked keys: a fully padded sequence has every key "
+                "blocked, and a row of -inf becomes NaN after the softmax.")
+    if bool((got > 0).any()):
+        return "blocked keys get a large *negative* value (-1e9), allowed keys 0."
+    if not torch.equal(got, expected):
+        blocked, want = got < -1e4, expected < -1e4
+        if torch.equal(blocked, want):
+            return "use exactly 0.0 for allowed keys and -1e9 for blocked ones."
+        b, i, j = (int(v) for v in torch.nonzero(blocked != want)[0])
+        length = int(torch.as_tensor(case.args[0])[b])
+        causal = case.kwargs.get("causal", True)
+        why = (f"key {j} is padding (sequence {b} has {length} real tokens)" if j >= length
+               else f"key {j} is in the future of query {i}" if causal and j > i
+               else "that key is a real token the query may see")
+        verb = "allows" if bool(want[b, i, j]) else "blocks"
+        return f"sequence {b}: your bias {verb} query {i} -> key {j}, but {why}."
     return None
 
 
-def _causal_triu(n):
-    return torch.ones(n, n, dtype=torch.bool).triu()
-
-
-def _causal_strict(n):
-    return torch.ones(n, n, dtype=torch.bool).tril(-1)
-
-
-def _causal_plus_one(n):
-    return torch.ones(n, n, dtype=torch.bool).tril(1)
-
-
-def _causal_inverted(n):
-    return ~torch.ones(n, n, dtype=torch.bool).tril()
-
-
-def _causal_only_self(n):
-    return torch.eye(n, dtype=torch.bool)
+def _bias(pad_on_queries=False, fill=-1e9, as_bool=False, inverted=False, off_by_one=False,
+          ignore_causal=False, upper=False):
+    def attention_bias(lengths, seq_len, causal=True):
+        lengths = torch.as_tensor(lengths)
+        pos = torch.arange(seq_len)
+        real = (pos[None, :] <= lengths[:, None]) if off_by_one else (pos[None] < lengths[:, None])
+        allowed = real[:, :, None] if pad_on_queries else real[:, None, :]
+        if causal and not ignore_causal:
+            tri = torch.ones(seq_len, seq_len, dtype=torch.bool)
+            allowed = allowed & (tri.triu() if upper else tri.tril())
+        allowed = allowed.expand(len(lengths), seq_len, seq_len)
+        if inverted:
+            allowed = ~allowed
+        if as_bool:
+            return allowed
+        return torch.zeros(allowed.shape).masked_fill(~allowed, fill)
+    return attention_bias
 
 
 register(Exercise(
-    id="01.3", title="a causal mask", reference=masks.causal_mask, cases=_causal_cases,
-    compare=_compare_mask,
-    hint="Row i is the query, column j the key; allow j <= i: torch.ones(n, n).tril() (as bool).",
+    id="01.3", title="the additive attention bias of a padded batch",
+    reference=attention_bias.attention_bias, cases=_bias_cases, compare=_compare_bias,
+    hint="real = torch.arange(seq_len)[None, :] < lengths[:, None] (batch, seq); allowed = "
+         "real[:, None, :] (the keys), & torch.ones(seq_len, seq_len).tril().bool() if causal; "
+         "expand to (batch, seq_len, seq_len); return torch.zeros(...).masked_fill(~allowed, "
+         "-1e9).",
     mistakes=[
-        (_causal_triu, "Your mask is the transpose: it lets each token see the future and not "
-                       "the past. Use the lower triangle (tril), not triu."),
-        (_causal_strict, "Off by one: the diagonal must be allowed, since a token may attend to "
-                         "itself. Use tril() with diagonal=0."),
-        (_causal_plus_one, "Off by one: your mask lets each token see one token into the "
-                           "future. Use tril() with diagonal=0."),
-        (_causal_inverted, "The mask is inverted: 1/True means 'may attend', so the allowed "
-                           "positions are on and below the diagonal."),
-        (_causal_only_self, "Your mask lets each token see only itself: it may see every "
-                            "earlier token too, the whole lower triangle (tril)."),
+        (_bias(pad_on_queries=True), "Padding hides *keys*: mask the columns j >= length "
+                                     "(real[:, None, :]), not the rows."),
+        (_bias(fill=float("-inf")), "Use -1e9, not -inf: a fully padded sequence would give "
+                                    "NaN rows after the softmax."),
+        (_bias(as_bool=True), "Return the additive float form: 0.0 where allowed, -1e9 where "
+                              "blocked, not the boolean mask."),
+        (_bias(inverted=True), "The bias is inverted: 0 goes where attention is *allowed*, "
+                               "-1e9 where it is blocked."),
+        (_bias(off_by_one=True), "Off by one: a sequence of length L has real tokens 0 .. L-1, "
+                                 "so key j is padding when j >= L (use <, not <=)."),
+        (_bias(ignore_causal=True), "With causal=True each query may also not see its future: "
+                                    "combine the padding mask with the lower triangle."),
+        (_bias(upper=True), "The causal triangle is the lower one (tril: key j <= query i), "
+                            "not triu."),
     ],
 ))

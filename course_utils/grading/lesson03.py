@@ -1,4 +1,10 @@
-"""Lesson 03 exercises: GPT's causal mask with a cache, position ids, top-k, a KV-cache step."""
+"""Lesson 03 exercises, in notebook order.
+
+Tokens (03.1-03.2) in :mod:`lesson03_tokens`; the block's pieces (03.3-03.6) and the forward
+pass (03.9) in :mod:`lesson03_block`; the padded causal mask and position ids (03.7-03.8) in
+:mod:`lesson03_padding`; the training step (03.10) in :mod:`lesson03_training`; top-p (03.12)
+in :mod:`lesson03_decoding`; here: top-k (03.11) and a KV-cache step (03.13).
+"""
 
 from __future__ import annotations
 
@@ -6,222 +12,17 @@ import torch
 import torch.nn.functional as F
 
 from course_utils import generation, gpt
-from course_utils.grading.core import Case, Exercise, compare, register
+from course_utils.grading import (  # noqa: F401  (registered at import)
+    lesson03_block,  # 03.3-03.6: layer norm, GELU, the MLP, the block; 03.9: GPT forward
+    lesson03_decoding,  # 03.12: top-p
+    lesson03_mlm,  # 03.14: MLM masking
+    lesson03_padding,  # 03.7, 03.8: causal + padding mask, position ids
+    lesson03_tokens,  # 03.1, 03.2: BPE
+    lesson03_training,  # 03.10: one training step
+)
+from course_utils.grading.core import Case, Exercise, register
 
-# --------------------------------------------------------------------------- 03.1 causal mask
-
-
-def _mask_cases(rng: torch.Generator):
-    shapes = {
-        (4, 0): "lesson 01's square triangle; transposed (triu); diagonal off by one",
-        (1, 0): "the first token alone: shape (1, 1)",
-        (1, 5): "one new token sees every cached key; triangle not shifted (top-left)",
-        (3, 2): "several new tokens after a cache: shift by past_len, not square",
-        (2, 6): "past longer than the query",
-        (5, 1): "query longer than the past",
-        (6, 0): "no cache: the square causal mask",
-        (1, 300): "a long cache; a mask of fixed maximum size",
-        (20, 3): "a long query after a short cache; a precomputed 16 x 16 triangle",
-        (7, 40): "several new tokens after a long cache",
-        (64, 0): "a long prompt, nothing cached",
-    }
-    for (query_len, past_len), catches in shapes.items():
-        yield Case((query_len, past_len), label=f"query_len={query_len}, past_len={past_len}",
-                   catches=catches)
-    yield Case((5,), label="past_len left at its default", catches="no default past_len=0")
-    yield Case((3,), {"past_len": 4}, label="past_len=4 passed by keyword",
-               catches="the second parameter not named past_len")
-
-
-def _past_len(case: Case) -> int:
-    return case.args[1] if len(case.args) > 1 else case.kwargs.get("past_len", 0)
-
-
-def _compare_mask(got, expected, case: Case):
-    if not isinstance(got, torch.Tensor):
-        return f"the result should be a torch.Tensor, but it is a {type(got).__name__}."
-    past_len = _past_len(case)
-    if tuple(got.shape) != tuple(expected.shape):
-        return (f"the mask has shape {tuple(got.shape)}, expected {tuple(expected.shape)} = "
-                f"(query_len, past_len + query_len) for query_len={case.args[0]}, "
-                f"past_len={past_len}: one row per new token, one column per key (the "
-                "cached ones and the new ones).")
-    if got.dtype != torch.bool and bool(((got != 0) & (got != 1)).any()):
-        return ("the mask holds values other than 0 and 1: this exercise wants the boolean/0-1 "
-                "form (1 = may attend), not the additive one.")
-    allowed = got != 0
-    if not torch.equal(allowed, expected):
-        i, j = (int(v) for v in torch.nonzero(allowed != expected)[0])
-        verb = "allows" if bool(allowed[i, j]) else "blocks"
-        return (f"your mask {verb} query {i} (position {past_len + i}) -> key {j}, "
-                "but a causal mask should not.")
-    return None
-
-
-def _mask_no_offset(query_len, past_len=0):
-    return torch.ones(query_len, past_len + query_len, dtype=torch.bool).tril()
-
-
-def _mask_square(query_len, past_len=0):
-    return torch.ones(query_len, query_len, dtype=torch.bool).tril()
-
-
-def _mask_no_self(query_len, past_len=0):
-    return torch.ones(query_len, past_len + query_len, dtype=torch.bool).tril(past_len - 1)
-
-
-def _mask_future(query_len, past_len=0):
-    return torch.ones(query_len, past_len + query_len, dtype=torch.bool).tril(past_len + 1)
-
-
-def _mask_triu(query_len, past_len=0):
-    return torch.ones(query_len, past_len + query_len, dtype=torch.bool).triu(past_len)
-
-
-def _mask_all_allowed(query_len, past_len=0):
-    return torch.ones(query_len, past_len + query_len, dtype=torch.bool)
-
-
-def _mask_full_square(query_len, past_len=0):
-    return torch.ones(past_len + query_len, past_len + query_len, dtype=torch.bool).tril()
-
-
-register(Exercise(
-    id="03.1", title="GPT's causal mask, with cached tokens",
-    reference=gpt.causal_mask_with_past, cases=_mask_cases, compare=_compare_mask,
-    hint="Query i is the token at position past_len + i; it may see keys j <= past_len + i. "
-         "torch.ones(query_len, past_len + query_len, dtype=torch.bool).tril(diagonal=past_len).",
-    mistakes=[
-        (_mask_no_offset, "With cached tokens the queries are the *last* rows of the full "
-                          "triangle: every new token may see all past_len cached keys. Shift "
-                          "the triangle: tril(diagonal=past_len)."),
-        (_mask_square, "The keys include the cached ones: the mask is (query_len, past_len + "
-                       "query_len), not square."),
-        (_mask_no_self, "Off by one: a token may attend to itself. Use diagonal=past_len."),
-        (_mask_future, "Off by one: your mask lets each token see one token into the future. "
-                       "Use diagonal=past_len."),
-        (_mask_triu, "Your mask is the upper triangle: it lets tokens see the future and not "
-                     "the past. Use tril."),
-        (_mask_all_allowed, "One new token may see everything, but several new tokens must not "
-                            "see each other's future: keep the triangle, tril(diagonal=past_len)."),
-        (_mask_full_square, "You built the whole (past_len + query_len) square: the cached "
-                            "tokens are not queries any more, keep only the last query_len rows "
-                            "(one per new token)."),
-    ],
-))
-
-# --------------------------------------------------------------------------- 03.2 position ids
-
-
-def _position_cases(rng: torch.Generator):
-    def ids(batch, seq_len, zeros=0.3):
-        """Random GPT-2 ids where id 0 (the token "!") is common, as a real token."""
-        out = torch.randint(1, 50257, (batch, seq_len), generator=rng)
-        return out.masked_fill(torch.rand(batch, seq_len, generator=rng) < zeros, 0)
-
-    shapes = (((2, 5, 0), "positions restarting at 0 or counting from 1; token ids used"),
-              ((1, 1, 7), "one new token after a cache: position past_length, not 0"),
-              ((3, 4, 2), "every row gets the same positions"),
-              ((1, 6, 0), "a single sequence keeps its batch axis"),
-              ((2, 1, 0), "one token, nothing cached: position 0"),
-              ((2, 3, 10), "arange(past_length, seq_len) (the end not shifted)"),
-              ((2, 300, 0), "a long prompt; a precomputed range of positions"),
-              ((4, 1, 1000), "a long cache; positions of the cached tokens returned too"))
-    for (batch, seq_len, past), catches in shapes:
-        yield Case((ids(batch, seq_len),), {"past_length": past},
-                   label=f"{batch} x {seq_len} new tokens after {past} cached",
-                   catches=catches + "; token id 0 taken for padding")
-    yield Case((torch.tensor([[0, 0, 0, 464, 3290], [464, 0, 3290, 0, 0]]),), {"past_length": 3},
-               label="token id 0 at the start, middle and end of the real tokens",
-               catches="token id 0 treated as padding (positions counted over ids != 0)")
-    yield Case((torch.zeros(2, 3, dtype=torch.long),), {"past_length": 5},
-               label="every token is id 0 (the lesson's own example)",
-               catches="token id 0 treated as padding; positions derived from the ids")
-    yield Case((ids(2, 4),), label="past_length left at its default",
-               catches="no default past_length=0")
-    yield Case((ids(1, 3), 4), label="past_length passed positionally (as GPT.forward does)",
-               catches="past_length keyword-only")
-
-
-def _compare_positions(got, expected, case: Case):
-    if isinstance(got, torch.Tensor) and tuple(got.shape) != tuple(expected.shape):
-        batch, seq_len = expected.shape
-        if got.dim() == 1:
-            return (f"the result has shape {tuple(got.shape)}; position ids have one row per "
-                    f"sequence, {tuple(expected.shape)} = (batch, seq_len), like input_ids.")
-        past = case.kwargs.get("past_length", case.args[1] if len(case.args) > 1 else 0)
-        if got.dim() == 2 and got.shape[-1] == past + seq_len and past:
-            return (f"the result has shape {tuple(got.shape)}: those are the positions of the "
-                    f"{past} cached tokens too. Only the new tokens need position ids: "
-                    f"shape {tuple(expected.shape)} = (batch, seq_len).")
-    return compare(got, expected, atol=0, rtol=0)
-
-
-def _positions_restart(input_ids, past_length=0):
-    b, s = input_ids.shape
-    return torch.arange(s).unsqueeze(0).expand(b, s)
-
-
-def _positions_from_one(input_ids, past_length=0):
-    b, s = input_ids.shape
-    return torch.arange(past_length + 1, past_length + s + 1).unsqueeze(0).expand(b, s)
-
-
-def _positions_token_ids(input_ids, past_length=0):
-    return input_ids + past_length
-
-
-def _positions_only_past(input_ids, past_length=0):
-    b, s = input_ids.shape
-    return torch.full((b, s), past_length)
-
-
-def _positions_skip_zero_ids(input_ids, past_length=0):
-    real = (input_ids != 0).long()
-    return (real.cumsum(-1) - 1 + past_length).masked_fill(real == 0, 0)
-
-
-
-def _positions_ignore_ids(got, case: Case):
-    """Positions right up to each row's first id 0 and wrong only from there: ids were read."""
-    ids = case.args[0]
-    expected = gpt.make_position_ids(ids, case.kwargs.get(
-        "past_length", case.args[1] if len(case.args) > 1 else 0))
-    if not isinstance(got, torch.Tensor) or got.shape != expected.shape:
-        return None
-    wrong = got != expected
-    first_zero = torch.where((ids == 0).any(-1), (ids == 0).int().argmax(-1), ids.shape[-1])
-    after = torch.arange(ids.shape[-1]) >= first_zero[:, None]
-    right_prefix = ((first_zero > 0) & wrong.any(-1)).any()
-    if bool(wrong.any()) and not bool((wrong & ~after).any()) and bool(right_prefix):
-        return ("Your positions go wrong exactly where a token id is 0. Token id 0 is an "
-                "ordinary token (in GPT-2 it is \"!\"), not padding: position ids count "
-                "places, whatever the token.")
-    return None
-
-
-register(Exercise(
-    id="03.2", title="position ids that continue after the cache",
-    reference=gpt.make_position_ids, cases=_position_cases, compare=_compare_positions,
-    properties=[_positions_ignore_ids],
-    hint="torch.arange(past_length, past_length + seq_len) (dtype long), then .unsqueeze(0)"
-         ".expand(batch, seq_len) so every sequence gets the same positions.",
-    mistakes=[
-        (_positions_restart, "Your positions restart at 0 for the new tokens, as if the cached "
-                             "ones were not there: start at past_length."),
-        (_positions_from_one, "Off by one: positions count from 0, so the first new token is "
-                              "at position past_length."),
-        (_positions_token_ids, "Position ids number the *places* in the sequence, not the "
-                               "tokens: they do not depend on which token is where."),
-        (_positions_only_past, "Every new token got the same position: the positions run "
-                               "past_length, past_length + 1, ..."),
-        (_positions_skip_zero_ids, "Token id 0 is an ordinary token (in GPT-2 it is \"!\"), not "
-                                   "padding: position ids count places, whatever the token, so "
-                                   "don't look at the ids' values at all."),
-    ],
-))
-
-# --------------------------------------------------------------------------- 03.3 top-k
+# --------------------------------------------------------------------------- 03.11 top-k
 
 
 def _topk_cases(rng: torch.Generator):
@@ -337,7 +138,7 @@ def _topk_one_threshold(logits, k):
 
 
 register(Exercise(
-    id="03.3", title="top-k filtering", reference=generation.top_k_filter, cases=_topk_cases,
+    id="03.11", title="top-k filtering", reference=generation.top_k_filter, cases=_topk_cases,
     compare=_compare_filtered,
     hint="kth = torch.topk(logits, min(k, vocab), dim=-1).values[..., -1:] is each row's k-th "
          "largest logit; return logits.masked_fill(logits < kth, float('-inf')).",
@@ -361,7 +162,7 @@ register(Exercise(
     ],
 ))
 
-# --------------------------------------------------------------------------- 03.4 KV cache
+# --------------------------------------------------------------------------- 03.13 KV cache
 
 
 def _cache_cases(rng: torch.Generator):
@@ -449,7 +250,7 @@ def _cache_output_finite(got, case: Case):
 
 
 register(Exercise(
-    id="03.4", title="one KV-cache step", reference=gpt.attend_with_cache, cases=_cache_cases,
+    id="03.13", title="one KV-cache step", reference=gpt.attend_with_cache, cases=_cache_cases,
     properties=[_cache_output_finite],
     hint="k = torch.cat([past_k, k_new], dim=-2) (or k_new when past_k is None), the same for v; "
          "then attend q over all of k, v with causal_mask_with_past(q_len, k_len - q_len); "
