@@ -554,6 +554,29 @@ def test_an_old_progress_file_is_renumbered_exactly_once(monkeypatch, tmp_path):
     assert "_version" not in again and again["01.1"]["status"] == "passed"
 
 
+def test_a_version_2_file_gets_lesson_03s_new_numbers_once(monkeypatch, tmp_path):
+    v2 = {"03.3": {"status": "passed", "attempts": 2},  # top-k, now 03.11
+          "03.4": {"status": "failed", "attempts": 3},  # the KV-cache step, now 03.13
+          "03.1": {"status": "passed"}, "03.2": {"status": "passed"},  # gone: new exercises
+          "01.3": {"status": "passed"}, "02.1": {"status": "passed"}, "_version": 2}
+    target = tmp_path / "p.json"
+    target.write_text(json.dumps(v2))
+    monkeypatch.setenv("COURSE_PROGRESS_FILE", str(target))
+    first = store.load()
+    assert first["03.11"]["attempts"] == 2 and first["03.13"]["attempts"] == 3
+    assert not {"03.1", "03.2", "01.3", "03.3", "03.4"} & set(first)
+    assert first["02.1"]["status"] == "passed"
+    assert store.load() == first
+
+
+def test_ids_are_listed_in_notebook_order():
+    from course_utils.grading.core import id_order
+
+    ids = list(grading.exercises())
+    assert ids == sorted(ids, key=id_order)
+    assert ids.index("03.9") < ids.index("03.10") < ids.index("03.14") < ids.index("04.1")
+
+
 def test_a_damaged_progress_file_is_kept_as_a_backup_and_check_still_runs(ex, tmp_path,
                                                                           capsys):
     target = tmp_path / "p.json"

@@ -40,6 +40,11 @@ _TimeLimit = TimeLimit  # the names this module had before the engine moved out
 _REGISTRY: dict[str, Exercise] = {}
 
 
+def id_order(exercise_id: str) -> tuple:
+    """Sort key for ids in notebook order: "03.9" before "03.10" (strings would not)."""
+    return tuple(int(p) if p.isdigit() else p for p in exercise_id.split("."))
+
+
 def register(exercise: Exercise) -> Exercise:
     """Add an exercise to the registry (called by the ``lessonNN`` modules at import)."""
     _REGISTRY[exercise.id] = exercise
@@ -73,7 +78,7 @@ def get_exercise(exercise_id: str) -> Exercise:
     if exercise_id not in _REGISTRY:
         _load_all(strict=False)
     if exercise_id not in _REGISTRY:
-        known = ", ".join(sorted(_REGISTRY)) or "none"
+        known = ", ".join(sorted(_REGISTRY, key=id_order)) or "none"
         raise KeyError(f"There is no exercise {exercise_id!r}. Known exercises: {known}.")
     return _REGISTRY[exercise_id]
 
@@ -81,7 +86,7 @@ def get_exercise(exercise_id: str) -> Exercise:
 def exercises() -> dict[str, Callable]:
     """All registered exercise ids mapped to their reference functions, in order."""
     _load_all()
-    return {k: _REGISTRY[k].reference for k in sorted(_REGISTRY)}
+    return {k: _REGISTRY[k].reference for k in sorted(_REGISTRY, key=id_order)}
 
 
 _ICONS = {"passed": "✅", "failed": "❌", "not attempted": "⏳", "error": "⚠️"}
@@ -118,7 +123,7 @@ def _find(exercise_id: Any) -> Exercise | None:
     except Exception as exc:
         text = str(exc).strip("'\"")
         if "Known exercises" not in text:
-            text += f" Known exercises: {', '.join(sorted(_REGISTRY)) or 'none'}."
+            text += f" Known exercises: {', '.join(sorted(_REGISTRY, key=id_order)) or 'none'}."
         print(f"⚠️ {text}")
         return None
 
@@ -156,7 +161,7 @@ def progress() -> Progress:
     done = store.load()
     _load_all(strict=False)
     table = Progress({ex_id: done.get(ex_id, {}).get("status", "not attempted")
-                      for ex_id in sorted(_REGISTRY)})
+                      for ex_id in sorted(_REGISTRY, key=id_order)})
     for ex_id, status in table.items():
         print(f"{_ICONS.get(status, '⏳')} {ex_id:<6} {_REGISTRY[ex_id].title:<45} {status}")
     passed = sum(s == "passed" for s in table.values())

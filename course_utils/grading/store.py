@@ -2,8 +2,9 @@
 
 The file maps exercise ids to ``{"status", "last_status", "attempts", "updated"}`` and holds
 its format version under ``"_version"``. Version 2 renumbered exercises into notebook order
-(05.2 <-> 05.3, 08.1 <-> 08.2): a file without a version is read once with those ids swapped
-and written back with the version, so the swap is never applied twice. A damaged file is kept
+(05.2 <-> 05.3, 08.1 <-> 08.2), version 3 renumbered lesson 03 (see ``_RENAMES``): an older
+file is read once with its ids mapped and written back with the version, so no mapping is
+ever applied twice. A damaged file is kept
 as a backup next to it and progress starts afresh; nothing here ever stops a lesson.
 """
 
@@ -15,10 +16,16 @@ import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
 
-VERSION = 2
+VERSION = 3
 _VERSION_KEY = "_version"
-# Old id -> new id, for files written before each version.
-_RENAMES = {2: {"05.2": "05.3", "05.3": "05.2", "08.1": "08.2", "08.2": "08.1"}}
+# Old id -> new id (None: that exercise is gone, its progress is dropped), for files written
+# before each version. Version 3: lesson 03 became the whole GPT; its old top-k and KV-cache
+# exercises moved to 03.11 and 03.13, while the old 03.1/03.2 (one-line masks and positions)
+# and 01.3 (a plain causal mask) are different exercises now.
+_RENAMES: dict[int, dict[str, str | None]] = {
+    2: {"05.2": "05.3", "05.3": "05.2", "08.1": "08.2", "08.2": "08.1"},
+    3: {"03.3": "03.11", "03.4": "03.13", "03.1": None, "03.2": None, "01.3": None},
+}
 
 
 def path() -> Path:
@@ -53,7 +60,8 @@ def _migrate(data: dict, version: int) -> dict:
     for to_version in sorted(_RENAMES):
         if version < to_version:
             renames = _RENAMES[to_version]
-            data = {renames.get(k, k): v for k, v in data.items()}
+            data = {renames.get(k, k): v for k, v in data.items()
+                    if renames.get(k, k) is not None}
     return data
 
 
