@@ -7,12 +7,15 @@ on the left (so every row's newest token is in the last column) and a tokenizer'
 - a query may attend to key ``j`` only if ``j`` is not in its future *and* is a real token:
   :func:`padded_causal_mask`;
 - a token's position is the number of real tokens before it, not its column:
-  :func:`padded_position_ids` (``attention_mask.cumsum(-1) - 1``, as ``transformers`` does).
+  :func:`padded_position_ids` (real tokens counted from each row's first one, as
+  ``transformers`` does).
 """
 
 from __future__ import annotations
 
 import torch
+
+from course_utils.lm.batching import position_ids
 
 
 def _check(attention_mask: torch.Tensor, query_len: int) -> None:
@@ -49,5 +52,4 @@ def padded_position_ids(attention_mask: torch.Tensor, query_len: int) -> torch.T
     """
     _check(attention_mask, query_len)
     real = attention_mask.long() != 0
-    positions = real.long().cumsum(-1) - 1
-    return positions.masked_fill(~real, 1)[:, -query_len:]
+    return position_ids(real.long()).masked_fill(~real, 1)[:, -query_len:]

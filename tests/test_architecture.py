@@ -65,6 +65,11 @@ LAYERS: dict[str, int] = {
     # with the models it builds (the checkpoint files in assets/ are the world's).
     "course_utils.pretrained": MODELS,
     "course_utils.attention": MODELS,
+    "course_utils.attention_bias": MODELS,  # lesson 01: the additive bias of a padded batch
+    "course_utils.padded_batch": MODELS,  # lesson 03: masks and positions with a cache
+    "course_utils.bpe": MODELS,  # lesson 03: byte-pair encoding by hand
+    "course_utils.gpt_parts": MODELS,  # lesson 03: layer norm, GELU, MLP, block, forward
+    "course_utils.mlm": MODELS,  # lesson 03: BERT's 80/10/10 masking
     "course_utils.masks": MODELS,
     "course_utils.gpt": MODELS,
     "course_utils.bert": MODELS,

@@ -3,7 +3,7 @@
 import pytest
 import torch
 import torch.nn.functional as F
-from transformers import GPT2Config, GPT2Model
+from _tiny_lm import tiny_gpt2
 
 from course_utils import gpt, gpt_parts
 
@@ -46,10 +46,9 @@ def test_block_forward_matches_gpt_block_and_transformers(d_model, num_heads):
     torch.testing.assert_close(ours, block(x))
     # transformers' GPT-2 block with the same weights (Conv1D stores them transposed), run
     # inside a 2-layer GPT2Model (which makes the causal mask) with zero position embeddings
-    hf = GPT2Model(GPT2Config(n_embd=d_model, n_head=num_heads, n_inner=3 * d_model + 1,
-                              n_layer=2, layer_norm_epsilon=1e-3, activation_function="gelu_new",
-                              n_positions=32, vocab_size=8, resid_pdrop=0, attn_pdrop=0,
-                              embd_pdrop=0)).eval()
+    hf = tiny_gpt2(8, n_embd=d_model, n_head=num_heads, n_inner=3 * d_model + 1, n_layer=2,
+                   layer_norm_epsilon=1e-3, activation_function="gelu_new", n_positions=32,
+                   resid_pdrop=0, attn_pdrop=0, embd_pdrop=0).transformer.eval()
     names = {"ln_1": "ln_1", "ln_2": "ln_2", "attn.W_qkv": "attn.c_attn",
              "attn.W_o": "attn.c_proj", "mlp.fc": "mlp.c_fc", "mlp.proj": "mlp.c_proj"}
     state = block.state_dict()
