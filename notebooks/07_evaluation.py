@@ -17,8 +17,10 @@
 # toxicity = pipeline("text-classification", model="unitary/toxic-bert")
 # ```
 #
-# None of those lines runs today without changes (and two need the internet). We will run
-# their modern form offline, and build every metric from its definition first.
+# The first three lines no longer run: `load_metric` is gone from `datasets`. The `pipeline`
+# line (with `from transformers import pipeline`) runs unchanged online; offline, it and the
+# metrics' modern form `evaluate.load(...)` need the model and the metric scripts from the
+# Hub. We will run that modern form offline, and build every metric from its definition first.
 #
 # **You will:** build BLEU from clipped n-gram precision and the brevity penalty, and ROUGE
 # from n-gram overlap and the longest common subsequence; meet their pitfalls (sentence vs
@@ -88,8 +90,11 @@ try_briefly('evaluate.load("bleu")', evaluate.load, "bleu")
 # %% [markdown]
 # The course ships the same metrics as **local `evaluate` modules**: `evaluate.load` takes a
 # folder as well as a hub name, so the cheat-sheet's code runs with one change. (Online, the hub
-# name works too, and gives the same numbers: the tests of `course_utils.metrics` prove they agree
-# with `sacrebleu` and `rouge-score`, which the hub modules wrap.)
+# name works too, and gives the same numbers.) The hub's "rouge" wraps Google's `rouge-score`.
+# The hub's "bleu" is **not** a wrapper of `sacrebleu`: it re-implements the BLEU script of
+# `tensorflow/nmt`, which takes the *shortest* reference's length for the brevity penalty where
+# `sacrebleu` takes the *closest*. The tests of `course_utils.metrics` check both against
+# `sacrebleu` and `rouge-score`; section 4 shows where the two BLEUs part.
 
 # %%
 from course_utils.metrics import evaluate_path
@@ -166,7 +171,7 @@ print(clipped_precision("the the the the the the the".split(),
                         ["the cat is on the mat".split(), "there is a cat on the mat".split()], 1))
 
 # %% [markdown]
-# ### Exercise 07.2: the brevity penalty
+# ### Exercise 07.2: corpus BLEU, with the brevity penalty
 #
 # Precision has a second hole: say less. The prediction "the cat" has unigram and bigram
 # precision 1 against "the cat is on the mat". BLEU cannot use recall (with several
@@ -175,36 +180,52 @@ print(clipped_precision("the the the the the the the".split(),
 #
 # $$\mathrm{BP} = \begin{cases} 1 & c \ge r \\ e^{\,1 - r/c} & c < r \end{cases}$$
 #
-# and 0 for an empty translation. Write `brevity_penalty(translation_length,
-# reference_length)` returning a float.
+# and 0 for an empty translation. BLEU is the **geometric mean** of the clipped precisions for
+# n = 1 to 4, times BP. Over a corpus, everything is **pooled before dividing**: each order's
+# clipped matches and n-gram totals are summed over all sentences, `c` is the total length of
+# the hypotheses and `r` the total of each sentence's reference length, the reference
+# **closest** in length to the hypothesis (a tie goes to the shorter one). That is
+# `sacrebleu`'s definition, the one papers report.
+#
+# Write `corpus_bleu(hypotheses, references, max_order=4)`: `hypotheses` is a list of token
+# lists, `references` one list of token lists per hypothesis. Use your `clipped_precision`;
+# return BLEU between 0 and 1 (a precision with no n-grams at all counts as 0).
 
 # %%
 import math
 
 
-def brevity_penalty(translation_length, reference_length):
+def corpus_bleu(hypotheses, references, max_order=4):
     ### BEGIN SOLUTION
-    if translation_length >= reference_length:
-        return 1.0
-    if translation_length == 0:
+    matches, totals, c, r = [0] * max_order, [0] * max_order, 0, 0
+    for hyp, refs in zip(hypotheses, references, strict=True):
+        c += len(hyp)
+        r += min((len(ref) for ref in refs), key=lambda length: (abs(length - len(hyp)), length))
+        for n in range(1, max_order + 1):
+            m, t = clipped_precision(hyp, refs, n)
+            matches[n - 1] += m
+            totals[n - 1] += t
+    precisions = [m / t if t else 0.0 for m, t in zip(matches, totals, strict=True)]
+    if min(precisions) == 0:
         return 0.0
-    return math.exp(1.0 - reference_length / translation_length)
+    geo_mean = math.exp(sum(math.log(p) for p in precisions) / max_order)
+    if c >= r:
+        return geo_mean
+    return geo_mean * math.exp(1 - r / c)  # c > 0 here: an empty corpus has precision 0
     ### END SOLUTION
 
 
 # %%
-check("07.2", brevity_penalty)
+check("07.2", corpus_bleu)
 
 # %%
-from course_utils.metrics import brevity_penalty
+from course_utils.metrics import corpus_bleu
 
 # %% [markdown]
-# ### BLEU by hand
+# ### BLEU, three ways
 #
-# BLEU is the **geometric mean** of the four clipped precisions times the brevity penalty.
-# Over a corpus, matches and n-gram counts are **summed over all sentences first**, and `c`
-# and `r` are the total lengths. Here it is in ten lines, on a toy corpus, next to the
-# course's `bleu()` and `sacrebleu`, the implementation papers report:
+# Your BLEU on a toy corpus, next to the course's `bleu()` (which tokenizes with the standard
+# "13a" tokenizer first) and `sacrebleu`, the implementation papers report:
 
 # %%
 # isort: split
@@ -216,24 +237,9 @@ toy_predictions = ["The cat sat on the mat.", "A dog ran in the park today.", "T
 toy_references = ["The cat sat on the mat.", "The dog ran in the park.",
                   "The small bird sings in the tree."]
 
-
-def bleu_by_hand(predictions, references, max_order=4):
-    matches, totals, c, r = [0] * max_order, [0] * max_order, 0, 0
-    for pred, ref in zip(predictions, references, strict=True):
-        pred, ref = tokenize_13a(pred), tokenize_13a(ref)
-        c, r = c + len(pred), r + len(ref)
-        for n in range(1, max_order + 1):
-            m, t = clipped_precision(pred, [ref], n)
-            matches[n - 1] += m
-            totals[n - 1] += t
-    precisions = [m / t for m, t in zip(matches, totals, strict=True)]
-    geo_mean = math.exp(sum(math.log(p) for p in precisions) / max_order)
-    return geo_mean * brevity_penalty(c, r), precisions
-
-
-by_hand, precisions = bleu_by_hand(toy_predictions, toy_references)
-print("precisions:", [f"{p:.3f}" for p in precisions])
-print(f"BLEU by hand         {by_hand:.6f}")
+by_hand = corpus_bleu([tokenize_13a(p) for p in toy_predictions],
+                      [[tokenize_13a(r)] for r in toy_references])
+print(f"your corpus_bleu     {by_hand:.6f}")
 print(f"course_utils bleu()  {bleu(toy_predictions, toy_references)['bleu']:.6f}")
 sb = sacrebleu.corpus_bleu(toy_predictions, [toy_references], smooth_method="none")
 print(f"sacrebleu            {sb.score / 100:.6f}   ({sb})")
@@ -411,12 +417,19 @@ for metric, row in scores.items():
 # %% [markdown]
 # And the cross-check, in the notebook: the same predictions through `sacrebleu` and
 # `rouge-score` directly. (`sacrebleu` takes the reference *closest* in length where the hub's
-# BLEU takes the shortest; with one reference per sentence they are the same.)
+# tensorflow/nmt BLEU takes the shortest; with one reference per sentence they are the same,
+# and with two they are not, as the last line shows.)
 
 # %%
 sb = sacrebleu.corpus_bleu(gen_translations, [trans_refs], smooth_method="none")
 print(f"BLEU     evaluate module {scores['translation, BLEU']['course-gpt']:.6f}   "
       f"sacrebleu {sb.score / 100:.6f}")
+two_refs = [[t, t + " " + t] for t in trans_refs]  # a second, longer reference each
+hub_two = bleu_metric.compute(predictions=gen_translations, references=two_refs)["bleu"]
+sb_two = sacrebleu.corpus_bleu(gen_translations, [[a for a, _ in two_refs],
+                                                  [b for _, b in two_refs]], smooth_method="none")
+print(f"BLEU, a second longer reference: evaluate module (shortest) {hub_two:.6f}   "
+      f"sacrebleu (closest) {sb_two.score / 100:.6f}")
 per_item = [scorer.score(r, p) for p, r in zip(gen_summaries, summ_refs, strict=True)]
 for key, label in (("rouge1", "summaries, ROUGE-1"), ("rougeL", "summaries, ROUGE-L")):
     reference_value = sum(s[key].fmeasure for s in per_item) / len(per_item)
@@ -440,6 +453,22 @@ plt.tight_layout()
 plt.show()
 
 # %% [markdown]
+# Pitfall 1 on real output: your `corpus_bleu` on course-gpt's translations, against the average
+# of the same sentences' BLEU scores (each computed with the same function, one sentence at a
+# time), and against `sacrebleu`:
+
+# %%
+gen_tokens = [tokenize_13a(t) for t in gen_translations]
+ref_tokens = [[tokenize_13a(t)] for t in trans_refs]
+corpus_score = corpus_bleu(gen_tokens, ref_tokens)
+sentence_scores = [corpus_bleu([h], [r]) for h, r in zip(gen_tokens, ref_tokens, strict=True)]
+mean_sentence = sum(sentence_scores) / len(sentence_scores)
+print(f"corpus BLEU {corpus_score:.4f}   sacrebleu {sb.score / 100:.4f}")
+print(f"mean of {len(sentence_scores)} sentence BLEUs {mean_sentence:.4f} "
+      f"({mean_sentence - corpus_score:+.4f}); {sentence_scores.count(0.0)} of the sentences "
+      "score exactly 0")
+
+# %% [markdown]
 # Look at the examples above before you trust the bars: a summary can get the *shape* right
 # ("X won the race at the Y") with the wrong names, and ROUGE still pays for every shared
 # word. n-gram metrics measure overlap, not truth. That is what human evaluation (section 6)
@@ -453,7 +482,7 @@ plt.show()
 # unsure as if it picked uniformly among 20 tokens. Lower is better, and it needs no
 # reference text: only text of the kind you care about.
 #
-# ### Exercise 07.4: perplexity from token log-probabilities
+# ### Exercise 07.5: perplexity from token log-probabilities
 #
 # Write `perplexity_from_logprobs(token_logprobs, mask=None)`: `token_logprobs` is a
 # `(batch, T)` tensor of natural-log probabilities, `mask` a `(batch, T)` tensor (bool or 0/1)
@@ -473,7 +502,7 @@ def perplexity_from_logprobs(token_logprobs, mask=None):
 
 
 # %%
-check("07.4", perplexity_from_logprobs)
+check("07.5", perplexity_from_logprobs)
 
 # %%
 from course_utils.metrics import perplexity, perplexity_from_logprobs, token_logprobs
@@ -533,6 +562,18 @@ ppl = {name: perplexity(gpt, gpt_tok, texts, batch_size=16)["perplexity"]
        for name, texts in domains.items()}
 for name, value in ppl.items():
     print(f"{name:26} perplexity {value:8.2f}")
+
+# %% [markdown]
+# The same numbers through the third local `evaluate` module, the cheat-sheet's API (the hub's
+# "perplexity" takes a `model_id`; the local one also takes the model object itself):
+
+# %%
+perplexity_metric = evaluate.load(evaluate_path("perplexity"))
+via_module = perplexity_metric.compute(predictions=domains["Lingo sentences"], model=gpt,
+                                       tokenizer=gpt_tok, batch_size=16)
+print(f"Lingo sentences: evaluate module {via_module['perplexity']:.4f}   "
+      f"perplexity() {ppl['Lingo sentences']:.4f}   "
+      f"(mean of the per-text values {via_module['mean_perplexity']:.4f})")
 
 # %% [markdown]
 # A text longer than the 256-token context is scored in overlapping windows: each window moves
