@@ -323,8 +323,37 @@ check("07.3", lcs_length)
 from course_utils.metrics import lcs_length, rouge, rouge_tokenize
 
 # %% [markdown]
-# With the LCS, ROUGE-L is `P = LCS / len(prediction)`, `R = LCS / len(reference)` and their
-# F-measure. Next to `rouge-score`, Google's package that the hub's "rouge" wraps:
+# ### Exercise 07.4: ROUGE-L precision, recall and F
+#
+# With the LCS of length `L`, ROUGE-L's **precision** is `L / len(prediction)` (how much of what
+# the prediction says is in the reference, in order), its **recall** `L / len(reference)`, and
+# its **F** the harmonic mean `2PR / (P + R)`. That is `rouge-score`'s definition (F1, beta = 1;
+# the original ROUGE script and pycocoevalcap weight recall with a beta > 1 and give other
+# numbers). Write `rouge_l(prediction, reference)` for two token lists, using your
+# `lcs_length`, returning `(precision, recall, f)`; all three are 0 when either list is empty
+# or nothing matches.
+
+# %%
+def rouge_l(prediction, reference):
+    ### BEGIN SOLUTION
+    if not prediction or not reference:
+        return 0.0, 0.0, 0.0
+    lcs = lcs_length(prediction, reference)
+    precision, recall = lcs / len(prediction), lcs / len(reference)
+    if lcs == 0:
+        return 0.0, 0.0, 0.0
+    return precision, recall, 2 * precision * recall / (precision + recall)
+    ### END SOLUTION
+
+
+# %%
+check("07.4", rouge_l)
+
+# %%
+from course_utils.metrics import rouge_l_scores as rouge_l
+
+# %% [markdown]
+# Next to `rouge-score`, Google's package that the hub's "rouge" wraps:
 
 # %%
 # isort: split
@@ -332,12 +361,14 @@ from rouge_score import rouge_scorer
 
 pred, ref = "the gunman police killed", "police killed the gunman"
 p_tokens, r_tokens = rouge_tokenize(pred), rouge_tokenize(ref)
-lcs = lcs_length(p_tokens, r_tokens)
-P, R = lcs / len(p_tokens), lcs / len(r_tokens)
-print(f"LCS = {lcs}, ROUGE-L by hand = {2 * P * R / (P + R):.4f}")
+P, R, F = rouge_l(p_tokens, r_tokens)
+print(f"LCS = {lcs_length(p_tokens, r_tokens)}: ROUGE-L P = {P:.4f}, R = {R:.4f}, F = {F:.4f}")
 print("course_utils:", {k: round(v, 4) for k, v in rouge([pred], [ref]).items()})
 scorer = rouge_scorer.RougeScorer(["rouge1", "rouge2", "rougeL"])
 print("rouge-score: ", {k: round(v.fmeasure, 4) for k, v in scorer.score(ref, pred).items()})
+theirs = scorer.score(ref, pred)["rougeL"]
+print(f"rouge-score ROUGE-L: P = {theirs.precision:.4f}, R = {theirs.recall:.4f}, "
+      f"F = {theirs.fmeasure:.4f}")
 
 # %% [markdown]
 # ROUGE's own pitfalls: its tokenizer keeps only `a-z` and `0-9`, so accented letters vanish
@@ -424,11 +455,12 @@ for metric, row in scores.items():
 sb = sacrebleu.corpus_bleu(gen_translations, [trans_refs], smooth_method="none")
 print(f"BLEU     evaluate module {scores['translation, BLEU']['course-gpt']:.6f}   "
       f"sacrebleu {sb.score / 100:.6f}")
-two_refs = [[t, t + " " + t] for t in trans_refs]  # a second, longer reference each
+# a second reference each: the first half of the reference, shorter than any good translation
+two_refs = [[t, " ".join(t.split()[:max(1, len(t.split()) // 2)])] for t in trans_refs]
 hub_two = bleu_metric.compute(predictions=gen_translations, references=two_refs)["bleu"]
 sb_two = sacrebleu.corpus_bleu(gen_translations, [[a for a, _ in two_refs],
                                                   [b for _, b in two_refs]], smooth_method="none")
-print(f"BLEU, a second longer reference: evaluate module (shortest) {hub_two:.6f}   "
+print(f"BLEU, a second shorter reference: evaluate module (shortest) {hub_two:.6f}   "
       f"sacrebleu (closest) {sb_two.score / 100:.6f}")
 per_item = [scorer.score(r, p) for p, r in zip(gen_summaries, summ_refs, strict=True)]
 for key, label in (("rouge1", "summaries, ROUGE-1"), ("rougeL", "summaries, ROUGE-L")):
@@ -453,20 +485,26 @@ plt.tight_layout()
 plt.show()
 
 # %% [markdown]
-# Pitfall 1 on real output: your `corpus_bleu` on course-gpt's translations, against the average
-# of the same sentences' BLEU scores (each computed with the same function, one sentence at a
-# time), and against `sacrebleu`:
+# Pitfall 1 on real output: your `corpus_bleu` on course-gpt's translations, against the
+# average of the same sentences' BLEU scores (each computed with the same function, one
+# sentence at a time) and the average of smoothed sentence BLEUs (what is usually averaged,
+# since plain sentence BLEU is 0 without a matching 4-gram). The gap is small when every sentence
+# is long and mostly right, and large when many miss every 4-gram (the toy corpus above):
 
 # %%
-gen_tokens = [tokenize_13a(t) for t in gen_translations]
+hyp_tokens = [tokenize_13a(t) for t in gen_translations]
 ref_tokens = [[tokenize_13a(t)] for t in trans_refs]
-corpus_score = corpus_bleu(gen_tokens, ref_tokens)
-sentence_scores = [corpus_bleu([h], [r]) for h, r in zip(gen_tokens, ref_tokens, strict=True)]
-mean_sentence = sum(sentence_scores) / len(sentence_scores)
-print(f"corpus BLEU {corpus_score:.4f}   sacrebleu {sb.score / 100:.4f}")
-print(f"mean of {len(sentence_scores)} sentence BLEUs {mean_sentence:.4f} "
-      f"({mean_sentence - corpus_score:+.4f}); {sentence_scores.count(0.0)} of the sentences "
-      "score exactly 0")
+corpus_score = corpus_bleu(hyp_tokens, ref_tokens)
+sentence_scores = [corpus_bleu([h], [r]) for h, r in zip(hyp_tokens, ref_tokens, strict=True)]
+smoothed_scores = [bleu([p], [r], smooth=True)["bleu"]
+                   for p, r in zip(gen_translations, trans_refs, strict=True)]
+print(f"corpus BLEU {corpus_score:.4f} (sacrebleu {sb.score / 100:.4f})")
+for name, values in (("sentence BLEUs", sentence_scores),
+                     ("smoothed sentence BLEUs", smoothed_scores)):
+    mean = sum(values) / len(values)
+    print(f"mean of {len(values)} {name:24} {mean:.4f} ({mean - corpus_score:+.4f})")
+print(f"{sentence_scores.count(0.0)} of the sentences score exactly 0 on their own; the lowest "
+      f"is {min(sentence_scores):.3f}, the highest {max(sentence_scores):.3f}")
 
 # %% [markdown]
 # Look at the examples above before you trust the bars: a summary can get the *shape* right
@@ -713,11 +751,65 @@ form
 # necessarily: two raters who both give "1" to nearly everything agree by chance alone.
 # **Cohen's kappa** compares the observed agreement $p_o$ with the agreement $p_e$ expected if
 # each rater picked scores at random with their own frequencies:
-# $\kappa = (p_o - p_e) / (1 - p_e)$: 1 is perfect, 0 is chance level.
+# $\kappa = (p_o - p_e) / (1 - p_e)$: 1 is perfect, 0 is chance level, below 0 worse than
+# chance.
+#
+# Scores from 1 to 5 are **ordinal**: a 4 against a 5 is a smaller disagreement than a 1
+# against a 5, and plain kappa counts both as a miss. The **weighted kappa** gives partial
+# credit. Write kappa as a *disagreement*: with `i`, `j` the positions of two labels in the
+# scale and a weight `w(i, j)`, $\kappa = 1 - \sum w\,O / \sum w\,E$, where $O$ is the share
+# of items rated `(i, j)` and $E$ the product of rater a's share of `i` and rater b's share of
+# `j`. Weights `0 if i == j else 1` give the plain kappa; `|i - j|` is **linear**, `(i - j)**2`
+# **quadratic** weighting (the definitions of `sklearn.metrics.cohen_kappa_score`).
+#
+# ### Exercise 07.6: Cohen's kappa, plain and weighted
+#
+# Write `cohen_kappa(a, b, labels, weights=None)`: `a` and `b` are the two raters' labels for
+# the same items (lists or numpy arrays), `labels` the scale from lowest to highest (labels may
+# be 0, or words such as "bad", "ok", "good"), `weights` None, "linear" or "quadratic". When
+# both raters gave one and the same label to every item, the expected disagreement is 0 and
+# kappa is 0/0: return `float("nan")` (undefined, as sklearn does: it is not perfect agreement,
+# there was nothing to agree on beyond chance).
+
+# %%
+def cohen_kappa(a, b, labels, weights=None):
+    ### BEGIN SOLUTION
+    position = {label: i for i, label in enumerate(labels)}
+    a, b = [position[x] for x in a], [position[y] for y in b]
+    if len(a) != len(b):
+        raise ValueError("the raters must label the same items")
+
+    def w(i, j):
+        if weights == "linear":
+            return abs(i - j)
+        if weights == "quadratic":
+            return (i - j) ** 2
+        return 0 if i == j else 1
+
+    n = len(a)
+    observed = sum(w(i, j) for i, j in zip(a, b, strict=True)) / n
+    share_a, share_b = Counter(a), Counter(b)
+    expected = sum(w(i, j) * ca * cb for i, ca in share_a.items()
+                   for j, cb in share_b.items()) / n**2
+    if expected == 0:
+        return float("nan")
+    return 1 - observed / expected
+    ### END SOLUTION
+
+
+# %%
+check("07.6", cohen_kappa)
 
 # %%
 from course_utils.metrics import cohen_kappa, mean_ci
-from course_utils.widgets.rating import CRITERIA, agreement, format_summary, load_ratings, summarize
+from course_utils.widgets.rating import (
+    CRITERIA,
+    SCALE,
+    agreement,
+    format_summary,
+    load_ratings,
+    summarize,
+)
 
 mine = load_ratings(my_ratings)
 if len(mine) >= 2:
@@ -736,6 +828,14 @@ b = [rater_2[i]["accuracy"] for i in shared]
 p_o = sum(x == y for x, y in zip(a, b, strict=True)) / len(shared)
 print(f"\naccuracy: raters agree on {p_o:.0%} of {len(shared)} items, yet kappa is "
       f"{cohen_kappa(a, b):.2f}: most scores are 1, so chance agreement is already high.")
+
+print("\nthe shipped raters, plain and weighted kappa on the 1-5 scale:")
+shipped_1 = load_ratings(RATINGS / "ratings_rater1.csv")
+both = [i for i in shipped_1 if i in rater_2]
+for c in CRITERIA:
+    x, y = [shipped_1[i][c] for i in both], [rater_2[i][c] for i in both]
+    row = {w or "plain": cohen_kappa(x, y, SCALE, w) for w in (None, "linear", "quadratic")}
+    print(f"  {c:10} " + "  ".join(f"{k} {v:5.2f}" for k, v in row.items()))
 
 # %%
 fig, ax = plt.subplots(figsize=(6.5, 3.2))

@@ -15,7 +15,7 @@ import torch
 
 from course_utils.grading import get_exercise, run_exercise
 
-LESSON_07 = ["07.1", "07.2", "07.3", "07.4", "07.5"]
+LESSON_07 = ["07.1", "07.2", "07.3", "07.4", "07.5", "07.6"]
 
 
 def _verdict(exercise_id, fn):
@@ -601,6 +601,120 @@ def test_07_5_rejects(fn, words):
     assert words in result.message, result.message
 
 
+# --------------------------------------------------------------------------- 07.6
+
+
+def kappa_matrices(a, b, labels, weights=None):
+    """Correct, with numpy matrices the way sklearn's cohen_kappa_score computes it."""
+    import numpy as np
+
+    index = {label: i for i, label in enumerate(labels)}
+    k = len(labels)
+    confusion = np.zeros((k, k))
+    for x, y in zip(a, b, strict=True):
+        confusion[index[x], index[y]] += 1
+    expected = np.outer(confusion.sum(1), confusion.sum(0)) / confusion.sum()
+    grid = np.abs(np.arange(k)[:, None] - np.arange(k)[None, :]).astype(float)
+    w = {None: (grid > 0).astype(float), "linear": grid, "quadratic": grid ** 2}[weights]
+    denominator = (w * expected).sum()
+    return float("nan") if denominator == 0 else float(1 - (w * confusion).sum() / denominator)
+
+
+def kappa_by_agreement(a, b, labels, weights=None):
+    """Correct: agreement form with weights 1 - w / w_max (the same kappa for any scale)."""
+    a, b, k = list(a), list(b), len(labels)
+    pos = {label: i for i, label in enumerate(labels)}
+    power = {None: 0, "linear": 1, "quadratic": 2}[weights]
+
+    def agree(i, j):
+        if power == 0 or k == 1:
+            return float(i == j)
+        return 1 - abs(i - j) ** power / (k - 1) ** power
+
+    n = len(a)
+    p_o = sum(agree(pos[x], pos[y]) for x, y in zip(a, b, strict=True)) / n
+    share_a = Counter(pos[x] for x in a)
+    share_b = Counter(pos[y] for y in b)
+    p_e = sum(agree(i, j) * ca * cb for i, ca in share_a.items()
+              for j, cb in share_b.items()) / n ** 2
+    return float("nan") if math.isclose(p_e, 1.0) else (p_o - p_e) / (1 - p_e)
+
+
+def kappa_percent_agreement(a, b, labels, weights=None):
+    return sum(x == y for x, y in zip(a, b, strict=True)) / len(a)
+
+
+def kappa_scotts_pi(a, b, labels, weights=None):
+    """Chance from both raters' labels thrown together (Scott's pi), weights and all."""
+    import numpy as np
+
+    index = {label: i for i, label in enumerate(labels)}
+    k, n = len(labels), len(a)
+    observed = np.zeros((k, k))
+    for x, y in zip(a, b, strict=True):
+        observed[index[x], index[y]] += 1 / n
+    pooled = (observed.sum(0) + observed.sum(1)) / 2
+    grid = np.abs(np.arange(k)[:, None] - np.arange(k)[None, :]).astype(float)
+    w = {None: (grid > 0).astype(float), "linear": grid, "quadratic": grid ** 2}[weights]
+    chance = (w * np.outer(pooled, pooled)).sum()
+    return float("nan") if chance == 0 else float(1 - (w * observed).sum() / chance)
+
+
+def kappa_divides_by_zero(a, b, labels, weights=None):
+    """Right everywhere except one label only: 1 - observed / 0."""
+    a, b, n = list(a), list(b), len(a)
+    pos = {label: i for i, label in enumerate(labels)}
+    power = {None: 0, "linear": 1, "quadratic": 2}[weights]
+
+    def w(i, j):
+        return float(i != j) if power == 0 else abs(i - j) ** power
+
+    observed = sum(w(pos[x], pos[y]) for x, y in zip(a, b, strict=True)) / n
+    expected = sum(w(pos[x], pos[y]) for x in a for y in b) / n ** 2
+    return 1 - observed / expected
+
+
+def kappa_one_for_perfect(a, b, labels, weights=None):
+    if list(a) == list(b):
+        return 1.0
+    return kappa_matrices(a, b, labels, weights)
+
+
+def kappa_ignores_weights(a, b, labels, weights=None):
+    return kappa_matrices(a, b, labels, None)
+
+
+def kappa_squares_for_linear(a, b, labels, weights=None):
+    return kappa_matrices(a, b, labels, {"linear": "quadratic", "quadratic": "linear"}.get(weights))
+
+
+def kappa_value_distance(a, b, labels, weights=None):
+    """Distances on the ratings' own values: 0-based and 1-based scales agree; words crash."""
+    return kappa_matrices(a, b, sorted(set(list(a) + list(b))), weights)
+
+
+def kappa_skips_zero(a, b, labels, weights=None):
+    kept = [(x, y) for x, y in zip(a, b, strict=True) if x and y]
+    return kappa_matrices([x for x, _ in kept], [y for _, y in kept], labels, weights) \
+        if kept else float("nan")
+
+
+@pytest.mark.parametrize("fn, words", [
+    (kappa_percent_agreement, "observed agreement p_o"),
+    (kappa_scotts_pi, "Scott's pi"),
+    (kappa_divides_by_zero, "ZeroDivisionError"),
+    (kappa_one_for_perfect, "return NaN"),
+    (kappa_ignores_weights, "weights were ignored"),
+    (kappa_squares_for_linear, "Linear and quadratic are swapped"),
+    (kappa_value_distance, "is expected"),
+    (kappa_skips_zero, "Items rated 0"),
+])
+def test_07_6_rejects(fn, words):
+    result = _verdict("07.6", fn)
+    assert result.status == "failed"
+    assert words in result.message, result.message
+
+
 # --------------------------------------------------------------------------- all
 
 
@@ -608,7 +722,8 @@ def test_07_5_rejects(fn, words):
     ("07.1", precision_right), ("07.2", cbleu_right), ("07.3", lcs_right),
     ("07.5", ppl_right), ("07.1", precision_zip), ("07.2", cbleu_with_fractions),
     ("07.3", lcs_recursive), ("07.5", ppl_nll_loss), ("07.5", ppl_row_by_row),
-    ("07.4", rl_right), ("07.4", rl_dice_form),
+    ("07.4", rl_right), ("07.4", rl_dice_form), ("07.6", kappa_matrices),
+    ("07.6", kappa_by_agreement),
 ])
 def test_accepts_the_reference_and_an_independent_right_answer(exercise_id, right):
     ex = get_exercise(exercise_id)

@@ -355,6 +355,48 @@ def test_cohen_kappa_edges():
         cohen_kappa("abc", "abc")
 
 
+def test_weighted_kappa_by_hand():
+    a, b = [1, 2, 3], [1, 3, 3]
+    # observed disagreement 1/3 (the pair 2-3); shares a (1/3, 1/3, 1/3), b (1/3, 0, 2/3):
+    # expected |i-j| = 1, expected (i-j)^2 = 5/3
+    assert cohen_kappa(a, b, weights="linear") == pytest.approx(1 - (1 / 3) / 1)
+    assert cohen_kappa(a, b, weights="quadratic") == pytest.approx(1 - (1 / 3) / (5 / 3))
+    # on a 1-5 scale where 4 and 5 are unused the positions (and so the weights) are the same
+    assert cohen_kappa(a, b, [1, 2, 3, 4, 5], "linear") == pytest.approx(2 / 3)
+    # with 0/1 weights the weighted formula is the plain kappa
+    assert cohen_kappa(a, b) == pytest.approx(cohen_kappa(a, b, [3, 2, 1]))
+
+
+def test_weighted_kappa_scale_positions_labels_0_and_words():
+    import numpy as np
+
+    # a gap in the scale: 1 vs 3 is two steps on [1, 2, 3] but one step on the used labels
+    a, b = [1, 3, 3, 1], [3, 3, 1, 1]
+    assert cohen_kappa(a, b, [1, 2, 3], "quadratic") == pytest.approx(0.0)
+    zero = cohen_kappa([0, 1, 2, 0], [0, 2, 2, 1], [0, 1, 2], "linear")
+    assert zero == pytest.approx(cohen_kappa([1, 2, 3, 1], [1, 3, 3, 2], [1, 2, 3], "linear"))
+    words = cohen_kappa(["bad", "ok", "good"], ["ok", "ok", "good"], ["bad", "ok", "good"],
+                        "linear")
+    assert words == pytest.approx(cohen_kappa([1, 2, 3], [2, 2, 3], [1, 2, 3], "linear"))
+    assert cohen_kappa(np.array([1, 2, 3]), np.array([1, 3, 3]), weights="linear") == \
+        pytest.approx(2 / 3)
+
+
+def test_weighted_kappa_edges_and_errors():
+    assert cohen_kappa([2, 5, 1], [2, 5, 1], weights="quadratic") == 1.0
+    assert math.isnan(cohen_kappa([4] * 5, [4] * 5, [1, 2, 3, 4, 5], "linear"))
+    assert cohen_kappa([4] * 5, [3] * 5, weights="quadratic") == 0.0
+    assert cohen_kappa([1, 2, 1, 2], [2, 1, 2, 1]) == pytest.approx(-1.0)
+    with pytest.raises(ValueError, match="different numbers"):
+        cohen_kappa([1, 2, 3], [1, 2], weights="linear")
+    with pytest.raises(ValueError, match="not in labels"):
+        cohen_kappa([1, 6], [1, 2], [1, 2, 3, 4, 5])
+    with pytest.raises(ValueError, match="weights must be"):
+        cohen_kappa([1, 2], [1, 2], weights="cubic")
+    with pytest.raises(TypeError, match="needs the labels in order"):
+        cohen_kappa(["a", 1], [1, "a"], weights="linear")
+
+
 _Z = statistics.NormalDist().inv_cdf(0.975)
 
 

@@ -9,9 +9,11 @@ from __future__ import annotations
 import math
 from collections import Counter
 
+import numpy as np
 import torch
 
 from course_utils.grading.core import Case, Exercise, register
+from course_utils.metrics import agreement as agreement_mod
 from course_utils.metrics import bleu_metric as bleu_mod
 from course_utils.metrics import perplexity_metric as ppl_mod
 from course_utils.metrics import rouge_metric as rouge_mod
@@ -866,5 +868,192 @@ register(Exercise(
         (_ppl_base2, "The log-probabilities are natural logs, so use exp(), not 2 ** x."),
         (_ppl_log_again, "token_logprobs are already log-probabilities: don't take their log "
                          "again (the log of a negative number is NaN)."),
+    ],
+))
+
+
+# --------------------------------------------------------------------------- 07.6 kappa
+
+_FIVE = [1, 2, 3, 4, 5]
+
+
+def _kappa_cases(rng: torch.Generator):
+    yes_no_a = ["yes"] * 25 + ["no"] * 25
+    yes_no_b = ["yes"] * 20 + ["no"] * 5 + ["yes"] * 10 + ["no"] * 15
+    yield Case((yes_no_a, yes_no_b, ["no", "yes"]), label="yes/no, p_o = .70, p_e = .50",
+               catches="p_o returned (no chance correction); p_e from pooled marginals "
+                       "(Scott's pi) or 1/k (uniform)")
+    a3 = [1, 1, 2, 2, 3, 3, 3, 1, 2, 3]
+    b3 = [1, 2, 2, 2, 3, 3, 1, 1, 2, 2]
+    yield Case((a3, b3, [1, 2, 3]), label="three labels, unweighted",
+               catches="p_e from one rater's marginals; weights applied when weights=None")
+    yield Case((a3, b3, [1, 2, 3]), {"weights": "linear"}, label="three labels, linear weights",
+               catches="weights ignored; linear and quadratic swapped")
+    r1 = [3, 2, 1, 5, 4, 4, 2, 5, 3, 1, 4, 2]
+    r2 = [4, 2, 1, 4, 4, 3, 1, 5, 2, 1, 5, 3]
+    for w in (None, "linear", "quadratic"):
+        yield Case((r1, r2, _FIVE), {"weights": w}, label=f"1-5 ratings, weights={w}",
+                   catches="the wrong weights; no chance correction")
+    yield Case(([1, 1, 2, 5, 5, 2], [1, 2, 2, 5, 1, 1], _FIVE), {"weights": "linear"},
+               label="3 and 4 unused: distances are positions in the whole scale",
+               catches="weights over the labels used instead of the scale")
+    yield Case(([2, 4, 4, 1, 5], [2, 4, 4, 1, 5], _FIVE), {"weights": "quadratic"},
+               label="perfect agreement: 1", catches="a division by zero; a kappa above 1")
+    yield Case(([4] * 6, [4] * 6, _FIVE), label="one label only: p_e = 1, kappa is NaN (0/0)",
+               catches="1 (or 0) returned for 0/0; a ZeroDivisionError")
+    yield Case(([4] * 6, [4] * 6, _FIVE), {"weights": "linear"},
+               label="one label only, weighted: NaN", catches="1 or 0 returned for 0/0")
+    yield Case(([3], [3], _FIVE), label="a single item: NaN", catches="1 returned for 0/0")
+    yield Case(([4] * 5, [3] * 5, _FIVE), {"weights": "quadratic"},
+               label="each rater one label, different ones: kappa 0",
+               catches="NaN where chance disagreement is not 0")
+    yield Case(([1, 2, 1, 2], [2, 1, 2, 1], [1, 2]), label="always disagreeing: -1",
+               catches="a kappa clamped at 0")
+    zero_a = [0, 0, 1, 2, 3, 4, 0, 4, 2, 1]
+    zero_b = [0, 1, 1, 2, 4, 4, 0, 3, 2, 0]
+    yield Case((zero_a, zero_b, [0, 1, 2, 3, 4]), label="labels 0-4 (0 is falsy)",
+               catches="items rated 0 dropped (if x:); a 1-based scale assumed")
+    yield Case((zero_a, zero_b, [0, 1, 2, 3, 4]), {"weights": "linear"},
+               label="labels 0-4, linear", catches="items rated 0 dropped; values as positions")
+    bad_good = ["bad", "ok", "good", "good", "ok", "bad", "good", "ok"]
+    other = ["ok", "ok", "good", "ok", "ok", "bad", "good", "bad"]
+    yield Case((bad_good, other, ["bad", "ok", "good"]), {"weights": "quadratic"},
+               label="ordinal words: the order is the labels' order, not the alphabet's",
+               catches="labels sorted instead of taken in the given order")
+    yield Case(([True, False, True, True], [True, True, False, True], [False, True]),
+               label="booleans", catches="False dropped as falsy")
+    yield Case((np.array(r1), np.array(r2), _FIVE), {"weights": "linear"},
+               label="numpy arrays of ratings", catches="code that only takes lists")
+    base = torch.randint(1, 6, (501,), generator=rng)
+    noise = torch.randint(-1, 2, (501,), generator=rng)
+    other = (base + noise).clamp(1, 5)
+    for w in (None, "quadratic"):
+        yield Case((base.tolist(), other.tolist(), _FIVE), {"weights": w},
+                   label=f"501 random ratings, weights={w}", catches="any of the above")
+
+
+def _k_tables(a, b, labels):
+    a, b = list(a), list(b)
+    pos = {label: i for i, label in enumerate(labels)}
+    n = len(a)
+    pairs = Counter((pos[x], pos[y]) for x, y in zip(a, b, strict=True))
+    return n, pairs, Counter(pos[x] for x in a), Counter(pos[y] for y in b), len(labels)
+
+
+def _k_weight(weights):
+    if weights == "linear":
+        return lambda i, j: abs(i - j)
+    if weights == "quadratic":
+        return lambda i, j: (i - j) ** 2
+    return lambda i, j: float(i != j)
+
+
+def _k_general(a, b, labels, weights=None, chance="product", on_nan=math.nan):
+    n, pairs, ca, cb, k = _k_tables(a, b, labels)
+    w = _k_weight(weights)
+    observed = sum(w(i, j) * c for (i, j), c in pairs.items()) / n
+    if chance == "pooled":
+        pool = ca + cb
+        ca = cb = Counter({i: c / 2 for i, c in pool.items()})
+    elif chance == "first":
+        cb = ca
+    if chance == "uniform":
+        expected = sum(w(i, j) for i in range(k) for j in range(k)) / (k * k)
+    else:
+        expected = sum(w(i, j) * x * y for i, x in ca.items() for j, y in cb.items()) / (n * n)
+    if abs(expected) < 1e-15:
+        return on_nan
+    return 1.0 - observed / expected
+
+
+def _k_pooled(a, b, labels, weights=None):
+    return _k_general(a, b, labels, weights, chance="pooled")
+
+
+def _k_uniform(a, b, labels, weights=None):
+    return _k_general(a, b, labels, weights, chance="uniform")
+
+
+def _k_first_rater(a, b, labels, weights=None):
+    return _k_general(a, b, labels, weights, chance="first")
+
+
+def _k_accuracy(a, b, labels, weights=None):
+    return sum(x == y for x, y in zip(list(a), list(b), strict=True)) / len(a)
+
+
+def _k_unweighted(a, b, labels, weights=None):
+    return _k_general(a, b, labels, None)
+
+
+def _k_swapped(a, b, labels, weights=None):
+    other = {"linear": "quadratic", "quadratic": "linear"}.get(weights)
+    return _k_general(a, b, labels, other)
+
+
+def _k_used_labels(a, b, labels, weights=None):
+    used = [label for label in labels if label in set(list(a) + list(b))]
+    return _k_general(a, b, used, weights)
+
+
+def _k_sorted(a, b, labels, weights=None):
+    return _k_general(a, b, sorted(labels, key=str), weights)
+
+
+def _k_one_when_undefined(a, b, labels, weights=None):
+    return _k_general(a, b, labels, weights, on_nan=1.0)
+
+
+def _k_zero_when_undefined(a, b, labels, weights=None):
+    return _k_general(a, b, labels, weights, on_nan=0.0)
+
+
+def _k_falsy_dropped(a, b, labels, weights=None):
+    kept = [(x, y) for x, y in zip(list(a), list(b), strict=True) if x and y]
+    if not kept:
+        return math.nan
+    return _k_general([x for x, _ in kept], [y for _, y in kept], labels, weights)
+
+
+def _k_in_range(got, case: Case):
+    if isinstance(got, int | float) and not math.isnan(got) and got > 1 + 1e-9:
+        return f"Kappa is at most 1 (perfect agreement), but you returned {got!r}."
+    return None
+
+
+_UNDEFINED = ("When both raters gave one and the same label to every item, chance agreement "
+              "is already 1 and kappa is 0/0: return NaN (float('nan')), as sklearn does; it is "
+              "neither perfect agreement nor chance level.")
+
+register(Exercise(
+    id="07.6", title="Cohen's kappa, plain and weighted", reference=agreement_mod.cohen_kappa,
+    cases=_kappa_cases, properties=[_k_in_range], atol=1e-9, rtol=1e-7,
+    hint="Let i, j be the positions of the two labels in `labels`. Weights: w = 0 if i == j else 1 "
+         "(weights=None), |i - j| (linear), (i - j) ** 2 (quadratic). Observed = mean of w over "
+         "the items; expected = sum over label pairs of w * (rater a's share of i) * (rater b's "
+         "share of j). kappa = 1 - observed / expected, NaN when expected is 0.",
+    mistakes=[
+        (_k_accuracy, "That is the observed agreement p_o; kappa corrects it for chance: "
+                      "(p_o - p_e) / (1 - p_e)."),
+        (_k_pooled, "Chance agreement uses each rater's own label shares, multiplied (rater a's "
+                    "share of a label times rater b's), not the two raters pooled (that is "
+                    "Scott's pi)."),
+        (_k_uniform, "Chance agreement uses the raters' own label shares, not 1 / (number of "
+                     "labels): a rater who says 4 most of the time agrees with 4 by chance "
+                     "often."),
+        (_k_first_rater, "Chance agreement multiplies rater a's share of each label by rater "
+                         "b's, not rater a's by itself."),
+        (_k_unweighted, "The weights were ignored: with weights='linear' a disagreement costs "
+                        "|i - j|, with 'quadratic' (i - j) ** 2."),
+        (_k_swapped, "Linear and quadratic are swapped: linear weights are |i - j|, quadratic "
+                     "(i - j) ** 2."),
+        (_k_used_labels, "The distance between two labels is the distance of their positions in "
+                         "the whole scale `labels`, also when some labels were never used."),
+        (_k_sorted, "Take the labels in the order given (the scale, lowest to highest), not "
+                    "sorted: 'bad', 'ok', 'good' is not alphabetical."),
+        (_k_one_when_undefined, _UNDEFINED),
+        (_k_zero_when_undefined, _UNDEFINED),
+        (_k_falsy_dropped, "Items rated 0 (or False) were dropped: `if x` is false for 0; "
+                           "compare labels with ==, keep every item."),
     ],
 ))
