@@ -996,7 +996,9 @@ screen(toxicity_v2)
 #   reference implementation (`sacrebleu`, `rouge-score`).
 # - Perplexity needs no references and compares models that share a tokenizer; it shows where
 #   a model is at home and what fine-tuning changed.
-# - Human ratings need confidence intervals and an agreement check (Cohen's kappa).
+# - Corpus BLEU pools counts and lengths over the corpus; it is not the mean of sentence BLEUs.
+# - Human ratings need confidence intervals and an agreement check (Cohen's kappa; weighted
+#   kappa for ordinal scales such as 1 to 5, which gives partial credit to near misses).
 # - A classifier screens generations at a threshold that trades precision for recall, and its
 #   test-set numbers only hold for text like its test set: measure it on the text you screen.
 
