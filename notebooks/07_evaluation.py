@@ -17,8 +17,10 @@
 # toxicity = pipeline("text-classification", model="unitary/toxic-bert")
 # ```
 #
-# None of those lines runs today without changes (and two need the internet). We will run
-# their modern form offline, and build every metric from its definition first.
+# The first three lines no longer run: `load_metric` is gone from `datasets`. The `pipeline`
+# line (with `from transformers import pipeline`) runs unchanged online; offline, it and the
+# metrics' modern form `evaluate.load(...)` need the model and the metric scripts from the
+# Hub. We will run that modern form offline, and build every metric from its definition first.
 #
 # **You will:** build BLEU from clipped n-gram precision and the brevity penalty, and ROUGE
 # from n-gram overlap and the longest common subsequence; meet their pitfalls (sentence vs
@@ -88,8 +90,11 @@ try_briefly('evaluate.load("bleu")', evaluate.load, "bleu")
 # %% [markdown]
 # The course ships the same metrics as **local `evaluate` modules**: `evaluate.load` takes a
 # folder as well as a hub name, so the cheat-sheet's code runs with one change. (Online, the hub
-# name works too, and gives the same numbers: the tests of `course_utils.metrics` prove they agree
-# with `sacrebleu` and `rouge-score`, which the hub modules wrap.)
+# name works too, and gives the same numbers.) The hub's "rouge" wraps Google's `rouge-score`.
+# The hub's "bleu" is **not** a wrapper of `sacrebleu`: it re-implements the BLEU script of
+# `tensorflow/nmt`, which takes the *shortest* reference's length for the brevity penalty where
+# `sacrebleu` takes the *closest*. The tests of `course_utils.metrics` check both against
+# `sacrebleu` and `rouge-score`; section 4 shows where the two BLEUs part.
 
 # %%
 from course_utils.metrics import evaluate_path
@@ -166,7 +171,7 @@ print(clipped_precision("the the the the the the the".split(),
                         ["the cat is on the mat".split(), "there is a cat on the mat".split()], 1))
 
 # %% [markdown]
-# ### Exercise 07.2: the brevity penalty
+# ### Exercise 07.2: corpus BLEU, with the brevity penalty
 #
 # Precision has a second hole: say less. The prediction "the cat" has unigram and bigram
 # precision 1 against "the cat is on the mat". BLEU cannot use recall (with several
@@ -175,36 +180,52 @@ print(clipped_precision("the the the the the the the".split(),
 #
 # $$\mathrm{BP} = \begin{cases} 1 & c \ge r \\ e^{\,1 - r/c} & c < r \end{cases}$$
 #
-# and 0 for an empty translation. Write `brevity_penalty(translation_length,
-# reference_length)` returning a float.
+# and 0 for an empty translation. BLEU is the **geometric mean** of the clipped precisions for
+# n = 1 to 4, times BP. Over a corpus, everything is **pooled before dividing**: each order's
+# clipped matches and n-gram totals are summed over all sentences, `c` is the total length of
+# the hypotheses and `r` the total of each sentence's reference length, the reference
+# **closest** in length to the hypothesis (a tie goes to the shorter one). That is
+# `sacrebleu`'s definition, the one papers report.
+#
+# Write `corpus_bleu(hypotheses, references, max_order=4)`: `hypotheses` is a list of token
+# lists, `references` one list of token lists per hypothesis. Use your `clipped_precision`;
+# return BLEU between 0 and 1 (a precision with no n-grams at all counts as 0).
 
 # %%
 import math
 
 
-def brevity_penalty(translation_length, reference_length):
+def corpus_bleu(hypotheses, references, max_order=4):
     ### BEGIN SOLUTION
-    if translation_length >= reference_length:
-        return 1.0
-    if translation_length == 0:
+    matches, totals, c, r = [0] * max_order, [0] * max_order, 0, 0
+    for hyp, refs in zip(hypotheses, references, strict=True):
+        c += len(hyp)
+        r += min((len(ref) for ref in refs), key=lambda length: (abs(length - len(hyp)), length))
+        for n in range(1, max_order + 1):
+            m, t = clipped_precision(hyp, refs, n)
+            matches[n - 1] += m
+            totals[n - 1] += t
+    precisions = [m / t if t else 0.0 for m, t in zip(matches, totals, strict=True)]
+    if min(precisions) == 0:
         return 0.0
-    return math.exp(1.0 - reference_length / translation_length)
+    geo_mean = math.exp(sum(math.log(p) for p in precisions) / max_order)
+    if c >= r:
+        return geo_mean
+    return geo_mean * math.exp(1 - r / c)  # c > 0 here: an empty corpus has precision 0
     ### END SOLUTION
 
 
 # %%
-check("07.2", brevity_penalty)
+check("07.2", corpus_bleu)
 
 # %%
-from course_utils.metrics import brevity_penalty
+from course_utils.metrics import corpus_bleu
 
 # %% [markdown]
-# ### BLEU by hand
+# ### BLEU, three ways
 #
-# BLEU is the **geometric mean** of the four clipped precisions times the brevity penalty.
-# Over a corpus, matches and n-gram counts are **summed over all sentences first**, and `c`
-# and `r` are the total lengths. Here it is in ten lines, on a toy corpus, next to the
-# course's `bleu()` and `sacrebleu`, the implementation papers report:
+# Your BLEU on a toy corpus, next to the course's `bleu()` (which tokenizes with the standard
+# "13a" tokenizer first) and `sacrebleu`, the implementation papers report:
 
 # %%
 # isort: split
@@ -216,24 +237,9 @@ toy_predictions = ["The cat sat on the mat.", "A dog ran in the park today.", "T
 toy_references = ["The cat sat on the mat.", "The dog ran in the park.",
                   "The small bird sings in the tree."]
 
-
-def bleu_by_hand(predictions, references, max_order=4):
-    matches, totals, c, r = [0] * max_order, [0] * max_order, 0, 0
-    for pred, ref in zip(predictions, references, strict=True):
-        pred, ref = tokenize_13a(pred), tokenize_13a(ref)
-        c, r = c + len(pred), r + len(ref)
-        for n in range(1, max_order + 1):
-            m, t = clipped_precision(pred, [ref], n)
-            matches[n - 1] += m
-            totals[n - 1] += t
-    precisions = [m / t for m, t in zip(matches, totals, strict=True)]
-    geo_mean = math.exp(sum(math.log(p) for p in precisions) / max_order)
-    return geo_mean * brevity_penalty(c, r), precisions
-
-
-by_hand, precisions = bleu_by_hand(toy_predictions, toy_references)
-print("precisions:", [f"{p:.3f}" for p in precisions])
-print(f"BLEU by hand         {by_hand:.6f}")
+by_hand = corpus_bleu([tokenize_13a(p) for p in toy_predictions],
+                      [[tokenize_13a(r)] for r in toy_references])
+print(f"your corpus_bleu     {by_hand:.6f}")
 print(f"course_utils bleu()  {bleu(toy_predictions, toy_references)['bleu']:.6f}")
 sb = sacrebleu.corpus_bleu(toy_predictions, [toy_references], smooth_method="none")
 print(f"sacrebleu            {sb.score / 100:.6f}   ({sb})")
@@ -317,8 +323,37 @@ check("07.3", lcs_length)
 from course_utils.metrics import lcs_length, rouge, rouge_tokenize
 
 # %% [markdown]
-# With the LCS, ROUGE-L is `P = LCS / len(prediction)`, `R = LCS / len(reference)` and their
-# F-measure. Next to `rouge-score`, Google's package that the hub's "rouge" wraps:
+# ### Exercise 07.4: ROUGE-L precision, recall and F
+#
+# With the LCS of length `L`, ROUGE-L's **precision** is `L / len(prediction)` (how much of what
+# the prediction says is in the reference, in order), its **recall** `L / len(reference)`, and
+# its **F** the harmonic mean `2PR / (P + R)`. That is `rouge-score`'s definition (F1, beta = 1;
+# the original ROUGE script and pycocoevalcap weight recall with a beta > 1 and give other
+# numbers). Write `rouge_l(prediction, reference)` for two token lists, using your
+# `lcs_length`, returning `(precision, recall, f)`; all three are 0 when either list is empty
+# or nothing matches.
+
+# %%
+def rouge_l(prediction, reference):
+    ### BEGIN SOLUTION
+    if not prediction or not reference:
+        return 0.0, 0.0, 0.0
+    lcs = lcs_length(prediction, reference)
+    precision, recall = lcs / len(prediction), lcs / len(reference)
+    if lcs == 0:
+        return 0.0, 0.0, 0.0
+    return precision, recall, 2 * precision * recall / (precision + recall)
+    ### END SOLUTION
+
+
+# %%
+check("07.4", rouge_l)
+
+# %%
+from course_utils.metrics import rouge_l_scores as rouge_l
+
+# %% [markdown]
+# Next to `rouge-score`, Google's package that the hub's "rouge" wraps:
 
 # %%
 # isort: split
@@ -326,12 +361,14 @@ from rouge_score import rouge_scorer
 
 pred, ref = "the gunman police killed", "police killed the gunman"
 p_tokens, r_tokens = rouge_tokenize(pred), rouge_tokenize(ref)
-lcs = lcs_length(p_tokens, r_tokens)
-P, R = lcs / len(p_tokens), lcs / len(r_tokens)
-print(f"LCS = {lcs}, ROUGE-L by hand = {2 * P * R / (P + R):.4f}")
+P, R, F = rouge_l(p_tokens, r_tokens)
+print(f"LCS = {lcs_length(p_tokens, r_tokens)}: ROUGE-L P = {P:.4f}, R = {R:.4f}, F = {F:.4f}")
 print("course_utils:", {k: round(v, 4) for k, v in rouge([pred], [ref]).items()})
 scorer = rouge_scorer.RougeScorer(["rouge1", "rouge2", "rougeL"])
 print("rouge-score: ", {k: round(v.fmeasure, 4) for k, v in scorer.score(ref, pred).items()})
+theirs = scorer.score(ref, pred)["rougeL"]
+print(f"rouge-score ROUGE-L: P = {theirs.precision:.4f}, R = {theirs.recall:.4f}, "
+      f"F = {theirs.fmeasure:.4f}")
 
 # %% [markdown]
 # ROUGE's own pitfalls: its tokenizer keeps only `a-z` and `0-9`, so accented letters vanish
@@ -411,12 +448,20 @@ for metric, row in scores.items():
 # %% [markdown]
 # And the cross-check, in the notebook: the same predictions through `sacrebleu` and
 # `rouge-score` directly. (`sacrebleu` takes the reference *closest* in length where the hub's
-# BLEU takes the shortest; with one reference per sentence they are the same.)
+# tensorflow/nmt BLEU takes the shortest; with one reference per sentence they are the same,
+# and with two they are not, as the last line shows.)
 
 # %%
 sb = sacrebleu.corpus_bleu(gen_translations, [trans_refs], smooth_method="none")
 print(f"BLEU     evaluate module {scores['translation, BLEU']['course-gpt']:.6f}   "
       f"sacrebleu {sb.score / 100:.6f}")
+# a second reference each: the first half of the reference, shorter than any good translation
+two_refs = [[t, " ".join(t.split()[:max(1, len(t.split()) // 2)])] for t in trans_refs]
+hub_two = bleu_metric.compute(predictions=gen_translations, references=two_refs)["bleu"]
+sb_two = sacrebleu.corpus_bleu(gen_translations, [[a for a, _ in two_refs],
+                                                  [b for _, b in two_refs]], smooth_method="none")
+print(f"BLEU, a second shorter reference: evaluate module (shortest) {hub_two:.6f}   "
+      f"sacrebleu (closest) {sb_two.score / 100:.6f}")
 per_item = [scorer.score(r, p) for p, r in zip(gen_summaries, summ_refs, strict=True)]
 for key, label in (("rouge1", "summaries, ROUGE-1"), ("rougeL", "summaries, ROUGE-L")):
     reference_value = sum(s[key].fmeasure for s in per_item) / len(per_item)
@@ -440,6 +485,28 @@ plt.tight_layout()
 plt.show()
 
 # %% [markdown]
+# Pitfall 1 on real output: your `corpus_bleu` on course-gpt's translations, against the
+# average of the same sentences' BLEU scores (each computed with the same function, one
+# sentence at a time) and the average of smoothed sentence BLEUs (what is usually averaged,
+# since plain sentence BLEU is 0 without a matching 4-gram). The gap is small when every sentence
+# is long and mostly right, and large when many miss every 4-gram (the toy corpus above):
+
+# %%
+hyp_tokens = [tokenize_13a(t) for t in gen_translations]
+ref_tokens = [[tokenize_13a(t)] for t in trans_refs]
+corpus_score = corpus_bleu(hyp_tokens, ref_tokens)
+sentence_scores = [corpus_bleu([h], [r]) for h, r in zip(hyp_tokens, ref_tokens, strict=True)]
+smoothed_scores = [bleu([p], [r], smooth=True)["bleu"]
+                   for p, r in zip(gen_translations, trans_refs, strict=True)]
+print(f"corpus BLEU {corpus_score:.4f} (sacrebleu {sb.score / 100:.4f})")
+for name, values in (("sentence BLEUs", sentence_scores),
+                     ("smoothed sentence BLEUs", smoothed_scores)):
+    mean = sum(values) / len(values)
+    print(f"mean of {len(values)} {name:24} {mean:.4f} ({mean - corpus_score:+.4f})")
+print(f"{sentence_scores.count(0.0)} of the sentences score exactly 0 on their own; the lowest "
+      f"is {min(sentence_scores):.3f}, the highest {max(sentence_scores):.3f}")
+
+# %% [markdown]
 # Look at the examples above before you trust the bars: a summary can get the *shape* right
 # ("X won the race at the Y") with the wrong names, and ROUGE still pays for every shared
 # word. n-gram metrics measure overlap, not truth. That is what human evaluation (section 6)
@@ -453,7 +520,7 @@ plt.show()
 # unsure as if it picked uniformly among 20 tokens. Lower is better, and it needs no
 # reference text: only text of the kind you care about.
 #
-# ### Exercise 07.4: perplexity from token log-probabilities
+# ### Exercise 07.5: perplexity from token log-probabilities
 #
 # Write `perplexity_from_logprobs(token_logprobs, mask=None)`: `token_logprobs` is a
 # `(batch, T)` tensor of natural-log probabilities, `mask` a `(batch, T)` tensor (bool or 0/1)
@@ -473,7 +540,7 @@ def perplexity_from_logprobs(token_logprobs, mask=None):
 
 
 # %%
-check("07.4", perplexity_from_logprobs)
+check("07.5", perplexity_from_logprobs)
 
 # %%
 from course_utils.metrics import perplexity, perplexity_from_logprobs, token_logprobs
@@ -533,6 +600,18 @@ ppl = {name: perplexity(gpt, gpt_tok, texts, batch_size=16)["perplexity"]
        for name, texts in domains.items()}
 for name, value in ppl.items():
     print(f"{name:26} perplexity {value:8.2f}")
+
+# %% [markdown]
+# The same numbers through the third local `evaluate` module, the cheat-sheet's API (the hub's
+# "perplexity" takes a `model_id`; the local one also takes the model object itself):
+
+# %%
+perplexity_metric = evaluate.load(evaluate_path("perplexity"))
+via_module = perplexity_metric.compute(predictions=domains["Lingo sentences"], model=gpt,
+                                       tokenizer=gpt_tok, batch_size=16)
+print(f"Lingo sentences: evaluate module {via_module['perplexity']:.4f}   "
+      f"perplexity() {ppl['Lingo sentences']:.4f}   "
+      f"(mean of the per-text values {via_module['mean_perplexity']:.4f})")
 
 # %% [markdown]
 # A text longer than the 256-token context is scored in overlapping windows: each window moves
@@ -672,11 +751,65 @@ form
 # necessarily: two raters who both give "1" to nearly everything agree by chance alone.
 # **Cohen's kappa** compares the observed agreement $p_o$ with the agreement $p_e$ expected if
 # each rater picked scores at random with their own frequencies:
-# $\kappa = (p_o - p_e) / (1 - p_e)$: 1 is perfect, 0 is chance level.
+# $\kappa = (p_o - p_e) / (1 - p_e)$: 1 is perfect, 0 is chance level, below 0 worse than
+# chance.
+#
+# Scores from 1 to 5 are **ordinal**: a 4 against a 5 is a smaller disagreement than a 1
+# against a 5, and plain kappa counts both as a miss. The **weighted kappa** gives partial
+# credit. Write kappa as a *disagreement*: with `i`, `j` the positions of two labels in the
+# scale and a weight `w(i, j)`, $\kappa = 1 - \sum w\,O / \sum w\,E$, where $O$ is the share
+# of items rated `(i, j)` and $E$ the product of rater a's share of `i` and rater b's share of
+# `j`. Weights `0 if i == j else 1` give the plain kappa; `|i - j|` is **linear**, `(i - j)**2`
+# **quadratic** weighting (the definitions of `sklearn.metrics.cohen_kappa_score`).
+#
+# ### Exercise 07.6: Cohen's kappa, plain and weighted
+#
+# Write `cohen_kappa(a, b, labels, weights=None)`: `a` and `b` are the two raters' labels for
+# the same items (lists or numpy arrays), `labels` the scale from lowest to highest (labels may
+# be 0, or words such as "bad", "ok", "good"), `weights` None, "linear" or "quadratic". When
+# both raters gave one and the same label to every item, the expected disagreement is 0 and
+# kappa is 0/0: return `float("nan")` (undefined, as sklearn does: it is not perfect agreement,
+# there was nothing to agree on beyond chance).
+
+# %%
+def cohen_kappa(a, b, labels, weights=None):
+    ### BEGIN SOLUTION
+    position = {label: i for i, label in enumerate(labels)}
+    a, b = [position[x] for x in a], [position[y] for y in b]
+    if len(a) != len(b):
+        raise ValueError("the raters must label the same items")
+
+    def w(i, j):
+        if weights == "linear":
+            return abs(i - j)
+        if weights == "quadratic":
+            return (i - j) ** 2
+        return 0 if i == j else 1
+
+    n = len(a)
+    observed = sum(w(i, j) for i, j in zip(a, b, strict=True)) / n
+    share_a, share_b = Counter(a), Counter(b)
+    expected = sum(w(i, j) * ca * cb for i, ca in share_a.items()
+                   for j, cb in share_b.items()) / n**2
+    if expected == 0:
+        return float("nan")
+    return 1 - observed / expected
+    ### END SOLUTION
+
+
+# %%
+check("07.6", cohen_kappa)
 
 # %%
 from course_utils.metrics import cohen_kappa, mean_ci
-from course_utils.widgets.rating import CRITERIA, agreement, format_summary, load_ratings, summarize
+from course_utils.widgets.rating import (
+    CRITERIA,
+    SCALE,
+    agreement,
+    format_summary,
+    load_ratings,
+    summarize,
+)
 
 mine = load_ratings(my_ratings)
 if len(mine) >= 2:
@@ -695,6 +828,14 @@ b = [rater_2[i]["accuracy"] for i in shared]
 p_o = sum(x == y for x, y in zip(a, b, strict=True)) / len(shared)
 print(f"\naccuracy: raters agree on {p_o:.0%} of {len(shared)} items, yet kappa is "
       f"{cohen_kappa(a, b):.2f}: most scores are 1, so chance agreement is already high.")
+
+print("\nthe shipped raters, plain and weighted kappa on the 1-5 scale:")
+shipped_1 = load_ratings(RATINGS / "ratings_rater1.csv")
+both = [i for i in shipped_1 if i in rater_2]
+for c in CRITERIA:
+    x, y = [shipped_1[i][c] for i in both], [rater_2[i][c] for i in both]
+    row = {w or "plain": cohen_kappa(x, y, SCALE, w) for w in (None, "linear", "quadratic")}
+    print(f"  {c:10} " + "  ".join(f"{k} {v:5.2f}" for k, v in row.items()))
 
 # %%
 fig, ax = plt.subplots(figsize=(6.5, 3.2))
@@ -855,7 +996,9 @@ screen(toxicity_v2)
 #   reference implementation (`sacrebleu`, `rouge-score`).
 # - Perplexity needs no references and compares models that share a tokenizer; it shows where
 #   a model is at home and what fine-tuning changed.
-# - Human ratings need confidence intervals and an agreement check (Cohen's kappa).
+# - Corpus BLEU pools counts and lengths over the corpus; it is not the mean of sentence BLEUs.
+# - Human ratings need confidence intervals and an agreement check (Cohen's kappa; weighted
+#   kappa for ordinal scales such as 1 to 5, which gives partial credit to near misses).
 # - A classifier screens generations at a threshold that trades precision for recall, and its
 #   test-set numbers only hold for text like its test set: measure it on the text you screen.
 

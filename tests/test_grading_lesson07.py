@@ -15,6 +15,8 @@ import torch
 
 from course_utils.grading import get_exercise, run_exercise
 
+LESSON_07 = ["07.1", "07.2", "07.3", "07.4", "07.5", "07.6"]
+
 
 def _verdict(exercise_id, fn):
     return run_exercise(get_exercise(exercise_id), fn)
@@ -133,79 +135,141 @@ def test_07_1_rejects(fn, words):
 # --------------------------------------------------------------------------- 07.2
 
 
-def bp_right(c, r):
-    return 1.0 if c >= r else (0.0 if c == 0 else math.exp(1 - r / c))
+def _counts(hyps, refs, max_order, pick_length):
+    correct, total, c, r = [0] * max_order, [0] * max_order, 0, 0
+    for hyp, rs in zip(hyps, refs, strict=True):
+        c += len(hyp)
+        r += pick_length(len(hyp), sorted(len(x) for x in rs))
+        for n in range(1, max_order + 1):
+            m, t = precision_right(hyp, rs, n)
+            correct[n - 1] += m
+            total[n - 1] += t
+    return correct, total, c, r
 
 
-def bp_never_one(c, r):
-    return math.exp(1 - r / c) if c else 0.0
+def _closest_length(c, lengths):
+    return min(lengths, key=lambda x: (abs(x - c), x))
 
 
-def bp_upside_down(c, r):
-    return 1.0 if c > r else math.exp(1 - c / r)
-
-
-def bp_linear(c, r):
-    return min(1.0, c / r)
-
-
-def bp_divides_by_zero(c, r):
-    return 1.0 if c >= r else math.exp(1 - r / c)
-
-
-def bp_penalises_long_output(c, r):
-    if c == 0:
+def cbleu_right(hypotheses, references, max_order=4):
+    correct, total, c, r = _counts(hypotheses, references, max_order, _closest_length)
+    if 0 in correct:
         return 0.0
-    return math.exp(1 - r / c) if c < r else math.exp(1 - c / r)
+    log_p = sum(math.log(m / t) for m, t in zip(correct, total, strict=True)) / max_order
+    bp = 1.0 if c >= r else (0.0 if c == 0 else math.exp(1 - r / c))
+    return math.exp(log_p) * bp
 
 
-def bp_integer_division(c, r):
-    if c >= r:
-        return 1.0
-    return 0.0 if c == 0 else math.exp(1 - r // c)
+def cbleu_with_fractions(hypotheses, references, max_order=4):
+    """Correct: the product of the precisions to the power 1/N, exact fractions, min(1, ...)."""
+    from fractions import Fraction
+
+    correct, total, c, r = _counts(hypotheses, references, max_order, _closest_length)
+    product = Fraction(1)
+    for m, t in zip(correct, total, strict=True):
+        product *= Fraction(m, t) if t else 0
+    if product == 0 or c == 0:
+        return 0.0
+    return float(product) ** (1 / max_order) * min(1.0, math.exp(1 - r / c))
 
 
-def bp_e_over_exp(c, r):
-    if c >= r:
-        return 1.0
-    return 0.0 if c == 0 else math.e / math.exp(r / c)
+def cbleu_average_of_sentences(hypotheses, references, max_order=4):
+    scores = [cbleu_right([h], [rs], max_order) for h, rs in zip(hypotheses, references,
+                                                                 strict=True)]
+    return sum(scores) / len(scores)
 
 
-def bp_at_least_one_token(c, r):
-    return 1.0 if c >= r else math.exp(1 - r / max(c, 1))
+def cbleu_shortest_reference(hypotheses, references, max_order=4):
+    correct, total, c, r = _counts(hypotheses, references, max_order, lambda c, ls: ls[0])
+    if 0 in correct:
+        return 0.0
+    log_p = sum(math.log(m / t) for m, t in zip(correct, total, strict=True)) / max_order
+    return math.exp(log_p) * (1.0 if c >= r else (math.exp(1 - r / c) if c else 0.0))
 
 
-def bp_without_exp(c, r):
-    return 1.0 if c >= r else (0.0 if c == 0 else 1 - r / c)
+def cbleu_without_penalty(hypotheses, references, max_order=4):
+    correct, total, _, _ = _counts(hypotheses, references, max_order, _closest_length)
+    if 0 in correct:
+        return 0.0
+    return math.exp(sum(math.log(m / t) for m, t in zip(correct, total, strict=True))
+                    / max_order)
 
 
-def bp_clamped(c, r):
-    """Correct: exp(1 - r/c) is >= 1 exactly when c >= r, so min(1, ...) does the case split."""
-    return min(1.0, math.exp(1 - r / c)) if c else 0.0
+def cbleu_plain_average(hypotheses, references, max_order=4):
+    correct, total, c, r = _counts(hypotheses, references, max_order, _closest_length)
+    mean = sum(m / t if t else 0.0 for m, t in zip(correct, total, strict=True)) / max_order
+    return mean * (1.0 if c >= r else (math.exp(1 - r / c) if c else 0.0))
 
 
-def bp_torch(c, r):
-    """Correct, as a 0-d tensor."""
-    if c == 0:
-        return torch.tensor(0.0, dtype=torch.float64)
-    return torch.exp(torch.tensor(1 - r / c, dtype=torch.float64)).clamp(max=1.0)
+def cbleu_sacrebleu_scale(hypotheses, references, max_order=4):
+    return 100 * cbleu_right(hypotheses, references, max_order)
+
+
+def cbleu_divides_by_zero(hypotheses, references, max_order=4):
+    correct, total, c, r = _counts(hypotheses, references, max_order, _closest_length)
+    bp = 1.0 if c >= r else math.exp(1 - r / c)
+    if 0 in correct:
+        return 0.0
+    return bp * math.exp(sum(math.log(m / t) for m, t in zip(correct, total, strict=True))
+                         / max_order)
+
+
+def cbleu_log_of_zero(hypotheses, references, max_order=4):
+    correct, total, c, r = _counts(hypotheses, references, max_order, _closest_length)
+    log_p = sum(math.log(m / t) if t else 0.0 for m, t in zip(correct, total, strict=True))
+    return math.exp(log_p / max_order) * (1.0 if c >= r else (math.exp(1 - r / c) if c else 0))
+
+
+def cbleu_penalty_per_sentence(hypotheses, references, max_order=4):
+    correct, total, _, _ = _counts(hypotheses, references, max_order, _closest_length)
+    if 0 in correct:
+        return 0.0
+    bps = []
+    for h, rs in zip(hypotheses, references, strict=True):
+        r = _closest_length(len(h), [len(x) for x in rs])
+        bps.append(1.0 if len(h) >= r else (math.exp(1 - r / len(h)) if h else 0.0))
+    geo = math.exp(sum(math.log(m / t) for m, t in zip(correct, total, strict=True)) / max_order)
+    return geo * sum(bps) / len(bps)
+
+
+def cbleu_four_orders(hypotheses, references, max_order=4):
+    return cbleu_right(hypotheses, references, 4)
 
 
 @pytest.mark.parametrize("fn, words", [
-    (bp_never_one, "exactly 1"),
-    (bp_upside_down, "upside down"),
-    (bp_linear, "not the plain ratio"),
-    (bp_divides_by_zero, "ZeroDivisionError"),
-    (bp_penalises_long_output, "Long output is not penalised"),
-    (bp_integer_division, "integer division"),
-    (bp_e_over_exp, "raised OverflowError"),
-    (bp_at_least_one_token, "but 0 is expected"),
-    (bp_without_exp, "between 0 and 1"),
+    (cbleu_average_of_sentences, "averaged sentence BLEUs"),
+    (cbleu_shortest_reference, "closest* in length"),
+    (cbleu_without_penalty, "brevity penalty is missing"),
+    (cbleu_plain_average, "*geometric* mean"),
+    (cbleu_sacrebleu_scale, "between 0 and 1"),
+    (cbleu_divides_by_zero, "ZeroDivisionError"),
+    (cbleu_log_of_zero, "is expected"),
+    (cbleu_penalty_per_sentence, "is expected"),
+    (cbleu_four_orders, "max_order was ignored"),
 ])
 def test_07_2_rejects(fn, words):
     result = _verdict("07.2", fn)
     assert result.status == "failed"
     assert words in result.message, result.message
+
+
+def test_07_2_reference_is_sacrebleus_corpus_bleu_on_every_case():
+    """The grader's answers are sacrebleu's, tokenize="none" (tokens are whitespace-free)."""
+    import sacrebleu
+
+    ex = get_exercise("07.2")
+    for case in ex.cases(torch.Generator().manual_seed(ex.seed)):
+        hyps, refs = case.args
+        max_order = case.kwargs.get("max_order", 4)
+        n_refs = max(len(rs) for rs in refs)
+        # sacrebleu wants one stream per reference index; pad missing ones with None
+        streams = [[" ".join(rs[k]) if k < len(rs) else None for rs in refs]
+                   for k in range(n_refs)]
+        theirs = sacrebleu.BLEU(tokenize="none", smooth_method="none",
+                                max_ngram_order=max_order).corpus_score(
+            [" ".join(h) for h in hyps], streams)
+        assert ex.reference(*case.args, **case.kwargs) == pytest.approx(theirs.score / 100,
+                                                                         abs=1e-12), case.label
 
 
 # --------------------------------------------------------------------------- 07.3
@@ -324,6 +388,112 @@ def test_07_3_rejects(fn, words):
 # --------------------------------------------------------------------------- 07.4
 
 
+def rl_right(prediction, reference):
+    if not prediction or not reference:
+        return 0.0, 0.0, 0.0
+    lcs = lcs_right(prediction, reference)
+    p, r = lcs / len(prediction), lcs / len(reference)
+    return p, r, (2 * p * r / (p + r) if lcs else 0.0)
+
+
+def rl_dice_form(prediction, reference):
+    """Correct: 2PR / (P + R) with P = L/m, R = L/n is 2L / (m + n)."""
+    m, n = len(prediction), len(reference)
+    lcs = lcs_recursive(prediction, reference) if m and n else 0
+    return (lcs / m if m else 0.0), (lcs / n if n else 0.0), (2 * lcs / (m + n) if m + n else 0.0)
+
+
+def rl_recall_first(prediction, reference):
+    p, r, f = rl_right(prediction, reference)
+    return r, p, f
+
+
+def rl_no_empty_check(prediction, reference):
+    lcs = lcs_right(prediction, reference)
+    p, r = lcs / len(prediction), lcs / len(reference)
+    return p, r, (2 * p * r / (p + r) if p + r else 0.0)
+
+
+def rl_zero_over_zero(prediction, reference):
+    if not prediction or not reference:
+        return 0.0, 0.0, 0.0
+    lcs = lcs_right(prediction, reference)
+    p, r = lcs / len(prediction), lcs / len(reference)
+    return p, r, 2 * p * r / (p + r)
+
+
+def rl_mean(prediction, reference):
+    p, r, _ = rl_right(prediction, reference)
+    return p, r, (p + r) / 2
+
+
+def rl_coco(prediction, reference):
+    p, r, _ = rl_right(prediction, reference)
+    beta = 1.2
+    return p, r, ((1 + beta**2) * p * r / (r + beta**2 * p) if p * r else 0.0)
+
+
+def rl_word_overlap(prediction, reference):
+    if not prediction or not reference:
+        return 0.0, 0.0, 0.0
+    shared = sum((Counter(prediction) & Counter(reference)).values())
+    p, r = shared / len(prediction), shared / len(reference)
+    return p, r, (2 * p * r / (p + r) if shared else 0.0)
+
+
+def rl_f_only(prediction, reference):
+    return rl_right(prediction, reference)[2]
+
+
+def rl_percent(prediction, reference):
+    return tuple(100 * x for x in rl_right(prediction, reference))
+
+
+def rl_same_denominator(prediction, reference):
+    if not reference:
+        return 0.0, 0.0, 0.0
+    score = lcs_right(prediction, reference) / len(reference)
+    return score, score, score
+
+
+@pytest.mark.parametrize("fn, words", [
+    (rl_recall_first, "swapped"),
+    (rl_no_empty_check, "ZeroDivisionError"),
+    (rl_zero_over_zero, "ZeroDivisionError"),
+    (rl_mean, "*harmonic* mean"),
+    (rl_coco, "beta = 1"),
+    (rl_word_overlap, "regardless of order"),
+    (rl_f_only, "tuple of 3 items"),
+    (rl_percent, "between 0 and 1"),
+    (rl_same_denominator, "is expected"),
+])
+def test_07_4_rejects(fn, words):
+    result = _verdict("07.4", fn)
+    assert result.status == "failed"
+    assert words in result.message, result.message
+
+
+def test_07_4_reference_is_rouge_scores_rouge_l_on_every_case():
+    """rouge-score on the same tokens (tokenizer=None keeps lowercase ascii words as they are)."""
+    from rouge_score import rouge_scorer, tokenizers
+
+    class AsGiven(tokenizers.Tokenizer):
+        def tokenize(self, text):
+            return text.split("\x00") if text else []
+
+    scorer = rouge_scorer.RougeScorer(["rougeL"], tokenizer=AsGiven())
+    ex = get_exercise("07.4")
+    for case in ex.cases(torch.Generator().manual_seed(ex.seed)):
+        prediction, reference = case.args
+        theirs = scorer.score("\x00".join(reference), "\x00".join(prediction))["rougeL"]
+        ours = ex.reference(*case.args)
+        assert ours == pytest.approx((theirs.precision, theirs.recall, theirs.fmeasure),
+                                     abs=1e-12), case.label
+
+
+# --------------------------------------------------------------------------- 07.5
+
+
 def ppl_right(token_logprobs, mask=None):
     if mask is None:
         mask = torch.ones_like(token_logprobs, dtype=torch.bool)
@@ -425,8 +595,122 @@ def ppl_row_by_row(token_logprobs, mask=None):
     (ppl_logs_again, "already log-probabilities"),
     (ppl_bitwise_not, "raised TypeError"),
 ])
-def test_07_4_rejects(fn, words):
-    result = _verdict("07.4", fn)
+def test_07_5_rejects(fn, words):
+    result = _verdict("07.5", fn)
+    assert result.status == "failed"
+    assert words in result.message, result.message
+
+
+# --------------------------------------------------------------------------- 07.6
+
+
+def kappa_matrices(a, b, labels, weights=None):
+    """Correct, with numpy matrices the way sklearn's cohen_kappa_score computes it."""
+    import numpy as np
+
+    index = {label: i for i, label in enumerate(labels)}
+    k = len(labels)
+    confusion = np.zeros((k, k))
+    for x, y in zip(a, b, strict=True):
+        confusion[index[x], index[y]] += 1
+    expected = np.outer(confusion.sum(1), confusion.sum(0)) / confusion.sum()
+    grid = np.abs(np.arange(k)[:, None] - np.arange(k)[None, :]).astype(float)
+    w = {None: (grid > 0).astype(float), "linear": grid, "quadratic": grid ** 2}[weights]
+    denominator = (w * expected).sum()
+    return float("nan") if denominator == 0 else float(1 - (w * confusion).sum() / denominator)
+
+
+def kappa_by_agreement(a, b, labels, weights=None):
+    """Correct: agreement form with weights 1 - w / w_max (the same kappa for any scale)."""
+    a, b, k = list(a), list(b), len(labels)
+    pos = {label: i for i, label in enumerate(labels)}
+    power = {None: 0, "linear": 1, "quadratic": 2}[weights]
+
+    def agree(i, j):
+        if power == 0 or k == 1:
+            return float(i == j)
+        return 1 - abs(i - j) ** power / (k - 1) ** power
+
+    n = len(a)
+    p_o = sum(agree(pos[x], pos[y]) for x, y in zip(a, b, strict=True)) / n
+    share_a = Counter(pos[x] for x in a)
+    share_b = Counter(pos[y] for y in b)
+    p_e = sum(agree(i, j) * ca * cb for i, ca in share_a.items()
+              for j, cb in share_b.items()) / n ** 2
+    return float("nan") if math.isclose(p_e, 1.0) else (p_o - p_e) / (1 - p_e)
+
+
+def kappa_percent_agreement(a, b, labels, weights=None):
+    return sum(x == y for x, y in zip(a, b, strict=True)) / len(a)
+
+
+def kappa_scotts_pi(a, b, labels, weights=None):
+    """Chance from both raters' labels thrown together (Scott's pi), weights and all."""
+    import numpy as np
+
+    index = {label: i for i, label in enumerate(labels)}
+    k, n = len(labels), len(a)
+    observed = np.zeros((k, k))
+    for x, y in zip(a, b, strict=True):
+        observed[index[x], index[y]] += 1 / n
+    pooled = (observed.sum(0) + observed.sum(1)) / 2
+    grid = np.abs(np.arange(k)[:, None] - np.arange(k)[None, :]).astype(float)
+    w = {None: (grid > 0).astype(float), "linear": grid, "quadratic": grid ** 2}[weights]
+    chance = (w * np.outer(pooled, pooled)).sum()
+    return float("nan") if chance == 0 else float(1 - (w * observed).sum() / chance)
+
+
+def kappa_divides_by_zero(a, b, labels, weights=None):
+    """Right everywhere except one label only: 1 - observed / 0."""
+    a, b, n = list(a), list(b), len(a)
+    pos = {label: i for i, label in enumerate(labels)}
+    power = {None: 0, "linear": 1, "quadratic": 2}[weights]
+
+    def w(i, j):
+        return float(i != j) if power == 0 else abs(i - j) ** power
+
+    observed = sum(w(pos[x], pos[y]) for x, y in zip(a, b, strict=True)) / n
+    expected = sum(w(pos[x], pos[y]) for x in a for y in b) / n ** 2
+    return 1 - observed / expected
+
+
+def kappa_one_for_perfect(a, b, labels, weights=None):
+    if list(a) == list(b):
+        return 1.0
+    return kappa_matrices(a, b, labels, weights)
+
+
+def kappa_ignores_weights(a, b, labels, weights=None):
+    return kappa_matrices(a, b, labels, None)
+
+
+def kappa_squares_for_linear(a, b, labels, weights=None):
+    return kappa_matrices(a, b, labels, {"linear": "quadratic", "quadratic": "linear"}.get(weights))
+
+
+def kappa_value_distance(a, b, labels, weights=None):
+    """Distances on the ratings' own values: 0-based and 1-based scales agree; words crash."""
+    return kappa_matrices(a, b, sorted(set(list(a) + list(b))), weights)
+
+
+def kappa_skips_zero(a, b, labels, weights=None):
+    kept = [(x, y) for x, y in zip(a, b, strict=True) if x and y]
+    return kappa_matrices([x for x, _ in kept], [y for _, y in kept], labels, weights) \
+        if kept else float("nan")
+
+
+@pytest.mark.parametrize("fn, words", [
+    (kappa_percent_agreement, "observed agreement p_o"),
+    (kappa_scotts_pi, "Scott's pi"),
+    (kappa_divides_by_zero, "ZeroDivisionError"),
+    (kappa_one_for_perfect, "return NaN"),
+    (kappa_ignores_weights, "weights were ignored"),
+    (kappa_squares_for_linear, "Linear and quadratic are swapped"),
+    (kappa_value_distance, "is expected"),
+    (kappa_skips_zero, "Items rated 0"),
+])
+def test_07_6_rejects(fn, words):
+    result = _verdict("07.6", fn)
     assert result.status == "failed"
     assert words in result.message, result.message
 
@@ -435,9 +719,11 @@ def test_07_4_rejects(fn, words):
 
 
 @pytest.mark.parametrize("exercise_id, right", [
-    ("07.1", precision_right), ("07.2", bp_right), ("07.3", lcs_right), ("07.4", ppl_right),
-    ("07.1", precision_zip), ("07.2", bp_clamped), ("07.2", bp_torch), ("07.3", lcs_recursive),
-    ("07.4", ppl_nll_loss), ("07.4", ppl_row_by_row),
+    ("07.1", precision_right), ("07.2", cbleu_right), ("07.3", lcs_right),
+    ("07.5", ppl_right), ("07.1", precision_zip), ("07.2", cbleu_with_fractions),
+    ("07.3", lcs_recursive), ("07.5", ppl_nll_loss), ("07.5", ppl_row_by_row),
+    ("07.4", rl_right), ("07.4", rl_dice_form), ("07.6", kappa_matrices),
+    ("07.6", kappa_by_agreement),
 ])
 def test_accepts_the_reference_and_an_independent_right_answer(exercise_id, right):
     ex = get_exercise(exercise_id)
@@ -445,7 +731,7 @@ def test_accepts_the_reference_and_an_independent_right_answer(exercise_id, righ
     assert run_exercise(ex, right).status == "passed", run_exercise(ex, right).message
 
 
-@pytest.mark.parametrize("exercise_id", ["07.1", "07.2", "07.3", "07.4"])
+@pytest.mark.parametrize("exercise_id", LESSON_07)
 def test_known_mistakes_are_rejected_with_their_own_hint(exercise_id):
     ex = get_exercise(exercise_id)
     for wrong, hint in ex.mistakes:
@@ -458,18 +744,18 @@ def test_unsolved_exercise_reads_not_attempted():
     def stub(*args, **kwargs):
         raise NotImplementedError("Your turn")
 
-    for exercise_id in ("07.1", "07.2", "07.3", "07.4"):
+    for exercise_id in LESSON_07:
         assert _verdict(exercise_id, stub).status == "not attempted"
 
 
-@pytest.mark.parametrize("exercise_id", ["07.1", "07.2", "07.3", "07.4"])
+@pytest.mark.parametrize("exercise_id", LESSON_07)
 def test_every_case_says_what_it_catches(exercise_id):
     ex = get_exercise(exercise_id)
     for case in ex.cases(torch.Generator().manual_seed(ex.seed)):
         assert case.label and case.catches, case
 
 
-@pytest.mark.parametrize("exercise_id", ["07.1", "07.2", "07.3", "07.4"])
+@pytest.mark.parametrize("exercise_id", LESSON_07)
 def test_every_known_mistake_runs_on_every_case(exercise_id):
     """A mistake's hint is shown only when the learner matches it on every case."""
     ex = get_exercise(exercise_id)
@@ -511,3 +797,20 @@ def test_perplexity_reference_matches_cross_entropy():
         n = int(mask[row].sum())
         loss = torch.nn.functional.cross_entropy(logits[row, :n - 1], ids[row, 1:n])
         torch.testing.assert_close(got[row], loss.exp())
+
+
+def test_a_version_3_file_gets_lesson_07s_new_numbers_once(monkeypatch, tmp_path):
+    """07.2 (brevity penalty) merged into corpus BLEU: dropped; perplexity 07.4 is now 07.5."""
+    import json
+
+    from course_utils.grading import store
+
+    v3 = {"07.2": {"status": "passed"}, "07.4": {"status": "failed", "attempts": 3},
+          "07.3": {"status": "passed", "attempts": 1}, "_version": 3}
+    target = tmp_path / "p.json"
+    target.write_text(json.dumps(v3))
+    monkeypatch.setenv("COURSE_PROGRESS_FILE", str(target))
+    first = store.load()
+    assert first["07.5"]["attempts"] == 3 and first["07.3"]["attempts"] == 1
+    assert not {"07.2", "07.4"} & set(first)
+    assert store.load() == first

@@ -23,6 +23,8 @@ from course_utils.metrics import (
     brevity_penalty,
     clipped_precision,
     cohen_kappa,
+    corpus_bleu,
+    corpus_bleu_stats,
     mean_ci,
     precision_recall_at,
     rouge,
@@ -159,6 +161,53 @@ def test_brevity_penalty_by_hand():
     assert brevity_penalty(20, 10) == 1.0
     assert brevity_penalty(5, 10) == pytest.approx(math.exp(-1))
     assert brevity_penalty(0, 10) == 0.0
+
+
+def _sacrebleu_tokens(hyps, refs, max_order=4):
+    """sacrebleu on token lists: tokenize="none" splits on whitespace, so join with spaces."""
+    streams = [[" ".join(rs[k]) if k < len(rs) else None for rs in refs]
+               for k in range(max(map(len, refs)))]
+    return sacrebleu.BLEU(tokenize="none", smooth_method="none",
+                          max_ngram_order=max_order).corpus_score([" ".join(h) for h in hyps],
+                                                                  streams)
+
+
+@pytest.mark.parametrize("n_sentences, max_len, n_refs, max_order, seed", [
+    (1, 1, 1, 4, 0), (1, 300, 1, 4, 1), (3, 5, 7, 4, 2), (257, 9, 2, 4, 3), (61, 40, 3, 1, 4),
+    (13, 17, 4, 6, 5), (1000, 6, 1, 2, 6),
+])
+def test_corpus_bleu_matches_sacrebleu_on_unusual_sizes(n_sentences, max_len, n_refs,
+                                                        max_order, seed):
+    rng = random.Random(seed)
+    vocab = ["a", "b", "c", "d", "é", "don't"][:rng.randint(2, 6)]
+
+    def sentence(low):
+        return [rng.choice(vocab) for _ in range(rng.randint(low, max_len))]
+
+    hyps = [sentence(0) for _ in range(n_sentences)]
+    refs = [[sentence(1) for _ in range(rng.randint(1, n_refs))] for _ in range(n_sentences)]
+    theirs = _sacrebleu_tokens(hyps, refs, max_order)
+    ours = corpus_bleu_stats(hyps, refs, max_order)
+    assert corpus_bleu(hyps, refs, max_order) == pytest.approx(theirs.score / 100, abs=1e-12)
+    assert ours["translation_length"] == theirs.sys_len
+    assert ours["reference_length"] == theirs.ref_len
+    assert ours["brevity_penalty"] == pytest.approx(theirs.bp, abs=1e-12)
+
+
+def test_corpus_bleu_is_not_the_mean_of_sentence_bleus():
+    hyps = [["the", "cat", "sat"], "on the mat where the cat sat down".split()]
+    refs = [[["the", "cat", "sat"]], ["on the mat the cat sat down today".split()]]
+    sentence = [_sacrebleu_tokens([h], [r]).score / 100 for h, r in zip(hyps, refs, strict=True)]
+    assert sentence[0] == 0.0  # no 4-gram in a three-token sentence
+    assert corpus_bleu(hyps, refs) == pytest.approx(_sacrebleu_tokens(hyps, refs).score / 100)
+    assert corpus_bleu(hyps, refs) > sum(sentence) / 2
+
+
+def test_corpus_bleu_rejects_mismatched_input():
+    with pytest.raises(ValueError, match="one list of references per hypothesis"):
+        corpus_bleu([["a"]], [])
+    with pytest.raises(ValueError, match="no reference"):
+        corpus_bleu([["a"]], [[]])
 
 
 def test_bleu_accepts_plain_string_references():
@@ -304,6 +353,48 @@ def test_cohen_kappa_edges():
         cohen_kappa([], [])
     with pytest.raises(TypeError):
         cohen_kappa("abc", "abc")
+
+
+def test_weighted_kappa_by_hand():
+    a, b = [1, 2, 3], [1, 3, 3]
+    # observed disagreement 1/3 (the pair 2-3); shares a (1/3, 1/3, 1/3), b (1/3, 0, 2/3):
+    # expected |i-j| = 1, expected (i-j)^2 = 5/3
+    assert cohen_kappa(a, b, weights="linear") == pytest.approx(1 - (1 / 3) / 1)
+    assert cohen_kappa(a, b, weights="quadratic") == pytest.approx(1 - (1 / 3) / (5 / 3))
+    # on a 1-5 scale where 4 and 5 are unused the positions (and so the weights) are the same
+    assert cohen_kappa(a, b, [1, 2, 3, 4, 5], "linear") == pytest.approx(2 / 3)
+    # with 0/1 weights the weighted formula is the plain kappa
+    assert cohen_kappa(a, b) == pytest.approx(cohen_kappa(a, b, [3, 2, 1]))
+
+
+def test_weighted_kappa_scale_positions_labels_0_and_words():
+    import numpy as np
+
+    # a gap in the scale: 1 vs 3 is two steps on [1, 2, 3] but one step on the used labels
+    a, b = [1, 3, 3, 1], [3, 3, 1, 1]
+    assert cohen_kappa(a, b, [1, 2, 3], "quadratic") == pytest.approx(0.0)
+    zero = cohen_kappa([0, 1, 2, 0], [0, 2, 2, 1], [0, 1, 2], "linear")
+    assert zero == pytest.approx(cohen_kappa([1, 2, 3, 1], [1, 3, 3, 2], [1, 2, 3], "linear"))
+    words = cohen_kappa(["bad", "ok", "good"], ["ok", "ok", "good"], ["bad", "ok", "good"],
+                        "linear")
+    assert words == pytest.approx(cohen_kappa([1, 2, 3], [2, 2, 3], [1, 2, 3], "linear"))
+    assert cohen_kappa(np.array([1, 2, 3]), np.array([1, 3, 3]), weights="linear") == \
+        pytest.approx(2 / 3)
+
+
+def test_weighted_kappa_edges_and_errors():
+    assert cohen_kappa([2, 5, 1], [2, 5, 1], weights="quadratic") == 1.0
+    assert math.isnan(cohen_kappa([4] * 5, [4] * 5, [1, 2, 3, 4, 5], "linear"))
+    assert cohen_kappa([4] * 5, [3] * 5, weights="quadratic") == 0.0
+    assert cohen_kappa([1, 2, 1, 2], [2, 1, 2, 1]) == pytest.approx(-1.0)
+    with pytest.raises(ValueError, match="different numbers"):
+        cohen_kappa([1, 2, 3], [1, 2], weights="linear")
+    with pytest.raises(ValueError, match="not in labels"):
+        cohen_kappa([1, 6], [1, 2], [1, 2, 3, 4, 5])
+    with pytest.raises(ValueError, match="weights must be"):
+        cohen_kappa([1, 2], [1, 2], weights="cubic")
+    with pytest.raises(TypeError, match="needs the labels in order"):
+        cohen_kappa(["a", 1], [1, "a"], weights="linear")
 
 
 _Z = statistics.NormalDist().inv_cdf(0.975)

@@ -19,6 +19,8 @@ from course_utils.metrics.bleu_metric import (
     bleu,
     brevity_penalty,
     clipped_precision,
+    corpus_bleu,
+    corpus_bleu_stats,
     ngrams,
     tokenize_13a,
 )
@@ -28,7 +30,7 @@ from course_utils.metrics.perplexity_metric import (
     token_logprobs,
     windows,
 )
-from course_utils.metrics.rouge_metric import lcs_length, rouge, rouge_tokenize
+from course_utils.metrics.rouge_metric import lcs_length, rouge, rouge_l_scores, rouge_tokenize
 from course_utils.metrics.stats import MeanCI, mean_ci, precision_recall_at, t_quantile
 
 EVALUATE_MODULES = Path(__file__).resolve().parent.parent / "evaluate_modules"
@@ -45,6 +47,8 @@ def evaluate_path(name: str) -> str:
 
 
 __all__ = ["MeanCI", "bleu", "brevity_penalty", "clipped_precision", "cohen_kappa",
+           "corpus_bleu", "corpus_bleu_stats",
            "evaluate_path", "lcs_length", "mean_ci", "ngrams", "perplexity",
-           "perplexity_from_logprobs", "precision_recall_at", "rouge", "rouge_tokenize",
+           "perplexity_from_logprobs", "precision_recall_at", "rouge", "rouge_l_scores",
+           "rouge_tokenize",
            "t_quantile", "token_logprobs", "tokenize_13a", "windows"]

@@ -105,12 +105,37 @@ def bleu(predictions: Sequence[str], references: Sequence[str] | Sequence[Sequen
     if not callable(tokenize):
         raise TypeError("tokenize must be a function from str to a list of tokens")
 
+    hypotheses = [tokenize(p) for p in predictions]
+    ref_tokens = [[tokenize(r) for r in sentence_refs] for sentence_refs in refs]
+    return corpus_bleu_stats(hypotheses, ref_tokens, max_order, smooth, ref_length)
+
+
+def corpus_bleu(hypotheses: Sequence[Tokens], references: Sequence[Sequence[Tokens]],
+                max_order: int = 4) -> float:
+    """Corpus BLEU (0 to 1) of tokenised sentences, as ``sacrebleu.corpus_bleu(hyps, refs,
+    tokenize="none", smooth_method="none").score / 100`` (exercise 07.2)."""
+    return corpus_bleu_stats(hypotheses, references, max_order)["bleu"]
+
+
+def corpus_bleu_stats(hypotheses: Sequence[Tokens], references: Sequence[Sequence[Tokens]],
+                max_order: int = 4, smooth: bool = False,
+                ref_length: Literal["shortest", "closest"] = "closest") -> dict:
+    """Corpus BLEU of tokenised sentences, each against its list of tokenised references.
+
+    Clipped matches, n-gram totals and both lengths are pooled over all sentences before the
+    geometric mean and the brevity penalty (exercise 07.2). The default reference length is
+    the closest one, as in ``sacrebleu.corpus_bleu(..., tokenize="none")``; ``bleu()`` passes
+    "shortest" for the hub's BLEU. Returns the same keys as :func:`bleu`.
+    """
+    if len(hypotheses) != len(references):
+        raise ValueError(f"{len(hypotheses)} hypotheses but {len(references)} reference lists: "
+                         "give one list of references per hypothesis")
     matches = [0] * max_order
     possible = [0] * max_order
     translation_length = reference_length = 0
-    for prediction, sentence_refs in zip(predictions, refs, strict=True):
-        hyp = tokenize(prediction)
-        ref_tokens = [tokenize(r) for r in sentence_refs]
+    for hyp, ref_tokens in zip(hypotheses, references, strict=True):
+        if not ref_tokens:
+            raise ValueError("a hypothesis has no reference: give at least one per sentence")
         translation_length += len(hyp)
         reference_length += _reference_length(len(hyp), [len(r) for r in ref_tokens], ref_length)
         for n in range(1, max_order + 1):

@@ -76,12 +76,20 @@ def lcs_length(a: Tokens, b: Tokens) -> int:
     return _lcs_table(a, b)[-1][-1]
 
 
+def rouge_l_scores(prediction: Tokens, reference: Tokens) -> tuple[float, float, float]:
+    """ROUGE-L ``(precision, recall, F)``: the LCS over the prediction's length (P) and the
+    reference's (R), F their harmonic mean (rouge-score's F1, beta = 1), all 0 when either side
+    is empty (exercise 07.4)."""
+    if not prediction or not reference:
+        return 0.0, 0.0, 0.0
+    lcs = lcs_length(reference, prediction)
+    precision, recall = lcs / len(prediction), lcs / len(reference)
+    return precision, recall, f_measure(precision, recall)
+
+
 def rouge_l(prediction: Tokens, reference: Tokens) -> float:
     """ROUGE-L F-measure: LCS length over prediction length (P) and reference length (R)."""
-    if not prediction or not reference:
-        return 0.0
-    lcs = lcs_length(reference, prediction)
-    return f_measure(lcs / len(prediction), lcs / len(reference))
+    return rouge_l_scores(prediction, reference)[2]
 
 
 def _lcs_positions(ref: Tokens, cand: Tokens) -> list[int]:
