@@ -11,8 +11,8 @@
 # adaptation), from scratch, then uses the `peft` library for LoRA and for **prompt tuning**,
 # and compares everything with full fine-tuning on the same task and budget.
 #
-# **You will:** see that a real fine-tuning update has low rank, write the LoRA forward pass,
-# count trainable parameters, merge LoRA back into the weights, apply `peft` (and fix the
+# **You will:** see that a real fine-tuning update has low rank, write a LoRA layer (with
+# merge and unmerge) as a module, count trainable parameters, inject LoRA by name, apply `peft` (and fix the
 # cheat-sheet version's `target_modules`), and read a cost/quality table of full fine-tuning, LoRA
 # at several ranks and prompt tuning.
 
@@ -98,45 +98,109 @@ plt.show()
 # - $W_0$ and $b$ stay **frozen**; only $A$ and $B$ train: $r (d_{in} + d_{out})$ parameters
 #   instead of $d_{in} d_{out}$ (the cell after the exercise counts them for course-gpt).
 # - $B$ starts at **zero**, so at step 0 the model is exactly the pretrained one; $A$ starts
-#   random, so the gradient reaches $B$ at once.
-# - $\frac{\alpha}{r}$ **scales** the update: with $\alpha$ tied to $r$, changing the rank does
-#   not change how big the update is, and the learning rate need not be retuned.
+#   random, so the first gradient step moves $B$ (with $A = 0$ as well, both gradients would
+#   be zero and nothing would ever train).
+# - $\frac{\alpha}{r}$ **scales** the update. Section 7 says exactly what it does (and what it
+#   does not do) when the rank changes.
 # - Compute $B(Ax)$, never $BA$: two thin matrix products per token are cheaper than
 #   building the full $d_{out} \times d_{in}$ matrix.
+# - **Dropout** (a regulariser) goes on the LoRA path's input only: the frozen path sees the
+#   clean $x$, $h = W_0 x + b + \frac{\alpha}{r} B(A\,\mathrm{dropout}(x))$.
 #
-# ### Exercise 06.1: the LoRA forward pass
-#
-# `weight` is `(d_out, d_in)` (the `nn.Linear` layout), `bias` is `(d_out,)` or `None`,
-# `A` is `(r, d_in)`, `B` is `(d_out, r)`; `x` has `d_in` features in its last dimension and
-# any number of dimensions before it. `alpha` and `r` may be ints.
+# Which layers does course-gpt have to wrap? Ask the model. GPT-2's projections are
+# `transformers`' `Conv1D`: a linear layer that stores its weight **transposed**,
+# `(d_in, d_out)`, and computes `x @ W + b`.
 
 # %%
-def lora_forward(x, weight, bias, A, B, alpha, r):
-    ### BEGIN SOLUTION
-    out = x @ weight.T
-    if bias is not None:
-        out = out + bias
-    return out + (alpha / r) * ((x @ A.T) @ B.T)
-    ### END SOLUTION
+from transformers.pytorch_utils import Conv1D
 
-
-# %%
-check("06.1", lora_forward)
-
-# %% [markdown]
-# `course_utils.finetune.lora.LoRALayer` wraps a layer with exactly this, plus dropout on the LoRA
-# path's input (a regulariser: the frozen path sees the clean input). It handles GPT-2's
-# projections too: they are `transformers`' `Conv1D`, a linear layer that stores its weight
-# transposed, `(d_in, d_out)`. `inject_lora` swaps the named layers of a model for wrapped ones
-# and freezes everything else. Which names? Ask the model:
-
-# %%
-from course_utils.finetune.lora import LoRALayer, inject_lora, linear_module_names
+from course_utils.finetune.lora import linear_module_names
 
 print("linear layers of course-gpt:", linear_module_names(base))
-d_in, d_out = base.transformer.h[0].attn.c_attn.weight.shape  # Conv1D: (d_in, d_out)
-print(f"c_attn: d_in={d_in}, d_out={d_out}: {d_in * d_out:,} weights; LoRA r=4 trains "
-      f"{4 * (d_in + d_out):,}")
+c_attn = base.transformer.h[0].attn.c_attn
+d_in, d_out = c_attn.weight.shape  # Conv1D: (d_in, d_out)
+print(f"c_attn is a {type(c_attn).__name__} with weight {tuple(c_attn.weight.shape)}: "
+      f"{d_in * d_out:,} weights; LoRA r=4 trains {4 * (d_in + d_out):,}")
+
+# %% [markdown]
+# ### Exercise 06.1: a LoRA layer, as a class
+#
+# Write `MyLoRALayer(base, r, alpha, dropout=0.0)`, an `nn.Module` that wraps a frozen
+# `nn.Linear` **or** `Conv1D`. The grader loads weights into it by name, so keep these names:
+#
+# - `self.base`: the wrapped layer, frozen (`requires_grad_(False)`);
+# - `self.lora_A`: an `nn.Parameter` of shape `(r, d_in)`, Kaiming-uniform
+#   (`nn.init.kaiming_uniform_(A, a=math.sqrt(5))`, `peft`'s initialisation);
+#   `self.lora_B`: an `nn.Parameter` of shape `(d_out, r)`, zeros. Both with the base
+#   weight's dtype;
+# - `forward(x)`: `base(x) + (alpha / r) * (dropout(x) @ A.T) @ B.T`, or `base(x)` alone when
+#   the layer is merged;
+# - `merge()`: add `(alpha / r) * B @ A` to `self.base.weight` in place, **in the base layer's
+#   layout** (transposed for `Conv1D`); merging a merged layer changes nothing;
+#   `unmerge()`: take it out again.
+#
+# The grader gives your layer and `peft`'s LoRA layer the same base weights, `A` and a
+# non-zero `B`, and compares the outputs (in eval mode, in training mode with the same
+# dropout seed, after `merge()`, a second `merge()` and `unmerge()`), the weight after each,
+# and the gradients: only `A` and `B` may get one.
+
+# %%
+import math
+
+
+class MyLoRALayer(torch.nn.Module):
+    def __init__(self, base, r, alpha, dropout=0.0):
+        super().__init__()
+        self.base = base
+        self.merged = False
+        self.dropout = torch.nn.Dropout(dropout)
+        ### BEGIN SOLUTION
+        self.base.requires_grad_(False)
+        self.is_conv1d = isinstance(base, Conv1D)
+        d_in, d_out = base.weight.shape if self.is_conv1d else base.weight.shape[::-1]
+        like = {"dtype": base.weight.dtype, "device": base.weight.device}
+        self.lora_A = torch.nn.Parameter(torch.empty(r, d_in, **like))
+        self.lora_B = torch.nn.Parameter(torch.zeros(d_out, r, **like))
+        torch.nn.init.kaiming_uniform_(self.lora_A, a=math.sqrt(5))
+        self.scaling = alpha / r
+        ### END SOLUTION
+
+    def forward(self, x):
+        ### BEGIN SOLUTION
+        if self.merged:
+            return self.base(x)
+        return self.base(x) + self.scaling * (self.dropout(x) @ self.lora_A.T @ self.lora_B.T)
+        ### END SOLUTION
+
+    def merge(self):
+        ### BEGIN SOLUTION
+        if not self.merged:
+            delta = self.scaling * (self.lora_B @ self.lora_A)
+            with torch.no_grad():
+                self.base.weight += delta.T if self.is_conv1d else delta
+            self.merged = True
+        ### END SOLUTION
+
+    def unmerge(self):
+        ### BEGIN SOLUTION
+        if self.merged:
+            delta = self.scaling * (self.lora_B @ self.lora_A)
+            with torch.no_grad():
+                self.base.weight -= delta.T if self.is_conv1d else delta
+            self.merged = False
+        ### END SOLUTION
+
+
+# %%
+check("06.1", MyLoRALayer)
+
+# %% [markdown]
+# `course_utils.finetune.lora.LoRALayer` is this class; `inject_lora` swaps the named layers
+# of a model for wrapped ones and freezes everything else (you write it in exercise 06.3).
+
+# %%
+from course_utils.finetune.lora import LoRALayer, inject_lora
+
 scratch = inject_lora(copy.deepcopy(base), ["c_attn"], r=4, alpha=8, dropout=0.05)
 print(scratch.transformer.h[0].attn)
 ids = tok(["Review: I loved it.\nSentiment:"], return_tensors="pt")["input_ids"]
@@ -172,22 +236,74 @@ print(f"LoRA r=4 on c_attn: {trainable:,} trainable of {total:,} "
       f"({100 * trainable / total:.2f}%)")
 
 # %% [markdown]
-# ### Exercise 06.3: merging LoRA into the weight
+# ### Exercise 06.3: injecting LoRA layers by name
 #
-# After training, $W_0 + \frac{\alpha}{r} B A$ is one ordinary matrix. Folding the update
-# into the weight removes the extra matrix products: the fine-tuned model is exactly as fast
-# as the base model. Return the merged weight as a new tensor (`nn.Linear` layout), without
-# modifying `weight`.
+# `inject_lora(model, target_modules, r, alpha, dropout=0.0, layer=MyLoRALayer)` wraps every
+# linear layer (`nn.Linear` or `Conv1D`) whose name matches `target_modules` in
+# `layer(old, r, alpha, dropout)`, freezes **everything else**, and returns the model
+# (changed in place). Match names the way `peft` does: a list names modules by their last
+# components (`"c_attn"` or `"attn.c_proj"` matches when the full name *is* it or ends with
+# `"." + it`; a substring is not enough: `"1.mlp.c_fc"` is not block 11's), and a single
+# string is a regular expression for the **whole** name (`re.fullmatch`). Collect the names
+# before replacing anything; replace a child through its parent
+# (`model.get_submodule("transformer.h.0.attn")`). The grader passes its own LoRA layer as
+# `layer`, so this exercise does not depend on 06.1.
 
 # %%
-def merge_lora_weights(weight, A, B, alpha, r):
+import re
+
+
+def inject_lora_mine(model, target_modules, r, alpha, dropout=0.0, layer=MyLoRALayer):
     ### BEGIN SOLUTION
-    return weight + (alpha / r) * (B @ A)
+    def matches(name):
+        if isinstance(target_modules, str):
+            return re.fullmatch(target_modules, name) is not None
+        return any(name == t or name.endswith("." + t) for t in target_modules)
+
+    names = [n for n, m in model.named_modules()
+             if n and matches(n) and isinstance(m, torch.nn.Linear | Conv1D)]
+    model.requires_grad_(False)
+    for name in names:
+        parent_name, _, child = name.rpartition(".")
+        parent = model.get_submodule(parent_name) if parent_name else model
+        setattr(parent, child, layer(getattr(parent, child), r, alpha, dropout))
+    return model
     ### END SOLUTION
 
 
 # %%
-check("06.3", merge_lora_weights)
+check("06.3", inject_lora_mine)
+
+# %% [markdown]
+# Is it really `peft`'s LoRA? Build both on course-gpt with the same configuration, copy
+# `peft`'s `A` and (non-zero) `B` into ours, and compare the whole model's logits
+# (`course_utils`' `inject_lora` is the same function as yours):
+
+# %%
+from peft import LoraConfig, get_peft_model
+
+targets = ["c_attn", "mlp.c_proj"]
+ours = inject_lora(copy.deepcopy(base), targets, r=4, alpha=8).eval()
+theirs = get_peft_model(copy.deepcopy(base), LoraConfig(
+    r=4, lora_alpha=8, target_modules=targets, fan_in_fan_out=True)).eval()
+wrapped = [n for n, m in ours.named_modules() if isinstance(m, LoRALayer)]
+with torch.no_grad():
+    for name in wrapped:
+        target = theirs.base_model.model.get_submodule(name)
+        target.lora_B["default"].weight.normal_(std=0.02)
+        ours.get_submodule(name).lora_A.copy_(target.lora_A["default"].weight)
+        ours.get_submodule(name).lora_B.copy_(target.lora_B["default"].weight)
+    gap = (ours(ids).logits - theirs(ids).logits).abs().max().item()
+    moved = (ours(ids).logits - base(ids).logits).abs().max().item()
+print(f"{len(wrapped)} LoRA layers; trainable: ours {count_trainable_parameters(ours)[0]:,}, "
+      f"peft {theirs.get_nb_trainable_parameters()[0]:,}")
+print(f"largest logit difference, ours vs peft: {gap:.1e} (vs the base model: {moved:.2f})")
+
+# %% [markdown]
+# After training, $W_0 + \frac{\alpha}{r} B A$ is one ordinary matrix: folding the update
+# into the weight removes the extra matrix products, so the fine-tuned model is exactly as
+# fast as the base model. `merge_lora` does it for every wrapped layer and hands back plain
+# layers:
 
 # %%
 from course_utils.finetune.lora import merge_lora
@@ -204,9 +320,7 @@ with torch.no_grad():  # pretend training happened: give B some values
           f"{(merged_model(ids).logits - unmerged).abs().max().item():.2e}")
 
 # %% [markdown]
-# The from-scratch LoRA and `peft`'s compute the same outputs given the same weights, before
-# and after merging (`tests/test_lora.py` checks it for `nn.Linear` and `Conv1D`). From here
-# on we use `peft`.
+# From here on we use `peft`.
 #
 # ## 3. LoRA with `peft`: the cheat-sheet version
 #
@@ -214,8 +328,6 @@ with torch.no_grad():  # pretend training happened: give B some values
 # LLaMA-style models:
 
 # %%
-from peft import LoraConfig, get_peft_model
-
 config = LoraConfig(r=8, lora_alpha=32, target_modules=["q_proj", "v_proj"],
                     lora_dropout=0.05, bias="none", task_type="CAUSAL_LM")
 try:

@@ -215,3 +215,62 @@ def test_prompt_tuning_text_init_uses_the_tokenizer_at_the_given_path(tmp_path):
     torch.testing.assert_close(prompt, expected)
     out = model(input_ids=torch.tensor([ids]))
     assert out.logits.shape[1] == 6 + len(ids)  # the virtual tokens come first
+
+
+class _Holder(nn.Module):
+    """One layer inside a module, so peft can target it by name."""
+
+    def __init__(self, layer: nn.Module):
+        super().__init__()
+        self.layer = layer
+
+    def forward(self, x):
+        return self.layer(x)
+
+
+@pytest.mark.parametrize("kind, d_in, d_out, r, alpha", [
+    ("linear", 7, 3, 2, 3.0), ("linear", 5, 5, 1, 8.0), ("conv1d", 9, 4, 3, 6.0),
+    ("conv1d", 6, 6, 4, 1.0)])
+def test_lora_layer_merge_unmerge_and_dropout_match_peft(kind, d_in, d_out, r, alpha):
+    """LoRALayer.merge/unmerge (in place) and train-mode dropout against peft's LoRA layer,
+    on Linear and Conv1D of odd and square sizes (the grader's reference for 06.1)."""
+    torch.manual_seed(3)
+    base = nn.Linear(d_in, d_out) if kind == "linear" else Conv1D(d_out, d_in)
+    with torch.no_grad():
+        base.bias.normal_()
+    mine = LoRALayer(copy.deepcopy(base), r=r, alpha=alpha, dropout=0.3)
+    theirs = get_peft_model(_Holder(copy.deepcopy(base)), LoraConfig(
+        r=r, lora_alpha=alpha, lora_dropout=0.3, target_modules=["layer"],
+        fan_in_fan_out=kind == "conv1d"))
+    peft_layer = theirs.base_model.model.layer
+    with torch.no_grad():
+        mine.lora_B.normal_()
+        peft_layer.lora_A["default"].weight.copy_(mine.lora_A)
+        peft_layer.lora_B["default"].weight.copy_(mine.lora_B)
+    trainable = {n.rsplit(".", 2)[0] for n, p in theirs.named_parameters() if p.requires_grad}
+    assert {n for n, p in mine.named_parameters() if p.requires_grad} == {"lora_A", "lora_B"}
+    assert len(trainable) == 2  # peft's lora_A and lora_B only
+    x = torch.randn(2, 5, d_in)
+    mine.train(), theirs.train()
+    with torch.random.fork_rng():
+        torch.manual_seed(11)
+        got = mine(x)
+    with torch.random.fork_rng():
+        torch.manual_seed(11)
+        want = theirs(x)
+    torch.testing.assert_close(got, want)  # one dropout mask, on the LoRA path only
+    mine.eval(), theirs.eval()
+    before = theirs(x)
+    torch.testing.assert_close(mine(x), before)
+    assert not torch.allclose(before, base(x), atol=1e-3)
+    mine.merge()
+    peft_layer.merge()
+    torch.testing.assert_close(mine.base.weight, peft_layer.base_layer.weight)
+    torch.testing.assert_close(mine(x), theirs(x), atol=1e-5, rtol=1e-4)
+    mine.merge()  # a second merge adds nothing (peft warns and does nothing)
+    torch.testing.assert_close(mine.base.weight, peft_layer.base_layer.weight)
+    mine.unmerge()
+    peft_layer.unmerge()
+    torch.testing.assert_close(mine.base.weight, base.weight, atol=1e-6, rtol=1e-5)
+    torch.testing.assert_close(mine(x), theirs(x), atol=1e-5, rtol=1e-4)
+    torch.testing.assert_close(mine(x), before, atol=1e-5, rtol=1e-4)
