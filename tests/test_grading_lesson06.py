@@ -622,14 +622,12 @@ def test_the_reference_and_a_learner_injection_pass():
 def test_injected_logits_equal_peft_s_with_the_same_a_and_b(targets, r, alpha):
     """The reference injection against peft on a 3-block GPT-2 of width 24: same targets
     (a list, or one regex), A and B copied from peft, the same logits and trainable names."""
+    from _tiny_lm import tiny_gpt2
     from peft import LoraConfig, get_peft_model
-    from transformers import GPT2Config, GPT2LMHeadModel
 
     from course_utils.finetune.lora import inject_lora
 
-    torch.manual_seed(0)
-    base = GPT2LMHeadModel(GPT2Config(vocab_size=40, n_positions=12, n_embd=24, n_layer=3,
-                                      n_head=3)).eval()
+    base = tiny_gpt2(40, n_positions=12, n_embd=24, n_layer=3, n_head=3).eval()
     theirs = get_peft_model(copy.deepcopy(base), LoraConfig(
         r=r, lora_alpha=alpha, target_modules=targets, fan_in_fan_out=True, lora_dropout=0.0))
     mine = inject_lora(copy.deepcopy(base), targets, r=r, alpha=alpha)
@@ -757,14 +755,12 @@ def test_the_reference_and_a_learner_soft_prompt_pass():
 def test_soft_prompt_inputs_give_peft_s_prompt_tuning_loss_and_logits(n, batch, seq):
     """The frozen model fed soft_prompt_inputs equals peft's prompt tuning with the same
     virtual embeddings copied in: logits at every position and the loss, with padding."""
+    from _tiny_lm import tiny_gpt2
     from peft import PromptTuningConfig, TaskType, get_peft_model
-    from transformers import GPT2Config, GPT2LMHeadModel
 
     from course_utils.finetune.soft_prompt import soft_prompt_inputs
 
-    torch.manual_seed(n)
-    base = GPT2LMHeadModel(GPT2Config(vocab_size=50, n_positions=32, n_embd=24, n_layer=2,
-                                      n_head=3)).eval()
+    base = tiny_gpt2(50, n_positions=32, n_embd=24, n_layer=2, n_head=3, seed=n).eval()
     peft_model = get_peft_model(copy.deepcopy(base), PromptTuningConfig(
         task_type=TaskType.CAUSAL_LM, num_virtual_tokens=n)).eval()
     prompt = torch.randn(n, 24)
