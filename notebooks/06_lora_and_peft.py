@@ -12,9 +12,11 @@
 # and compares everything with full fine-tuning on the same task and budget.
 #
 # **You will:** see that a real fine-tuning update has low rank, write a LoRA layer (with
-# merge and unmerge) as a module, count trainable parameters, inject LoRA by name, apply `peft` (and fix the
-# cheat-sheet version's `target_modules`), and read a cost/quality table of full fine-tuning, LoRA
-# at several ranks and prompt tuning.
+# merge and unmerge) as a module, count trainable parameters, inject LoRA into course-gpt by
+# name, apply `peft` (and fix the cheat-sheet version's `target_modules`), build the inputs of
+# prompt tuning by hand and meet P-tuning, read a cost/quality table of full fine-tuning,
+# LoRA at several ranks and targets, prompt tuning and P-tuning on a short budget, and measure
+# what $\alpha / r$ does when the rank changes.
 
 # %%
 from course_utils import check, hint, progress, solution, start_lesson
@@ -357,46 +359,131 @@ peft_lora = get_peft_model(copy.deepcopy(base), config)
 peft_lora.print_trainable_parameters()
 
 # %% [markdown]
-# ## 4. Prompt tuning
+# ## 4. Prompt tuning and P-tuning
 #
-# Prompt tuning leaves every weight alone and learns a few **virtual tokens**: input
-# embeddings put in front of every example. With `PromptTuningInit.TEXT` they start as the
-# embeddings of a real instruction, tokenized by the tokenizer at `tokenizer_name_or_path`;
-# cheat-sheets put a hub model's name there (`tokenizer_name_or_path="bigscience/bloomz-560m"`),
-# we give the bundled tokenizer's directory, so nothing is downloaded.
+# Prompt tuning leaves every weight alone and learns a few **virtual tokens**: $n$ input
+# embeddings, a tensor of shape `(n, d_model)`, put in front of every example. The frozen
+# model never sees token ids for them, only their embeddings; what is trained is the tensor
+# itself. Cheat-sheets often call this "P-tuning", but that is a different method:
+#
+# - **prompt tuning** (`PromptTuningConfig`, Lester et al., 2021) trains the `n` virtual
+#   embeddings directly;
+# - **P-tuning** (`PromptEncoderConfig`, Liu et al., 2021) *produces* them with a small
+#   trainable network, the **prompt encoder** (an MLP or an LSTM over an embedding table of
+#   its own), and trains that network. The reparameterisation makes training steadier; after
+#   training only its `n` outputs matter.
+#
+# Both feed the frozen model the same way, and that part you write now.
+#
+# ### Exercise 06.4: the inputs of prompt tuning
+#
+# `soft_prompt_inputs(prompt, input_ids, attention_mask, labels, embedding)` returns the dict
+# the frozen model is called with (`model(**inputs)`): `inputs_embeds`, the token embeddings
+# `embedding(input_ids)` with `prompt` (`(n, d_model)`, the same for every example) in front,
+# `(batch, n + seq, d_model)`; `attention_mask` with `n` ones in front (every token may attend
+# to the virtual ones); `labels` with `n` labels of `-100` in front (the loss skips them: there
+# is nothing to predict there). A `None` mask or `None` labels stay `None`. Keep the gradient
+# path to `prompt`: it is the only thing that trains.
 
 # %%
-from peft import PromptTuningConfig, PromptTuningInit
+def soft_prompt_inputs(prompt, input_ids, attention_mask, labels, embedding):
+    ### BEGIN SOLUTION
+    batch, n = input_ids.shape[0], prompt.shape[0]
+    embeds = embedding(input_ids)
+    virtual = prompt.to(embeds.dtype).unsqueeze(0).expand(batch, -1, -1)
+    out = {"inputs_embeds": torch.cat([virtual, embeds], dim=1), "attention_mask": None,
+           "labels": None}
+    if attention_mask is not None:
+        ones = torch.ones(batch, n, dtype=attention_mask.dtype)
+        out["attention_mask"] = torch.cat([ones, attention_mask], dim=1)
+    if labels is not None:
+        out["labels"] = torch.cat([torch.full((batch, n), -100, dtype=labels.dtype), labels],
+                                  dim=1)
+    return out
+    ### END SOLUTION
+
+
+# %%
+check("06.4", soft_prompt_inputs)
+
+# %% [markdown]
+# `peft` does the same. With `PromptTuningInit.TEXT` the virtual embeddings start as the
+# embeddings of a real instruction, tokenized by the tokenizer at `tokenizer_name_or_path`;
+# cheat-sheets put a hub model's name there (`tokenizer_name_or_path="bigscience/bloomz-560m"`),
+# we give the bundled tokenizer's directory, so nothing is downloaded. Feeding the frozen
+# course-gpt `course_utils`' `soft_prompt_inputs` (the function you just wrote) with `peft`'s
+# virtual embeddings gives `peft`'s logits and loss:
+
+# %%
+from peft import PromptEncoderConfig, PromptTuningConfig, PromptTuningInit
+
+from course_utils.finetune.soft_prompt import soft_prompt_inputs
 
 pt_config = PromptTuningConfig(
     task_type="CAUSAL_LM", prompt_tuning_init=PromptTuningInit.TEXT, num_virtual_tokens=8,
     prompt_tuning_init_text="Is each review positive, negative or neutral?",
     tokenizer_name_or_path=str(asset_path("course-gpt")))
-peft_prompt = get_peft_model(copy.deepcopy(base), pt_config)
+peft_prompt = get_peft_model(copy.deepcopy(base), pt_config).eval()
 peft_prompt.print_trainable_parameters()
+batch = tok([f"Review: {t}\nSentiment:" for t in splits["test"]["text"][:4]],
+            return_tensors="pt", padding=True)
+labels = batch["input_ids"].masked_fill(batch["attention_mask"] == 0, -100)
+virtual = peft_prompt.prompt_encoder["default"].embedding.weight  # (8, d_model): what trains
+with torch.no_grad():
+    want = peft_prompt(**batch, labels=labels)
+    got = base(**soft_prompt_inputs(virtual, batch["input_ids"], batch["attention_mask"], labels,
+                                    base.get_input_embeddings()))
+print(f"by hand vs peft: logits {tuple(got.logits.shape)}, largest difference "
+      f"{(got.logits - want.logits).abs().max().item():.1e}; loss {got.loss.item():.4f} vs "
+      f"{want.loss.item():.4f}")
 
 # %% [markdown]
-# ## 5. Full fine-tuning vs LoRA vs prompt tuning
+# P-tuning with `peft`: the same 8 virtual tokens, produced by an MLP prompt encoder. It
+# trains more parameters (the encoder's), yet at the end it, too, only hands the model 8
+# embeddings, which go in through the same `soft_prompt_inputs`:
+
+# %%
+p_config = PromptEncoderConfig(task_type="CAUSAL_LM", num_virtual_tokens=8,
+                               encoder_hidden_size=64, encoder_reparameterization_type="MLP")
+peft_ptuning = get_peft_model(copy.deepcopy(base), p_config).eval()
+peft_ptuning.print_trainable_parameters()
+with torch.no_grad():
+    produced = peft_ptuning.get_prompt(batch_size=1)[0]  # the encoder's output, (8, d_model)
+    want = peft_ptuning(**batch, labels=labels)
+    got = base(**soft_prompt_inputs(produced, batch["input_ids"], batch["attention_mask"],
+                                    labels, base.get_input_embeddings()))
+print(f"P-tuning's {tuple(produced.shape)} virtual embeddings by hand vs peft: largest logit "
+      f"difference {(got.logits - want.logits).abs().max().item():.1e}")
+
+# %% [markdown]
+# ## 5. Full fine-tuning vs LoRA vs prompt tuning and P-tuning
 #
-# Same task, same training examples, same number of steps and batch size as lesson 05's full
-# fine-tuning; each method gets the learning rate that suits it (fewer trainable parameters
-# usually want a larger one; a small sweep on the validation loss chose them). LoRA runs at
-# ranks 1, 4 and 16 on every linear layer of the blocks (`c_attn`, `c_proj`, `c_fc`), and once
-# on `c_attn` alone, the GPT-2 counterpart of the cheat-sheet's queries-and-values choice. Every
-# run is measured by the same meter as in lesson 05, and saves what it trained: the whole model
-# for full fine-tuning, only the adapter for the others.
+# After lesson 05's 30 steps every method but prompt tuning answers every test review right,
+# and a table where everything scores 100% says nothing about quality. So the comparison
+# gives every method a **short budget**: the same training examples and batch size, but only
+# a few optimizer steps, where the methods are still learning and differ. Full fine-tuning
+# runs again with this budget. Each method gets the learning rate that suits it (fewer
+# trainable parameters usually want a larger one; a small sweep on the validation loss chose
+# them). LoRA runs at ranks 1, 4 and 16 on every linear layer of the blocks (`c_attn`,
+# `c_proj`, `c_fc`), and once on `c_attn` alone, the GPT-2 counterpart of the cheat-sheet's
+# queries-and-values choice; prompt tuning and P-tuning get 8 virtual tokens each. Every run
+# is seeded, measured by the same meter as in lesson 05, and saves what it trained: the whole
+# model for full fine-tuning, only the adapter for the others.
 
 # %%
 from tqdm.auto import tqdm
 
 from course_utils.finetune import finetune
-from course_utils.finetune.methods import COMPARISON
+from course_utils.finetune.methods import COMPARISON, comparison_recipe
 
+short = comparison_recipe(recipe)
+print(f"budget: {short.max_steps} steps of {short.batch_size} examples "
+      f"(lesson 05: {recipe.max_steps} steps)")
 base_params = costs.count_parameters(base)[1]
-results, runs = [full_cost], {}
-for method in tqdm([m for m in COMPARISON if m.kind != "full"], desc="fine-tuning runs"):
+results, runs = [], {}
+for method in tqdm(COMPARISON, desc="fine-tuning runs"):
     model = method.apply(copy.deepcopy(base), asset_path("course-gpt"))
-    runs[method.name] = finetune(model, tok, method.name, f"{OUT}/{method.name}", recipe,
+    runs[method.name] = finetune(model, tok, method.name, f"{OUT}/{method.name}", short,
                                  splits=splits, base_params=base_params, quiet=True,
                                  learning_rate=method.learning_rate, eval_strategy="no")
     results.append(runs[method.name].cost)
@@ -407,15 +494,16 @@ costs.plot_costs(results)
 plt.show()
 
 # %%
-lora_runs = [c for c in results if c.method.startswith("LoRA") and c.trainable_fraction < 0.05]
-best = max(lora_runs, key=lambda c: c.accuracy)
-gap = 100 * (full_cost.accuracy - best.accuracy)
-where = f"{abs(gap):.1f} points {'behind' if gap > 0 else 'ahead of'}" if gap else "level with"
-print(f"best LoRA under 5% of the parameters: {best.method}, accuracy {best.accuracy:.1%}, "
-      f"{where} full fine-tuning ({full_cost.accuracy:.1%}), training "
-      f"{100 * best.trainable_fraction:.2f}% as many parameters.")
-print("target (within 2 points of full fine-tuning with under 5% of the parameters):",
-      "met" if gap <= 2 and best.trainable_fraction < 0.05 else "NOT met")
+ranked = sorted(results, key=lambda c: -c.accuracy)
+print("test accuracy after", short.max_steps, "steps, best first (chance is 33.3%):")
+for c in ranked:
+    print(f"  {c.method:<24} {c.accuracy:6.1%}   training {100 * c.trainable_fraction:6.2f}% "
+          f"of the parameters")
+full_run = runs["full"].cost
+lora_runs = [c for c in results if c.method.startswith("LoRA")]
+best = max(lora_runs, key=lambda c: (c.accuracy, -c.trainable_fraction))
+print(f"best LoRA: {best.method}, {100 * (best.accuracy - full_run.accuracy):+.1f} points vs "
+      f"full fine-tuning, with {100 * best.trainable_fraction:.2f}% of the parameters")
 
 # %% [markdown]
 # How to read the table:
@@ -436,10 +524,15 @@ print("target (within 2 points of full fine-tuning with under 5% of the paramete
 #   saves. Times measured in a notebook also depend on whatever else the machine is doing:
 #   `benchmarks/finetune.py` measures them properly, the methods taking turns, medians over
 #   repeats (`benchmarks/results/finetune.md`).
-# - **Accuracy**: the rank is a budget, and a narrow task needs little of it. *Where* the
-#   adapters go matters as much: compare LoRA on `c_attn` alone with LoRA on every linear
-#   layer at the same number of steps. Prompt tuning steers only through the input; it is the
-#   weakest with small models and short training, and gets competitive on large models.
+# - **Accuracy** on a short budget is a race: read the ranking above. More rank is more
+#   capacity to move in a few steps, and *where* the adapters go matters as much as how many
+#   there are (compare LoRA r=4 on `c_attn` alone with r=4 on every linear layer). A method's
+#   learning rate is part of the method: with its larger rate, a LoRA can even overtake full
+#   fine-tuning in a handful of steps, and the order can change with a longer budget (lesson
+#   05's 30 steps put nearly everything at 100%). Prompt tuning and P-tuning steer only
+#   through the input; with small models and short training they are among the weakest
+#   (P-tuning's prompt encoder must first learn what to produce), and they get competitive
+#   on large models.
 #
 # ## 6. Saving, loading and merging a `peft` adapter
 
@@ -466,14 +559,66 @@ print(f"merge_and_unload() gives a plain {type(merged).__name__}; merged == unme
       f"(largest difference {(merged_out - loaded_out).abs().max().item():.1e})")
 
 # %% [markdown]
+# ## 7. What $\frac{\alpha}{r}$ does when the rank changes
+#
+# The LoRA update is $\Delta W = s\,BA$ with the scaling $s = \frac{\alpha}{r}$. Precisely:
+#
+# - with $\alpha$ **fixed**, $s$ shrinks as $r$ grows: doubling the rank halves the factor;
+# - with $\alpha$ **tied** to $r$ (this course's recipes use $\alpha = 2r$), $s = 2$ for every
+#   rank: the factor is constant;
+# - **neither** makes the size of the update independent of $r$. $BA$ is a sum of $r$
+#   rank-one terms, and Adam moves every entry of $A$ and $B$ by about the learning rate
+#   whatever the rank, so with a constant factor the update grows with $r$; dividing by $r$
+#   at fixed $\alpha$ over-corrects, and high ranks then learn slowly. Rank-stabilised LoRA
+#   (Kalajdzievski, 2023; `use_rslora=True` in `peft`) scales by $\frac{\alpha}{\sqrt{r}}$,
+#   between the two, which its analysis shows keeps learning stable as $r$ grows large.
+#
+# Measured: one LoRA layer (`d_in = d_out = 64`, the twin of your class from `course_utils`)
+# trained by Adam for 10 steps towards a random target, at four ranks and the three
+# scalings; the size of the update $\|s\,BA\|_F$ after those steps, and how it changes from
+# $r = 4$ to $r = 64$:
+
+# %%
+def update_norm(r, scaling, steps=10, d=64):
+    torch.manual_seed(0)
+    layer = LoRALayer(torch.nn.Linear(d, d), r=r, alpha=scaling * r)  # so that alpha / r = s
+    x, target = torch.randn(256, d), torch.randn(256, d)
+    optimizer = torch.optim.Adam([layer.lora_A, layer.lora_B], lr=1e-2)
+    for _ in range(steps):
+        optimizer.zero_grad()
+        torch.nn.functional.mse_loss(layer(x), target).backward()
+        optimizer.step()
+    return layer.delta_weight().norm().item()
+
+
+ranks = (1, 4, 16, 64)
+schemes = {"alpha = 8 fixed (s = 8 / r)": lambda r: 8 / r,
+           "alpha = 2r (s = 2)": lambda r: 2.0,
+           "rsLoRA, alpha = 2 (s = 2 / sqrt r)": lambda r: 2 / math.sqrt(r)}
+print(f"{'':36}" + "".join(f"r={r:<8}" for r in ranks) + "r=64 / r=4")
+for label, s in schemes.items():
+    norms = [update_norm(r, s(r)) for r in ranks]
+    print(f"{label:36}" + "".join(f"{n:<10.3f}" for n in norms) + f"x{norms[3] / norms[1]:.2f}")
+
+# %% [markdown]
+# Read the last column: with $\alpha = 2r$ (a constant factor) the update keeps growing with
+# the rank, with $\alpha$ fixed it falls at high ranks, and $\frac{\alpha}{\sqrt r}$ lies
+# between them. So changing $r$ in a recipe with $\alpha = 2r$ is not free: the effective step
+# size changes with it, and the learning rate may need retuning (or use rsLoRA).
+#
 # ## Summary
 #
 # - A fine-tuning update is close to low rank; LoRA trains it as $\frac{\alpha}{r} BA$ with
 #   $B = 0$ at the start, on frozen weights, and merges it back for free inference.
 # - With `peft`: `LoraConfig` + `get_peft_model`, with `target_modules` named after *your*
 #   model's layers (`c_attn` for GPT-2, `q_proj`/`v_proj` for LLaMA).
-# - Prompt tuning trains only a few input embeddings; `PromptTuningInit.TEXT` starts them
-#   from a real instruction.
+# - LoRA is a module around a frozen layer (mind `Conv1D`'s transposed weight), injected by
+#   name with `peft`'s matching rules.
+# - Prompt tuning trains only a few input embeddings, prepended with a longer mask and -100
+#   labels; `PromptTuningInit.TEXT` starts them from a real instruction. P-tuning produces
+#   them with a small prompt encoder instead.
+# - $\frac{\alpha}{r}$ with $\alpha = 2r$ keeps the factor constant, not the update's size;
+#   rsLoRA's $\frac{\alpha}{\sqrt r}$ is the stable middle.
 # - Parameter-efficient methods cut trainable parameters, optimizer state and checkpoint size
 #   by orders of magnitude; activations and compute per step stay.
 
