@@ -28,6 +28,7 @@ from course_utils.finetune.lora import (
     merge_lora,
     merge_lora_weights,
     rank_for_energy,
+    target_matches,
     update_singular_values,
 )
 
@@ -274,3 +275,28 @@ def test_lora_layer_merge_unmerge_and_dropout_match_peft(kind, d_in, d_out, r, a
     torch.testing.assert_close(mine.base.weight, base.weight, atol=1e-6, rtol=1e-5)
     torch.testing.assert_close(mine(x), theirs(x), atol=1e-5, rtol=1e-4)
     torch.testing.assert_close(mine(x), before, atol=1e-5, rtol=1e-4)
+
+
+@pytest.mark.parametrize("targets", [["c_attn"], ["attn.c_proj"], ["1.mlp.c_fc"], ["lm_head"],
+                                     ["c_fc", "c_proj"], r"transformer\.h\.1[01]?\.mlp\.c_fc",
+                                     r".*c_attn", "c_attn"])
+def test_target_names_match_as_in_peft(targets):
+    """target_matches against peft's own rule, on every module name of a 12-block GPT-2."""
+    from peft.tuners.tuners_utils import check_target_module_exists
+
+    model = tiny_gpt(30, n_layer=12, n_embd=8)
+    config = LoraConfig(target_modules=targets)
+    for name, _ in model.named_modules():
+        if name:
+            assert target_matches(name, targets) == bool(
+                check_target_module_exists(config, name)), name
+
+
+def test_p_tuning_trains_only_its_prompt_encoder():
+    from course_utils.finetune.methods import Method
+
+    model = Method("P-tuning", "p-tuning", learning_rate=1e-2, num_virtual_tokens=5).apply(
+        tiny_gpt(60, seed=2))
+    trainable = [n for n, p in model.named_parameters() if p.requires_grad]
+    assert trainable and all("prompt_encoder" in n for n in trainable)
+    assert model.get_prompt(batch_size=2).shape[:2] == (2, 5)
