@@ -1,4 +1,4 @@
-"""Cost of a fine-tuning step: full fine-tuning vs LoRA at several ranks vs prompt tuning.
+"""Cost and quality of fine-tuning: full fine-tuning vs LoRA at several ranks vs prompt tuning.
 
     python benchmarks/finetune.py [--steps 12] [--repeats 5] [--threads 2] [--random]
 
@@ -10,7 +10,11 @@ tensors during one step (weights, gradients, optimizer state, activations). The 
 turns (full, LoRA r=1, ..., prompt tuning, full, ...) ``--repeats`` times and each figure is the
 median over the repeats. The model is the bundled course-gpt, or with ``--random`` (or when the
 checkpoint is missing) a randomly initialised GPT-2 of the same shape: speed and memory do not
-depend on the weights. Writes ``benchmarks/results/finetune.json`` and ``.md``.
+depend on the weights.
+
+Quality (bundled course-gpt only): one seeded run per method with lesson 06's comparison
+budget (:func:`course_utils.finetune.methods.comparison_recipe`, a few steps), scored by its
+test accuracy, as the lesson does. Writes ``benchmarks/results/finetune.json`` and ``.md``.
 """
 
 from __future__ import annotations
@@ -41,7 +45,7 @@ from course_utils.finetune import (  # noqa: E402
     sentiment_splits,
     training_arguments,
 )
-from course_utils.finetune.methods import COMPARISON, Method  # noqa: E402
+from course_utils.finetune.methods import COMPARISON, Method, comparison_recipe  # noqa: E402
 
 MB = costs.MB
 
@@ -99,6 +103,23 @@ def run_once(method: Method, make_model, tokenizer, tok_path, datasets, recipe: 
                         size_on_disk_bytes=costs.size_on_disk(out))
 
 
+def quality(make_model, tokenizer, tok_path) -> dict[str, float]:
+    """Test accuracy of each method after lesson 06's short comparison budget (seeded)."""
+    from course_utils.finetune import finetune
+
+    recipe = comparison_recipe()
+    splits = sentiment_splits(recipe)
+    accuracy = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for method in COMPARISON:
+            base = make_model()
+            run = finetune(method.apply(base, tok_path), tokenizer, method.name,
+                           Path(tmp) / method.name.replace(" ", "_"), recipe, splits=splits,
+                           quiet=True, learning_rate=method.learning_rate, eval_strategy="no")
+            accuracy[method.name] = run.cost.accuracy
+    return accuracy
+
+
 def main(argv: list[str] | None = None) -> dict:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--steps", type=int, default=12)
@@ -138,6 +159,10 @@ def main(argv: list[str] | None = None) -> dict:
             "time_per_step_ms_median": 1000 * statistics.median(times),
             "time_per_step_ms_min": 1000 * min(times), "time_per_step_ms_max": 1000 * max(times),
             "size_on_disk_mb": first.size_on_disk_bytes / MB, "runs": len(rs)})
+    accuracy = {} if model_desc != "bundled course-gpt" else quality(make_model, tokenizer,
+                                                                        tok_path)
+    for r in rows:
+        r["accuracy"] = accuracy.get(r["method"])
     full = rows[0]
     load = (load_before, os.getloadavg()[0])
     lines = [f"Fine-tuning cost per step ({model_desc}; batch {recipe.batch_size}, "
@@ -155,6 +180,13 @@ def main(argv: list[str] | None = None) -> dict:
             f"{r['time_per_step_ms_max']:.0f}) | "
             f"{r['time_per_step_ms_median'] / full['time_per_step_ms_median']:.2f}x | "
             f"{r['size_on_disk_mb']:.2f} MB |")
+    if accuracy:
+        steps = comparison_recipe().max_steps
+        lines += ["", f"Quality: test accuracy after lesson 06's comparison budget ({steps} "
+                      f"steps of {recipe.batch_size}, one seeded run each; chance 33.3%)", "",
+                  "| method | trainable params | test accuracy |", "|---|---:|---:|"]
+        lines += [f"| {r['method']} | {r['trainable_params']:,} | {r['accuracy']:.1%} |"
+                  for r in rows]
     data = {"model": model_desc, "steps": args.steps, "repeats": args.repeats,
             "batch_size": recipe.batch_size, "load_average": load, "methods": rows}
     write_results("finetune", data, "\n".join(lines))

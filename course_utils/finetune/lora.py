@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import copy
 import math
+import re
 
 import torch
 from torch import nn
@@ -82,23 +83,43 @@ class LoRALayer(nn.Module):
         self.lora_B = nn.Parameter(torch.zeros(d_out, r, dtype=like.dtype, device=like.device))
         nn.init.kaiming_uniform_(self.lora_A, a=math.sqrt(5))  # peft's default for A
         self.dropout = nn.Dropout(dropout) if dropout > 0 else nn.Identity()
+        self.merged = False
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.merged:  # the update is inside base.weight already
+            return self.base(x)
         update = (self.dropout(x) @ self.lora_A.T) @ self.lora_B.T
         return self.base(x) + self.scaling * update
+
+    def _delta_in_base_layout(self) -> torch.Tensor:
+        delta = self.delta_weight().detach()
+        return delta.T if isinstance(self.base, Conv1D) else delta  # Conv1D: (d_in, d_out)
+
+    def merge(self) -> None:
+        """Fold the update into ``base.weight`` (in place); forward is then the base layer
+        alone. Merging a merged layer changes nothing (the update is added once)."""
+        if not self.merged:
+            with torch.no_grad():
+                self.base.weight.add_(self._delta_in_base_layout())
+            self.merged = True
+
+    def unmerge(self) -> None:
+        """Take the update back out of ``base.weight``, so ``A`` and ``B`` can train again."""
+        if self.merged:
+            with torch.no_grad():
+                self.base.weight.sub_(self._delta_in_base_layout())
+            self.merged = False
 
     def delta_weight(self) -> torch.Tensor:
         """``(alpha / r) * B @ A`` in ``nn.Linear`` layout ``(d_out, d_in)``."""
         return self.scaling * (self.lora_B @ self.lora_A)
 
-    def merged(self) -> nn.Module:
+    def merged_layer(self) -> nn.Module:
         """A plain copy of the base layer with the update folded into its weight."""
-        delta = self.delta_weight().detach()
-        if isinstance(self.base, Conv1D):
-            delta = delta.T  # Conv1D keeps its weight as (d_in, d_out)
         layer = copy.deepcopy(self.base)
-        with torch.no_grad():
-            layer.weight.add_(delta)
+        if not self.merged:
+            with torch.no_grad():
+                layer.weight.add_(self._delta_in_base_layout())
         return layer
 
     def extra_repr(self) -> str:
@@ -113,34 +134,46 @@ def linear_module_names(model: nn.Module) -> list[str]:
                    if isinstance(m, LINEAR_TYPES) and name})
 
 
-def _matches(name: str, targets: list[str]) -> bool:
-    return any(name == t or name.endswith("." + t) for t in targets)
+def target_matches(name: str, target_modules: str | list[str] | tuple[str, ...]) -> bool:
+    """Does module ``name`` match ``target_modules``, as ``peft`` matches them?
 
-
-def inject_lora(model: nn.Module, target_modules: list[str] | tuple[str, ...], r: int = 8,
-                alpha: float = 16.0, dropout: float = 0.0) -> nn.Module:
-    """Freeze ``model`` and wrap every linear layer named in ``target_modules`` with LoRA.
-
-    A target matches a module whose full name is it or ends with ``.<target>`` (so ``"c_attn"``
-    matches ``transformer.h.0.attn.c_attn``). Modifies ``model`` in place and returns it.
+    A list names modules by their last components: ``"c_attn"`` or ``"attn.c_attn"`` matches
+    ``transformer.h.0.attn.c_attn`` (the full name is it, or ends with ``.`` + it; a plain
+    substring is not enough: ``"1.mlp.c_fc"`` must not match ``h.11.mlp.c_fc``). A single
+    string is a regular expression that must match the *whole* name.
     """
     if isinstance(target_modules, str):
-        target_modules = [target_modules]
-    targets = list(target_modules)
-    if not targets:
+        return re.fullmatch(target_modules, name) is not None
+    return any(name == t or name.endswith("." + t) for t in target_modules)
+
+
+def inject_lora(model: nn.Module, target_modules: str | list[str] | tuple[str, ...],
+                r: int = 8, alpha: float = 16.0, dropout: float = 0.0,
+                layer: type[nn.Module] | None = None) -> nn.Module:
+    """Freeze ``model`` and wrap every linear layer matching ``target_modules`` with LoRA.
+
+    ``target_modules`` matches names as in ``peft`` (:func:`target_matches`); ``layer`` is the
+    LoRA class to wrap with, called as ``layer(base, r, alpha, dropout)`` (default
+    :class:`LoRALayer`). Everything is frozen first, so only the new ``A`` and ``B`` train.
+    Modifies ``model`` in place and returns it.
+    """
+    if not isinstance(target_modules, str):
+        target_modules = list(target_modules)
+    if not target_modules:
         raise ValueError("target_modules is empty: name at least one layer, e.g. ['c_attn']")
     found = [name for name, m in model.named_modules()
-             if name and _matches(name, targets) and isinstance(m, LINEAR_TYPES)]
+             if name and target_matches(name, target_modules) and isinstance(m, LINEAR_TYPES)]
     if not found:
-        raise ValueError(f"none of target_modules={targets} is a linear layer of this "
+        raise ValueError(f"none of target_modules={target_modules!r} is a linear layer of this "
                          f"{type(model).__name__}; its linear layers are called "
                          f"{linear_module_names(model)}")
+    wrap = LoRALayer if layer is None else layer
     for p in model.parameters():
         p.requires_grad_(False)
-    for name in found:
+    for name in found:  # the names were collected first: the tree changes as we replace
         parent_name, _, child = name.rpartition(".")
         parent = model.get_submodule(parent_name) if parent_name else model
-        setattr(parent, child, LoRALayer(getattr(parent, child), r, alpha, dropout))
+        setattr(parent, child, wrap(getattr(parent, child), r, alpha, dropout))
     return model
 
 
@@ -152,7 +185,7 @@ def merge_lora(model: nn.Module) -> nn.Module:
     for name in wrapped:
         parent_name, _, child = name.rpartition(".")
         parent = model.get_submodule(parent_name) if parent_name else model
-        setattr(parent, child, getattr(parent, child).merged())
+        setattr(parent, child, getattr(parent, child).merged_layer())
     return model
 
 
@@ -179,4 +212,4 @@ def rank_for_energy(singular_values: torch.Tensor, energy: float = 0.9) -> int:
 
 __all__ = ["LINEAR_TYPES", "LoRALayer", "count_trainable_parameters", "inject_lora",
            "linear_module_names", "lora_forward", "merge_lora", "merge_lora_weights",
-           "rank_for_energy", "update_singular_values"]
+           "rank_for_energy", "target_matches", "update_singular_values"]

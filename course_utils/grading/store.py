@@ -2,11 +2,10 @@
 
 The file maps exercise ids to ``{"status", "last_status", "attempts", "updated"}`` and holds
 its format version under ``"_version"``. Version 2 renumbered exercises into notebook order
-(05.2 <-> 05.3, 08.1 <-> 08.2), version 3 renumbered lesson 03, version 4 lesson 07 (see
-``_RENAMES``): an older
-file is read once with its ids mapped and written back with the version, so no mapping is
-ever applied twice. A damaged file is kept
-as a backup next to it and progress starts afresh; nothing here ever stops a lesson.
+(05.2 <-> 05.3, 08.1 <-> 08.2), version 3 renumbered lesson 03 and version 4 lessons 06 and 07
+(see ``_RENAMES``): an older file is read once with its ids mapped and written back with the
+version, so no mapping is ever applied twice. A damaged file is kept as a backup next to it
+and progress starts afresh; nothing here ever stops a lesson.
 """
 
 from __future__ import annotations
@@ -22,13 +21,16 @@ _VERSION_KEY = "_version"
 # Old id -> new id (None: that exercise is gone, its progress is dropped), for files written
 # before each version. Version 3: lesson 03 became the whole GPT; its old top-k and KV-cache
 # exercises moved to 03.11 and 03.13, while the old 03.1/03.2 (one-line masks and positions)
-# and 01.3 (a plain causal mask) are different exercises now.
+# and 01.3 (a plain causal mask) are different exercises now. Version 4: lesson 06's one-line
+# forward (06.1) and merge (06.3) formulas gave way to a LoRA layer class (the new 06.1) and
+# new exercises after the count (06.2, unchanged), so their progress is dropped.
 _RENAMES: dict[int, dict[str, str | None]] = {
     2: {"05.2": "05.3", "05.3": "05.2", "08.1": "08.2", "08.2": "08.1"},
     3: {"03.3": "03.11", "03.4": "03.13", "03.1": None, "03.2": None, "01.3": None},
     # Version 4: lesson 07's brevity penalty became part of corpus BLEU (the new 07.2; the old
-    # 07.2's progress is dropped), ROUGE-L took 07.4, so perplexity moved to 07.5.
-    4: {"07.2": None, "07.4": "07.5"},
+    # 07.2's progress is dropped), ROUGE-L took 07.4, so perplexity moved to 07.5; lesson 06's
+    # forward and merge formulas (06.1, 06.3) gave way to the LoRA layer class and injection.
+    4: {"07.2": None, "07.4": "07.5", "06.1": None, "06.3": None},
 }
 
 
