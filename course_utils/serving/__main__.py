@@ -39,7 +39,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--draft-model", default=None, metavar="NAME",
                         help="a smaller model with the same tokenizer (e.g. course-gpt-mini): "
                              "greedy requests (temperature 0) are decoded speculatively, with "
-                             "the same text; sampling requests take the ordinary path")
+                             "the same text, one row at a time (for latency at light load); "
+                             "sampling requests take the ordinary batched path")
     parser.add_argument("--num-draft-tokens", type=int, default=4, metavar="K",
                         help="tokens the draft proposes per round (with --draft-model)")
     parser.add_argument("--log-level", default="warning")

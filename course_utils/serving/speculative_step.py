@@ -9,6 +9,10 @@ Rows that sample go through the ordinary batched path: speculative *sampling* ne
 draft's and the target's distributions at every drafted position, which this step does not
 compute. Each round's accepted tokens are handed to the request one by one, so streaming,
 stop strings, ``max_tokens``, end-of-text and cancellation behave as they do without a draft.
+
+It is a latency option for a lightly loaded server: greedy rows no longer share forward passes
+(each accepts a different number of tokens per round), so under concurrent load the batched
+path gives far more tokens per second (``benchmarks/load_test.py --draft-model`` measures).
 """
 
 from __future__ import annotations
