@@ -1,12 +1,15 @@
 """Load test of lesson 08's service: one request at a time (the cheat-sheet design) vs batching.
 
     python benchmarks/load_test.py [--model course-gpt] [--clients 1 4 16] [--tokens 32]
+    python benchmarks/load_test.py --draft-model course-gpt-mini   # + a speculative server
 
 The script starts one server per mode (``python -m course_utils.serving`` on 127.0.0.1, free
 ports), warms them up, then for each number of concurrent clients runs closed loops: every
 client sends a request, waits for the answer, sends the next. The two modes take turns in
 ``--rounds`` short rounds of ``--requests`` requests per client; a level stops early after
-``--seconds``, so the run is bounded. It reports throughput (requests/s and generated tokens/s,
+``--seconds``, so the run is bounded. With ``--draft-model`` a third server decodes the same
+greedy requests speculatively (lesson 09); its results go to ``results/load_test_draft``. It
+reports throughput (requests/s and generated tokens/s,
 from the API's ``usage``; medians over rounds) and p50/p99 latency, writes
 ``results/load_test.json`` and ``.md``, and prints the table.
 
@@ -36,6 +39,7 @@ from course_utils.serving.background import ServerProcess  # noqa: E402
 PROMPTS = ["Once upon a time", "The little robot", "Tom had three apples", "In the forest",
            "Question: what is two plus three?", "Anna went to the market and"]
 MODES = {"one at a time": ["--no-batching"], "batched": []}
+DRAFT_MODE = "batched + draft"
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -82,11 +86,15 @@ def measure(args: argparse.Namespace) -> list[dict]:
     drift in the machine's load (it is shared) hits both modes alike. Throughput is the
     median over rounds; latency percentiles pool every request of the level."""
     threads = ["--threads", str(args.threads)] if args.threads else []
+    modes = dict(MODES)
+    if args.draft_model:
+        modes[DRAFT_MODE] = ["--draft-model", args.draft_model,
+                             "--num-draft-tokens", str(args.num_draft_tokens)]
     rows = []
     with ExitStack() as stack:
         servers = {mode: stack.enter_context(ServerProcess("--model", args.model, *flags,
                                                            *threads, startup_timeout=180))
-                   for mode, flags in MODES.items()}
+                   for mode, flags in modes.items()}
         name = httpx.get(f"{servers['batched'].url}/v1/models").json()["data"][0]["id"]
         for server in servers.values():  # warm-up
             asyncio.run(run_round(server.url, name, 2, 2, time.perf_counter() + 30,
@@ -114,6 +122,8 @@ def measure(args: argparse.Namespace) -> list[dict]:
             stats = httpx.get(f"{server.url}/health").json()
             print(f"  {mode}: {stats['requests']} requests in {stats['batches']} batches "
                   f"(mean batch size {stats['mean_batch_size']})")
+            if "speculative" in stats:
+                print(f"  {mode}: acceptance rate {stats['speculative']['acceptance_rate']}")
     return rows
 
 
@@ -131,6 +141,11 @@ def table(rows: list[dict], clients: list[int]) -> str:
         speedup = bat["tokens_per_s"] / one["tokens_per_s"]
         lines.append(f"- {c} clients: batched gives {speedup:.1f}x the throughput of one at a "
                      f"time.")
+        draft = next((r for r in rows if r["clients"] == c and r["mode"] == DRAFT_MODE), None)
+        if draft is not None:
+            ratio = draft["tokens_per_s"] / bat["tokens_per_s"]
+            lines.append(f"- {c} clients: the draft gives {ratio:.2f}x the batched throughput "
+                         "(its greedy rows are decoded one after the other).")
     return "\n".join(lines)
 
 
@@ -146,11 +161,17 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--seconds", type=float, default=60.0, help="cap per level")
     parser.add_argument("--tokens", type=int, default=32, help="max_tokens per request")
     parser.add_argument("--threads", type=int, default=None, help="server torch threads")
+    parser.add_argument("--draft-model", default=None,
+                        help="also serve with this draft model (e.g. course-gpt-mini)")
+    parser.add_argument("--num-draft-tokens", type=int, default=4)
     args = parser.parse_args(argv)
     print(f"model {args.model}, {args.tokens} tokens per request, clients {args.clients}")
     rows = measure(args)
     data = {"model": args.model, "tokens_per_request": args.tokens, "rows": rows}
-    write_results("load_test", data, table(rows, args.clients))
+    if args.draft_model:
+        data |= {"draft_model": args.draft_model, "num_draft_tokens": args.num_draft_tokens}
+    write_results("load_test_draft" if args.draft_model else "load_test", data,
+                  table(rows, args.clients))
     return data
 
 

@@ -23,7 +23,7 @@ speculative decoding is a latency technique for small batches.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Iterator, Sequence
 
 import torch
 from transformers import DynamicCache, PreTrainedModel
@@ -126,40 +126,55 @@ class _Decoder:
             self.seen = length
 
 
-@torch.inference_mode()
-def _one_row(target: PreTrainedModel, draft: PreTrainedModel, prompt: list[int],
-             max_new_tokens: int, k: int, eos: set[int], stats: dict) -> list[int]:
+def speculative_rounds(target: PreTrainedModel, draft: PreTrainedModel, prompt: Sequence[int],
+                       max_new_tokens: int, num_draft_tokens: int = 4,
+                       eos_token_ids: Collection[int] = (), stats: dict | None = None
+                       ) -> Iterator[list[int]]:
+    """Decode one unpadded prompt speculatively, yielding each round's new tokens as they come.
+
+    Each round yields between 1 and ``num_draft_tokens + 1`` ids: the accepted draft and the
+    target's own next token. All rounds together are the target's greedy continuation, ended by
+    an id of ``eos_token_ids`` (included) or after ``max_new_tokens``. A caller that streams
+    (the server) can stop iterating at any round; ``stats`` counts as in
+    :func:`speculative_generate`. The models run under ``torch.inference_mode``.
+    """
+    counts = stats if stats is not None else {}
+    for key in ("drafted", "accepted", "rounds", "target_passes", "draft_passes"):
+        counts.setdefault(key, 0)
+    eos = set(eos_token_ids)
     tokens = list(prompt)
     t, d = _Decoder(target), _Decoder(draft)
     produced = 0
-    while produced < max_new_tokens:
-        room = min(k, max_new_tokens - produced - 1)
-        drafted: list[int] = []
-        if room > 0:
-            # The draft proposes `room` tokens greedily; its cache keeps all but the last one.
-            for _ in range(room):
-                drafted.append(int(d.logits(tokens, drafted[-1:])[-1].argmax()))
-        # The target scores the missing committed tokens and the whole draft in one pass.
-        logits = t.logits(tokens, drafted, keep=len(drafted) + 1)
-        n, new = verify_greedy(drafted, logits)
-        stats["drafted"] += len(drafted)
-        stats["accepted"] += n
-        stats["rounds"] += 1
-        new = new.tolist()
-        for i, tok in enumerate(new):
-            if tok in eos:
-                new = new[: i + 1]
-                break
-        tokens += new
-        produced += len(new)
-        if new[-1] in eos:
-            break
-        # Keep only the caches of committed tokens (the last committed token is fed next time).
-        t.crop(len(tokens) - 1)
-        d.crop(len(tokens) - 1)
-    stats["target_passes"] += t.forward_passes
-    stats["draft_passes"] += d.forward_passes
-    return tokens[len(prompt):]
+    try:
+        while produced < max_new_tokens:
+            with torch.inference_mode():
+                room = min(num_draft_tokens, max_new_tokens - produced - 1)
+                drafted: list[int] = []
+                # The draft proposes `room` tokens greedily; its cache keeps all but the last.
+                for _ in range(room):
+                    drafted.append(int(d.logits(tokens, drafted[-1:])[-1].argmax()))
+                # The target scores the missing committed tokens and the whole draft at once.
+                logits = t.logits(tokens, drafted, keep=len(drafted) + 1)
+                n, new = verify_greedy(drafted, logits)
+            counts["drafted"] += len(drafted)
+            counts["accepted"] += n
+            counts["rounds"] += 1
+            new = new.tolist()
+            for i, tok in enumerate(new):
+                if tok in eos:
+                    new = new[: i + 1]
+                    break
+            tokens += new
+            produced += len(new)
+            yield new
+            if new[-1] in eos:
+                return
+            # Keep only the caches of committed tokens (the last one is fed next time).
+            t.crop(len(tokens) - 1)
+            d.crop(len(tokens) - 1)
+    finally:
+        counts["target_passes"] += t.forward_passes
+        counts["draft_passes"] += d.forward_passes
 
 
 def _check_models(target: PreTrainedModel, draft: PreTrainedModel) -> None:
@@ -217,8 +232,9 @@ def speculative_generate(target: PreTrainedModel, draft: PreTrainedModel,
     rows = []
     for ids, m in zip(input_ids.tolist(), mask.tolist(), strict=True):
         prompt = [t for t, keep in zip(ids, m, strict=True) if keep]
-        new = _one_row(target, draft, prompt, max_new_tokens, num_draft_tokens, eos, counts) \
-            if max_new_tokens else []
+        new = [tok for chunk in speculative_rounds(target, draft, prompt, max_new_tokens,
+                                                   num_draft_tokens, eos, counts)
+               for tok in chunk]
         rows.append(ids + new + [pad] * (max_new_tokens - len(new)))
     return torch.tensor(rows, dtype=torch.long, device=input_ids.device)
 
@@ -231,4 +247,5 @@ def greedy_generate(model: PreTrainedModel, input_ids: torch.Tensor, max_new_tok
     return speculative_generate(model, model, input_ids, max_new_tokens, 0, attention_mask)
 
 
-__all__ = ["greedy_generate", "speculative_generate", "verify_greedy", "verify_sampling"]
+__all__ = ["greedy_generate", "speculative_generate", "speculative_rounds", "verify_greedy",
+           "verify_sampling"]

@@ -13,8 +13,8 @@
 # measure size, perplexity, accuracy and speed against fp32 and torch's own int8; write the
 # distillation loss, run a short distillation, and compare the bundled distilled student
 # `course-gpt-mini` with the same student trained without a teacher; write the verification
-# step of speculative decoding and measure when it pays; and read what vLLM and TensorRT-LLM
-# add on top.
+# step of speculative decoding, measure when it pays, and serve with a draft; and read what
+# vLLM and TensorRT-LLM add on top.
 #
 # Four exercises: int8 quantization (09.1), int4 with packing (09.2), the distillation loss
 # (09.3) and the verification of a draft (09.4). Each is followed by a check cell;
@@ -25,6 +25,14 @@ from course_utils import check, hint, progress, solution, start_lesson
 
 # Tiny models: one thread gives steadier timings on a shared CPU.
 start_lesson(seed=0, threads=1)
+
+from course_utils.serving import ServerProcess
+
+# Section 6 serves course-gpt with a draft model: the server loads now, in the background, on
+# the other core (as in lesson 08), so that it is ready by then.
+server = ServerProcess("--model", "course-gpt", "--draft-model", "course-gpt-mini",
+                       "--threads", "1")
+server.start(wait=False)
 
 import copy
 import time
@@ -544,6 +552,39 @@ print("drafted from q:    ", [round(v, 3) for v in q.tolist()])
 # Nothing in this course needs them: they target GPUs and models far larger than
 # `course-gpt`, where the memory they save and the batching they do decide the cost.
 #
+# ## 6. Serving with a draft
+#
+# Lesson 08's server takes the draft as an option: `python -m course_utils.serving --model
+# course-gpt --draft-model course-gpt-mini --num-draft-tokens 4`. Greedy requests
+# (`temperature` 0) are then decoded speculatively, and each round's accepted tokens are
+# streamed one by one through the same stop-string handling; requests that sample take the
+# ordinary batched path. The server refuses, at start-up, a draft whose tokenizer is not the
+# target's. The server started in the first cell has the draft; its answer to a greedy request
+# is compared with course-gpt's own greedy decoding, `model.generate(do_sample=False)`, which
+# is what the server returns without a draft (lesson 08 checks that).
+
+# %%
+import httpx
+
+server.wait_ready()
+request = {"model": "course-gpt", "prompt": "Once upon a time, a little fox", "max_tokens": 48,
+           "temperature": 0}
+served = httpx.post(f"{server.url}/v1/completions", json=request,
+                    timeout=120).json()["choices"][0]["text"]
+ids = tokenizer(request["prompt"], return_tensors="pt")["input_ids"]
+own = model.generate(ids, attention_mask=torch.ones_like(ids), do_sample=False,
+                     max_new_tokens=request["max_tokens"], pad_token_id=tokenizer.eos_token_id)
+direct = tokenizer.decode(own[0, ids.shape[1]:], skip_special_tokens=True,
+                          clean_up_tokenization_spaces=False)
+print(f"served with the draft: {served!r}")
+print(f"greedy, no draft:      {direct!r}")
+print("identical:", served == direct)
+draft_stats = httpx.get(f"{server.url}/health").json()["speculative"]
+print(f"the server accepted {draft_stats['accepted']} of {draft_stats['drafted']} drafted "
+      f"tokens ({draft_stats['acceptance_rate']:.0%})")
+server.stop()
+
+# %% [markdown]
 # ## Summary
 #
 # - Quantization stores weights in fewer bits with a scale per row (int8) or per group (int4);
@@ -552,7 +593,8 @@ print("drafted from q:    ", [round(v, 3) for v in q.tolist()])
 # - Distillation trains a small model on the teacher's softened distribution plus the next
 #   token; `T²` keeps the soft term's scale, the teacher is fixed, padding is masked.
 # - Speculative decoding gets the target's exact greedy output from fewer target passes; it
-#   pays when the draft is much cheaper than the target and agrees with it often.
+#   pays when the draft is much cheaper than the target and agrees with it often. The server's
+#   `--draft-model` option serves greedy requests that way, with the same text.
 
 # %%
 progress()

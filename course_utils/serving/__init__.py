@@ -12,6 +12,9 @@ runs it with uvicorn. The pieces, one module per idea:
 - :mod:`.app`, :mod:`.openai_compat`: the routes, sharing :mod:`.deps` (the engine dependency
   and the SSE headers);
 - :mod:`.quantize`: int8 dynamic quantization and its before/after table;
+- :mod:`.speculative_step`: lesson 09's ``--draft-model`` option, the batcher whose greedy
+  requests are decoded speculatively (:mod:`course_utils.speculative`), with the same text;
+  sampling requests keep the ordinary path;
 - :mod:`.background`: run the server in the background (notebook, tests, benchmark).
 
 The names below are imported on first use: ``from course_utils.serving import ServerProcess``

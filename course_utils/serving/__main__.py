@@ -3,6 +3,7 @@
     python -m course_utils.serving --model course-gpt --port 8000
     python -m course_utils.serving --host 0.0.0.0          # in a container
     python -m course_utils.serving --no-batching           # the cheat-sheet's one-at-a-time design
+    python -m course_utils.serving --draft-model course-gpt-mini   # speculative greedy decoding
 
 One worker process: the model lives in memory once, and the dynamic batcher, not extra
 processes, is what uses the CPU under load. Run more replicas behind a load balancer to scale.
@@ -35,12 +36,20 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--threads", type=int, default=None,
                         help="torch threads (default: available CPUs minus one)")
     parser.add_argument("--quantize", action="store_true", help="serve the int8 model")
+    parser.add_argument("--draft-model", default=None, metavar="NAME",
+                        help="a smaller model with the same tokenizer (e.g. course-gpt-mini): "
+                             "greedy requests (temperature 0) are decoded speculatively, with "
+                             "the same text, one row at a time (for latency at light load); "
+                             "sampling requests take the ordinary batched path")
+    parser.add_argument("--num-draft-tokens", type=int, default=4, metavar="K",
+                        help="tokens the draft proposes per round (with --draft-model)")
     parser.add_argument("--log-level", default="warning")
     args = parser.parse_args(argv)
     logging.basicConfig(level=args.log_level.upper())
     app = create_app(model_name=args.model, batching=not args.no_batching,
                      max_batch_size=args.max_batch_size, max_wait_ms=args.max_wait_ms,
-                     num_threads=args.threads, quantize=args.quantize)
+                     num_threads=args.threads, quantize=args.quantize,
+                     draft_model=args.draft_model, num_draft_tokens=args.num_draft_tokens)
     uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level,
                 timeout_graceful_shutdown=10)
 

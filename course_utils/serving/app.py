@@ -44,15 +44,24 @@ def create_app(model: PreTrainedModel | None = None,
                model_name: str = DEFAULT_MODEL, loader: Loader = load_model,
                batching: bool = True, max_batch_size: int = 16, max_wait_ms: float = 5.0,
                max_queue: int = 256, num_threads: int | None = None, quantize: bool = False,
-               max_body_bytes: int = 64 * 1024) -> FastAPI:
+               max_body_bytes: int = 64 * 1024, draft_model: str | None = None,
+               num_draft_tokens: int = 4) -> FastAPI:
     """Build the service around ``(model, tokenizer)``, or around ``loader(model_name)``.
 
     ``batching=False`` serves one request at a time (the cheat-sheet design); otherwise up to
     ``max_batch_size`` concurrent requests share each forward pass. ``quantize=True`` serves
     the int8 dynamically quantized model. Bodies over ``max_body_bytes`` get 413.
+    ``draft_model`` (a name for ``loader``, e.g. ``"course-gpt-mini"``) decodes greedy
+    requests speculatively, ``num_draft_tokens`` drafted per round, with the same text as
+    without it; sampling requests take the ordinary path. A draft whose tokenizer is not the
+    target's stops the start-up with an error saying so.
     """
     if (model is None) != (tokenizer is None):
         raise TypeError("pass both model and tokenizer, or neither (then model_name is loaded)")
+    if draft_model is not None and (isinstance(num_draft_tokens, bool)
+                                    or not isinstance(num_draft_tokens, int)
+                                    or num_draft_tokens < 1):
+        raise ValueError(f"num_draft_tokens must be an integer >= 1, got {num_draft_tokens!r}")
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -62,8 +71,11 @@ def create_app(model: PreTrainedModel | None = None,
             from course_utils.serving.quantize import quantize_int8
 
             m = quantize_int8(m)
+        draft, draft_tok = _load_draft(loader, draft_model) if draft_model else (None, None)
         engine = Engine(m, tok, name=model_name, max_batch_size=max_batch_size if batching else 1,
-                        max_wait_ms=max_wait_ms, max_queue=max_queue)
+                        max_wait_ms=max_wait_ms, max_queue=max_queue, draft=draft,
+                        draft_tokenizer=draft_tok, draft_name=draft_model,
+                        num_draft_tokens=num_draft_tokens)
         engine.start()
         app.state.engine, app.state.threads = engine, threads
         app.state.quantized = quantize
@@ -82,6 +94,15 @@ def create_app(model: PreTrainedModel | None = None,
     _add_routes(app)
     app.include_router(openai_router)
     return app
+
+
+def _load_draft(loader: Loader, name: str) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
+    """The draft model and its tokenizer; a name that does not load says it was the draft."""
+    try:
+        return loader(name)
+    except (OSError, RuntimeError, ValueError) as exc:
+        raise RuntimeError(f"cannot load the draft model {name!r} (--draft-model): {exc}") \
+            from exc
 
 
 def _prepare(engine: Engine, req: GenerateRequest) -> tuple[list[int], int]:
@@ -103,7 +124,8 @@ def _add_routes(app: FastAPI) -> None:
         return {"status": "ok", "model": engine.name, "context_length": engine.context_length,
                 "max_batch_size": engine.batcher.max_batch_size,
                 "torch_threads": request.app.state.threads,
-                "quantized": request.app.state.quantized, **engine.batcher.stats()}
+                "quantized": request.app.state.quantized, "draft_model": engine.draft_name,
+                **engine.batcher.stats()}
 
     @app.post("/generate", response_model=GenerateResponse, responses=_ERRORS,
               openapi_extra=body_schema(GenerateRequest), summary="Continue a prompt")

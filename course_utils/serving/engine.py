@@ -62,17 +62,32 @@ class Engine:
 
     def __init__(self, model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, *,
                  name: str, max_batch_size: int = 16, max_wait_ms: float = 5.0,
-                 max_queue: int = 256):
+                 max_queue: int = 256, draft: PreTrainedModel | None = None,
+                 draft_tokenizer: PreTrainedTokenizerBase | None = None,
+                 draft_name: str | None = None, num_draft_tokens: int = 4):
+        """With a ``draft`` (and its tokenizer, which must be the target's), greedy requests
+        are decoded speculatively (:mod:`.speculative_step`); the text is the same."""
         self.model = model.eval()
         self.tokenizer = tokenizer
         self.name = name
         self.context_length = context_length(model)
         self.eos_token_id = tokenizer.eos_token_id
+        self.draft_name = draft_name if draft is not None else None
         pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else self.eos_token_id
-        self.batcher = DynamicBatcher(model, eos_token_id=self.eos_token_id,
-                                      pad_token_id=pad if pad is not None else 0,
-                                      max_batch_size=max_batch_size, max_wait_ms=max_wait_ms,
-                                      max_queue=max_queue)
+        options = dict(eos_token_id=self.eos_token_id, pad_token_id=pad if pad is not None else 0,
+                       max_batch_size=max_batch_size, max_wait_ms=max_wait_ms,
+                       max_queue=max_queue)
+        if draft is None:
+            self.batcher = DynamicBatcher(model, **options)
+            return
+        from course_utils.serving.speculative_step import SpeculativeBatcher, check_draft
+
+        check_draft(model, tokenizer, draft, draft_tokenizer or tokenizer,
+                    draft_name=draft_name or "the draft")
+        # Both models see prompt + new tokens: the shorter context is the service's.
+        self.context_length = min(self.context_length, context_length(draft))
+        self.batcher = SpeculativeBatcher(model, draft, num_draft_tokens=num_draft_tokens,
+                                          **options)
 
     def start(self) -> None:
         self.batcher.start()
