@@ -25,14 +25,34 @@ os.environ["COURSE_PROGRESS_FILE"] = str(Path(tempfile.mkdtemp(prefix="course-pr
                                          / "progress.json")
 
 
-def pytest_configure(config: pytest.Config) -> None:
-    if hasattr(config, "workerinput"):  # an xdist worker: the controller built them already
+def _build_solution_editions() -> None:
+    """Write the solution editions into build/solutions (the student editions are checked,
+    never rewritten).
+
+    This runs when pytest imports this file, which is before it expands `testpaths`: built any
+    later, a fresh clone (no build/ yet) would silently collect no solution edition at all.
+    """
+    if os.environ.get("PYTEST_XDIST_WORKER"):  # an xdist worker: the controller built them
         return
     sys.path.insert(0, str(ROOT / "scripts"))
     import build_notebooks
 
-    # The solution editions only: the student editions are checked, never rewritten.
     build_notebooks.build_solutions()
+
+
+_build_solution_editions()
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """A default run (`pytest` with no paths) must include every solution edition."""
+    if session.config.args_source != pytest.Config.ArgsSource.TESTPATHS:
+        return
+    solutions = {Path(str(item.fspath)).name for item in session.items
+                 if "build/solutions" in Path(str(item.fspath)).as_posix()}
+    expected = {p.name for p in (ROOT / "build" / "solutions").glob("*.ipynb")}
+    if not expected or solutions != expected:
+        raise pytest.UsageError(f"the run collected the solution editions {sorted(solutions)}, "
+                                f"but build/solutions holds {sorted(expected)}")
 
 
 @pytest.hookimpl(tryfirst=True)
