@@ -56,6 +56,7 @@ def mask_explorer(seq_len: int = 6):
     """Build the widget: mask type, sequence length, padding count, fill value."""
     import ipywidgets as W
     import matplotlib.pyplot as plt
+    from IPython.display import display
 
     kind = W.ToggleButtons(options=list(MASK_TYPES), value="causal", description="mask")
     length = W.IntSlider(value=seq_len, min=2, max=10, description="seq_len",
@@ -66,9 +67,13 @@ def mask_explorer(seq_len: int = 6):
                       value=-1e9, description="fill value")
 
     def show(kind: str, length: int, n_pad: int, fill: float) -> None:
-        draw(mask_panels(kind, length, n_pad, fill))
-        plt.tight_layout()
-        plt.show()
+        # Its own figure, shown and closed explicitly: no reliance on pyplot's "current figure",
+        # which once drew an empty figure here in the browser suite.
+        fig, axes = plt.subplots(1, 3, figsize=(13, 4.3))
+        draw(mask_panels(kind, length, n_pad, fill), axes)
+        fig.tight_layout()
+        display(fig)
+        plt.close(fig)
 
     out = W.interactive_output(show, {"kind": kind, "length": length, "n_pad": n_pad,
                                       "fill": fill})
