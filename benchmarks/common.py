@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import platform
 import statistics
-import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -21,15 +20,9 @@ RESULTS = Path(__file__).resolve().parent / "results"
 def alternate(variants: dict[str, Callable[[], object]], repeats: int = 5,
               warmup: int = 1) -> dict[str, dict[str, float]]:
     """Time every variant ``repeats`` times, in turns; return median and spread in seconds."""
-    for _ in range(warmup):
-        for fn in variants.values():
-            fn()
-    samples: dict[str, list[float]] = {name: [] for name in variants}
-    for _ in range(repeats):
-        for name, fn in variants.items():
-            t0 = time.perf_counter()
-            fn()
-            samples[name].append(time.perf_counter() - t0)
+    from course_utils.model_report import timed_in_turns
+
+    samples = timed_in_turns(variants, repeats, warmup)
     return {name: {"median_s": statistics.median(s), "min_s": min(s), "max_s": max(s),
                    "runs": len(s)} for name, s in samples.items()}
 

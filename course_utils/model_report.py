@@ -90,19 +90,26 @@ def without_eos(*models):
             m.generation_config.eos_token_id = eos
 
 
-def median_seconds(runs: dict[str, Callable[[], object]], repeats: int = 3
-                   ) -> dict[str, float]:
-    """Median wall time of each run, the runs taking turns (A B C A B C ...) after a warm-up,
-    so that a machine slowing down or speeding up affects them alike."""
-    for fn in runs.values():
-        fn()
+def timed_in_turns(runs: dict[str, Callable[[], object]], repeats: int = 3,
+                   warmup: int = 1) -> dict[str, list[float]]:
+    """Wall times of each run, the runs taking turns (A B C A B C ...) after ``warmup``
+    rounds, so that a machine slowing down or speeding up affects them alike."""
+    for _ in range(warmup):
+        for fn in runs.values():
+            fn()
     times: dict[str, list[float]] = {name: [] for name in runs}
     for _ in range(repeats):
         for name, fn in runs.items():
             start = time.perf_counter()
             fn()
             times[name].append(time.perf_counter() - start)
-    return {name: statistics.median(t) for name, t in times.items()}
+    return times
+
+
+def median_seconds(runs: dict[str, Callable[[], object]], repeats: int = 3
+                   ) -> dict[str, float]:
+    """Median wall time of each run, timed in turns (:func:`timed_in_turns`)."""
+    return {name: statistics.median(t) for name, t in timed_in_turns(runs, repeats).items()}
 
 
 def tokens_per_second(models: dict, input_ids: torch.Tensor, new_tokens: int = 48,
@@ -151,4 +158,4 @@ def markdown_table(rows: list[dict]) -> str:
 
 __all__ = ["chain_of_thought_accuracy", "few_shot_accuracy", "held_out_perplexity",
            "held_out_texts", "markdown_table", "median_seconds", "parameter_count", "report",
-           "sentiment_prompts", "tokens_per_second", "without_eos"]
+           "sentiment_prompts", "timed_in_turns", "tokens_per_second", "without_eos"]

@@ -21,7 +21,7 @@ Message = str | None
 
 
 def type_name(x: Any) -> str:
-    """A public name for the type of ``x``: never a grader-internal class such as ``_Shared``."""
+    """A public name for the type of ``x``: never a grader-internal class."""
     if isinstance(x, torch.Tensor):
         return "torch.Tensor"
     if isinstance(x, np.ndarray):
@@ -290,9 +290,3 @@ def compare(got: Any, expected: Any, *, atol: float = 1e-5, rtol: float = 1e-4,
         same = False
     return None if same else f"{path} is {_fmt(got)}, but {_fmt(expected)} is expected."
 
-
-def same_inputs(before: Any, after: Any) -> bool:
-    """Exact equality of two argument values (NaN equal to NaN), as the in-place check uses."""
-    from course_utils.grading.isolation import snapshot
-
-    return snapshot(before) == snapshot(after)
