@@ -13,6 +13,7 @@ from collections import Counter
 
 import pytest
 import torch
+from _grading_helpers import advice_on_every_case
 
 from course_utils.grading import compare, get_exercise, run_exercise
 from course_utils.prompting import extract_answer, few_shot_prompt, majority_vote
@@ -24,25 +25,6 @@ def _verdict(ex_id, fn):
     return run_exercise(get_exercise(ex_id), fn)
 
 
-def _run(fn, case):
-    try:
-        return True, fn(*copy.deepcopy(case.args), **copy.deepcopy(case.kwargs))
-    except Exception:
-        return False, None
-
-
-def _advice_on_every_case(ex_id, fn):
-    """The advice the grader gives under the rule "a mistake's hint only when the learner
-    matches that mistake on EVERY case": the first such mistake's hint, else the exercise's."""
-    ex = get_exercise(ex_id)
-    cases = list(ex.cases(torch.Generator().manual_seed(ex.seed)))
-    same = ex.compare or (lambda g, e, c: compare(g, e, atol=ex.atol, rtol=ex.rtol))
-    learner = [_run(fn, c) for c in cases]
-    for wrong, advice in ex.mistakes:
-        if all(ok and (w := _run(wrong, c))[0] and same(got, w[1], c) is None
-               for (ok, got), c in zip(learner, cases, strict=True)):
-            return advice
-    return ex.hint
 
 
 def _assert_rejected_saying(ex_id, fn, says):
@@ -52,7 +34,7 @@ def _assert_rejected_saying(ex_id, fn, says):
     ex = get_exercise(ex_id)
     if any(says in advice for advice in [ex.hint, *(a for _, a in ex.mistakes)]):
         # the phrase is advice: it must also be the advice when every case is compared
-        assert says in _advice_on_every_case(ex_id, fn)
+        assert says in advice_on_every_case(ex_id, fn)
 
 
 # ---- 04.1 few-shot prompt

@@ -10,11 +10,12 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from _grading_helpers import advice_on_every_case, cases_of
 from _tiny_lm import tiny_gpt2
 from transformers import AutoTokenizer
 
 from course_utils.finetune import accuracy_from_logits, causal_lm_loss, tokenize_and_label
-from course_utils.grading import compare, get_exercise, run_exercise
+from course_utils.grading import get_exercise, run_exercise
 from course_utils.pretrained import asset_path
 
 
@@ -22,30 +23,6 @@ def _verdict(ex_id, fn):
     return run_exercise(get_exercise(ex_id), fn)
 
 
-def _cases(ex_id):
-    ex = get_exercise(ex_id)
-    return list(ex.cases(torch.Generator().manual_seed(ex.seed)))
-
-
-def _run(fn, case):
-    try:
-        return True, fn(*copy.deepcopy(case.args), **copy.deepcopy(case.kwargs))
-    except Exception:
-        return False, None
-
-
-def _advice_on_every_case(ex_id, fn):
-    """The advice the grader gives under the rule "a mistake's hint only when the learner
-    matches that mistake on EVERY case": the first such mistake's hint, else the exercise's."""
-    ex = get_exercise(ex_id)
-    cases = _cases(ex_id)
-    same = ex.compare or (lambda g, e, c: compare(g, e, atol=ex.atol, rtol=ex.rtol))
-    learner = [_run(fn, c) for c in cases]
-    for wrong, advice in ex.mistakes:
-        if all(ok and (w := _run(wrong, c))[0] and same(got, w[1], c) is None
-               for (ok, got), c in zip(learner, cases, strict=True)):
-            return advice
-    return ex.hint
 
 
 def _assert_rejected_saying(ex_id, fn, says):
@@ -55,7 +32,7 @@ def _assert_rejected_saying(ex_id, fn, says):
     ex = get_exercise(ex_id)
     if any(says in advice for advice in [ex.hint, *(a for _, a in ex.mistakes)]):
         # the phrase is advice: it must also be the advice when every case is compared
-        assert says in _advice_on_every_case(ex_id, fn)
+        assert says in advice_on_every_case(ex_id, fn)
 
 
 # ---- 05.1 tokenize and label
@@ -434,7 +411,7 @@ def test_cases_are_the_ids_in_notebook_order():
 @pytest.mark.parametrize("ex_id", ["05.1", "05.2", "05.3"])
 def test_every_case_says_what_it_catches_and_every_mistake_runs_on_it(ex_id):
     ex = get_exercise(ex_id)
-    cases = _cases(ex_id)
+    cases = cases_of(ex_id)
     for case in cases:
         assert case.label and case.catches, case
     for wrong, _ in ex.mistakes:
@@ -448,7 +425,7 @@ def test_every_case_says_what_it_catches_and_every_mistake_runs_on_it(ex_id):
 
 def test_the_grading_tokenizers_are_the_real_ones_and_private_to_each_case():
     bert = AutoTokenizer.from_pretrained(asset_path("course-bert"))
-    first, second = _cases("05.1"), _cases("05.1")
+    first, second = cases_of("05.1"), cases_of("05.1")
     batch, tok, max_length = first[0].args
     assert tok is not second[0].args[1]
     ids = tok(batch["text"], truncation=True, max_length=max_length)["input_ids"]
@@ -457,7 +434,7 @@ def test_the_grading_tokenizers_are_the_real_ones_and_private_to_each_case():
     tok.padding_side = "left"
     tok.add_tokens(["zzz"])
     assert tok != second[0].args[1]  # a changed tokenizer is seen as changed ...
-    assert second[0].args[1] == _cases("05.1")[0].args[1]  # ... and the others are untouched
+    assert second[0].args[1] == cases_of("05.1")[0].args[1]  # ... and the others are untouched
     sides = {(c.args[1].truncation_side, c.args[1].padding_side, c.args[1].cls_token is None)
              for c in first}
     assert {("left", "right", False), ("right", "left", True), ("right", "right", True),
@@ -465,14 +442,14 @@ def test_the_grading_tokenizers_are_the_real_ones_and_private_to_each_case():
 
 
 def test_accuracy_reference_agrees_with_numpy_on_every_case():
-    for case in _cases("05.3"):
+    for case in cases_of("05.3"):
         logits, labels = (np.asarray(a) for a in case.args)
         assert accuracy_from_logits(*case.args) == pytest.approx(
             float(np.mean(np.argmax(logits, axis=-1) == labels)))
 
 
 def test_loss_cases_reach_the_boundaries():
-    cases = _cases("05.2")
+    cases = cases_of("05.2")
     assert any(((c.args[1][:, 1:] == -100).all(dim=1)).any() for c in cases)  # an empty row
     assert any(c.args[0].requires_grad for c in cases)
     assert any(c.args[0].shape[1] >= 256 for c in cases)
