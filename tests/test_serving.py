@@ -165,13 +165,19 @@ def test_openai_n_seed_echo_and_stop(server, model, tok):
 
 
 def test_openai_client_errors_are_readable(server):
+    """Invalid requests are 400 with OpenAI's body, as OpenAI and vLLM answer (not 422)."""
     client = openai.OpenAI(base_url=f"{server.url}/v1", api_key="unused", max_retries=0)
     with pytest.raises(openai.NotFoundError, match="serves 'tiny-test'"):
         client.completions.create(model="gpt-4", prompt="x")
-    with pytest.raises(openai.UnprocessableEntityError, match="temperature"):
+    with pytest.raises(openai.BadRequestError, match="temperature") as err:
         client.completions.create(model=NAME, prompt="x", temperature=5)
-    with pytest.raises(openai.UnprocessableEntityError, match="not supported"):
+    assert err.value.body["type"] == "invalid_request_error"
+    assert err.value.param == "temperature"
+    with pytest.raises(openai.BadRequestError, match="not supported"):
         client.completions.create(model=NAME, prompt="x", logprobs=3)
+    with pytest.raises(openai.BadRequestError) as err:
+        client.completions.create(model=NAME, prompt="x", max_tokens=500)
+    assert err.value.code == "context_length_exceeded" and err.value.param == "max_tokens"
 
 
 def test_docs_render_from_local_files(client):
@@ -231,7 +237,10 @@ BAD = [
     ("/v1/completions", b'{"model": "tiny-test", "prompt": "a", "top_p": 0}', "top_p 0"),
     ("/v1/completions", b'{"model": "tiny-test", "prompt": "a", "stream": "yes"}',
      "stream not bool"),
-    ("/v1/completions", b'{"model": "tiny-test", "prompt": "a", "best_of": 3}', "best_of"),
+    ("/v1/completions", b'{"model": "tiny-test", "prompt": "a", "logprobs": 2}', "logprobs"),
+    ("/v1/completions", b'{"model": "tiny-test", "prompt": "a", "stream_options": '
+                        b'{"include_usage": true}}', "stream_options without stream"),
+    ("/v1/completions", b'{"model": "tiny-test", "prompt": "a", "max_token": 3}', "a typo"),
     ("/v1/completions", b'{"model": "other", "prompt": "a"}', "unknown model"),
 ]
 
@@ -240,8 +249,12 @@ BAD = [
 def test_bad_input_gets_a_4xx_that_says_what_is_wrong(client, path, body, why):
     r = client.post(path, content=body, headers=J)
     assert 400 <= r.status_code < 500, f"{why}: {r.status_code} {r.text[:200]}"
+    assert r.status_code != 422, "invalid requests are 400, as OpenAI answers"
     error = r.json()["error"]
     assert error["message"] and error["type"]
+    if r.status_code == 400:
+        assert error["type"] == "invalid_request_error"
+        assert set(error) == {"message", "type", "param", "code"}
 
 
 def test_bad_methods_paths_and_headers(client):

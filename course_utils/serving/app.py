@@ -2,7 +2,9 @@
 
 :func:`create_app` takes a ``(model, tokenizer)`` pair (tests inject a tiny one) or a model name
 to load once at start-up in the app's lifespan, never per request. The OpenAI-compatible routes
-live in :mod:`course_utils.serving.openai_compat`; error bodies in :mod:`.errors`.
+live in :mod:`course_utils.serving.openai_compat` and :mod:`.chat`; error bodies in
+:mod:`.errors`. A non-streaming request whose client leaves is cancelled (:func:`.collect_all`);
+a stream whose client leaves is cancelled by Starlette ending its generator.
 """
 
 from __future__ import annotations
@@ -18,25 +20,25 @@ from fastapi.responses import HTMLResponse, StreamingResponse
 from fastapi.staticfiles import StaticFiles
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
-from course_utils.serving.deps import SSE_HEADERS, EngineDep
-from course_utils.serving.engine import Engine, GenerationFailed, TokenStream, collect
+from course_utils.serving.chat import router as chat_router
+from course_utils.serving.deps import SSE_HEADERS, EngineDep, collect_all, error_responses
+from course_utils.serving.engine import Engine, TokenStream
 from course_utils.serving.errors import (
     APIError,
     BodyLimit,
     body_schema,
     install_error_handlers,
     json_body,
+    stream_error,
 )
 from course_utils.serving.models import DEFAULT_MODEL, load_model
 from course_utils.serving.openai_compat import router as openai_router
 from course_utils.serving.runtime import configure_torch_threads
-from course_utils.serving.schemas import ErrorResponse, GenerateRequest, GenerateResponse
+from course_utils.serving.schemas import GenerateRequest, GenerateResponse
 from course_utils.serving.streaming import sse_event
 
 Loader = Callable[[str], tuple[PreTrainedModel, PreTrainedTokenizerBase]]
-_ERRORS = {422: {"model": ErrorResponse, "description": "The request is invalid"},
-           503: {"model": ErrorResponse, "description": "Too many requests are waiting"}}
-
+_ERRORS = error_responses(400, 413, 415, 503)
 
 
 def create_app(model: PreTrainedModel | None = None,
@@ -86,13 +88,16 @@ def create_app(model: PreTrainedModel | None = None,
 
     app = FastAPI(title="course-gpt service", version="1.0",
                   description="A small language model behind a validated, batched, streaming "
-                              "HTTP API with an OpenAI-compatible /v1/completions.",
+                              "HTTP API with OpenAI-compatible /v1/completions and "
+                              "/v1/chat/completions. Invalid requests answer 400 with OpenAI's "
+                              "error body.",
                   lifespan=lifespan, docs_url=None, redoc_url=None)
     app.add_middleware(BodyLimit, max_bytes=max_body_bytes)
     install_error_handlers(app)
     _add_docs(app)
     _add_routes(app)
     app.include_router(openai_router)
+    app.include_router(chat_router)
     return app
 
 
@@ -109,12 +114,12 @@ def _prepare(engine: Engine, req: GenerateRequest) -> tuple[list[int], int]:
     """Prompt ids and the number of new tokens ``max_length`` leaves room for."""
     ids = engine.encode(req.prompt)
     if req.max_length > engine.context_length:
-        raise APIError(422, f"max_length is {req.max_length}, but the model's context holds "
+        raise APIError(400, f"max_length is {req.max_length}, but the model's context holds "
                             f"{engine.context_length} tokens", param="max_length")
     if req.max_length <= len(ids):
-        raise APIError(422, f"max_length ({req.max_length}) counts the prompt too, which is "
+        raise APIError(400, f"max_length ({req.max_length}) counts the prompt too, which is "
                             f"already {len(ids)} tokens: ask for more than {len(ids)}",
-                       param="max_length")
+                       param="max_length", code="context_length_exceeded")
     return ids, req.max_length - len(ids)
 
 
@@ -130,9 +135,10 @@ def _add_routes(app: FastAPI) -> None:
     @app.post("/generate", response_model=GenerateResponse, responses=_ERRORS,
               openapi_extra=body_schema(GenerateRequest), summary="Continue a prompt")
     async def generate(req: Annotated[GenerateRequest, Depends(json_body(GenerateRequest))],
-                       engine: EngineDep) -> GenerateResponse:
+                       request: Request, engine: EngineDep) -> GenerateResponse:
         ids, new_tokens = _prepare(engine, req)
-        out = await collect(engine.submit(ids, new_tokens, temperature=req.temperature))
+        [out] = await collect_all(request, [engine.submit(ids, new_tokens,
+                                                          temperature=req.temperature)])
         return GenerateResponse(generated_text=req.prompt + out.text,
                                 finish_reason=out.finish_reason)
 
@@ -141,7 +147,9 @@ def _add_routes(app: FastAPI) -> None:
               responses={200: {"content": {"text/event-stream": {}},
                                "description": 'Server-sent events: `{"text": ...}` per piece, '
                                               'then `{"generated_text": ..., "finish_reason": '
-                                              '...}`, then `[DONE]`.'}, **_ERRORS})
+                                              '...}`, then `[DONE]`. A failure after the '
+                                              'stream has started is one `{"error": {...}}` '
+                                              'event, then `[DONE]`.'}, **_ERRORS})
     async def generate_stream(
             req: Annotated[GenerateRequest, Depends(json_body(GenerateRequest))],
             engine: EngineDep) -> StreamingResponse:
@@ -162,8 +170,8 @@ async def _generate_events(prompt: str, chunks: TokenStream) -> AsyncIterator[st
                 if chunk.finish_reason:
                     yield sse_event({"generated_text": text,
                                      "finish_reason": chunk.finish_reason})
-        except GenerationFailed as exc:  # the status line is sent: report in the stream
-            yield sse_event({"error": {"message": str(exc), "type": "server_error"}})
+        except Exception as exc:  # noqa: BLE001 - the status line is sent: report in the stream
+            yield sse_event(stream_error(exc))
     yield sse_event("[DONE]")
 
 

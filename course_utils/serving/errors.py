@@ -6,12 +6,18 @@ into ``inf`` and lets lone UTF-16 surrogates through; each of those later fails 
 instead (strict UTF-8, finite numbers, bounded nesting) and validates in the same step.
 
 Every error body has OpenAI's shape, ``{"error": {"message", "type", "param", "code"}}``, which
-the ``openai`` client turns into a readable exception, plus FastAPI's usual ``detail``.
+the ``openai`` client turns into a readable exception, plus FastAPI's usual ``detail``. An
+invalid request is a 400 ``invalid_request_error`` on every route, as OpenAI and vLLM answer
+(FastAPI's default is 422), so code catching ``openai.BadRequestError`` or the code
+``context_length_exceeded`` works against this server too. Errors inside a stream, after the
+status line has gone, are sanitised by :func:`stream_error`: the client gets a generic message,
+the log gets the detail.
 """
 
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
@@ -23,6 +29,7 @@ from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from course_utils.serving import batching
 from course_utils.serving.batching import QueueFull
 from course_utils.serving.engine import ContextTooLong, GenerationFailed
 
@@ -30,8 +37,42 @@ M = TypeVar("M", bound=BaseModel)
 log = logging.getLogger("course_utils.serving")
 
 _TYPES = {400: "invalid_request_error", 404: "not_found_error", 405: "invalid_request_error",
-          413: "invalid_request_error", 422: "invalid_request_error", 503: "server_busy",
+          413: "invalid_request_error", 415: "invalid_request_error",
+          422: "invalid_request_error", 499: "client_closed_request", 503: "server_busy",
           500: "server_error"}
+SHUTTING_DOWN = "the server is shutting down; retry in a moment, on this server or another"
+
+
+class ClientGone(Exception):
+    """The client closed the connection before its answer was ready (nothing to answer)."""
+
+
+def is_shutting_down(exc: BaseException | None) -> bool:
+    """Whether ``exc`` (or what caused it) is the batcher's ``ServerShuttingDown``."""
+    kind = getattr(batching, "ServerShuttingDown", None)
+    while exc is not None:
+        if (kind is not None and isinstance(exc, kind)) or \
+                type(exc).__name__ == "ServerShuttingDown":
+            return True
+        exc = exc.__cause__
+    return False
+
+
+def stream_error(exc: BaseException) -> dict:
+    """The ``data:`` of the error event that ends a failed stream (then comes ``[DONE]``).
+
+    The status line (200) has already been sent, so the error travels in the stream. Its text is
+    generic: an exception's message may show internals (tensor shapes, file paths), so it goes
+    to the log with its traceback and the client learns only what kind of failure it was.
+    """
+    if is_shutting_down(exc):
+        log.info("a stream was ended by the server's shutdown")
+        return {"error": {"message": SHUTTING_DOWN, "type": "server_error", "param": None,
+                          "code": "service_unavailable"}}
+    log.error("generation failed in a stream", exc_info=exc)
+    return {"error": {"message": "generation failed on the server; this is a bug, please "
+                                 "report it", "type": "server_error", "param": None,
+                      "code": "internal_error"}}
 
 
 class APIError(Exception):
@@ -84,14 +125,30 @@ class BodyLimit:
         await self.app(scope, limited, send)
 
 
+def _is_union_tag(part: Any) -> bool:
+    """A ``loc`` step naming the branch of a union (``str``, ``list[...]``), not a field."""
+    return isinstance(part, str) and (part in ("str", "int", "float", "bool", "list", "dict")
+                                      or "[" in part
+                                      or part.startswith(("function-", "constrained-")))
+
+
 def _clean(errors: list[dict]) -> list[dict]:
-    """Pydantic errors without the offending input (it may be huge, or not JSON-encodable)."""
+    """Pydantic errors without the offending input (it may be huge, or not JSON-encodable).
+
+    A value that may be a string or a list (``prompt``, ``stop``, a message's ``content``) fails
+    in every branch of its union; the branch whose *type* did not match is noise when another
+    branch says what is wrong (too long, too many), so it is dropped.
+    """
     out = []
     for e in errors:
         msg = str(e.get("msg", "invalid value")).removeprefix("Value error, ")
-        out.append({"loc": [x if isinstance(x, int) else str(x) for x in e.get("loc", ())],
-                    "msg": msg, "type": str(e.get("type", "value_error"))})
-    return out
+        loc = [x if isinstance(x, int) else str(x) for x in e.get("loc", ())
+               if not _is_union_tag(x)]
+        out.append({"loc": loc, "msg": msg, "type": str(e.get("type", "value_error"))})
+    useful = [e["loc"] for e in out if not e["type"].endswith("_type")]
+    kept = [e for e in out if not (e["type"].endswith("_type")
+                                   and any(u[:len(e["loc"])] == e["loc"] for u in useful))]
+    return [e for i, e in enumerate(kept) if e not in kept[:i]]
 
 
 def json_body(model: type[M]) -> Callable[[Request], Awaitable[M]]:
@@ -141,6 +198,8 @@ def _describe(errors: list[dict]) -> tuple[str, str | None, str | None]:
             parts.append("the body must be a JSON object")
         else:
             parts.append(f"{where}: {e['msg']}" if where else e["msg"])
+        if param is None and not where and (named := re.match(r"([a-z_]+): ", e["msg"])):
+            where = named.group(1)  # a check across fields names the field it blames first
         if param is None and where:
             param, code = where, e["type"]
     return "; ".join(parts) or "invalid request", param, code or "invalid_value"
@@ -153,7 +212,7 @@ def install_error_handlers(app: FastAPI) -> None:
     async def on_validation(request: Request, exc: RequestValidationError) -> JSONResponse:
         errors = _clean(list(exc.errors()))
         message, param, code = _describe(errors)
-        return error_response(422, message, param=param, code=code, detail=errors)
+        return error_response(400, message, param=param, code=code, detail=errors)
 
     @app.exception_handler(StarletteHTTPException)
     async def on_http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
@@ -171,7 +230,7 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(ContextTooLong)
     async def on_context(request: Request, exc: ContextTooLong) -> JSONResponse:
-        return error_response(422, str(exc), code="context_length_exceeded")
+        return error_response(400, str(exc), code="context_length_exceeded")
 
     @app.exception_handler(QueueFull)
     async def on_busy(request: Request, exc: QueueFull) -> JSONResponse:
@@ -180,11 +239,24 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(GenerationFailed)
     async def on_failed(request: Request, exc: GenerationFailed) -> JSONResponse:
+        if is_shutting_down(exc):
+            return error_response(503, SHUTTING_DOWN, type_="server_error",
+                                  code="service_unavailable", headers={"Retry-After": "1"})
         log.error("generation failed", exc_info=exc)
         return error_response(500, "generation failed on the server; this is a bug, please "
                                    "report it")
 
+    @app.exception_handler(ClientGone)
+    async def on_gone(request: Request, exc: ClientGone) -> JSONResponse:
+        # Nobody reads this answer; 499 (nginx's "client closed request") marks it in the log.
+        log.info("the client left before %s %s was answered; its generation was cancelled",
+                 request.method, request.url.path)
+        return error_response(499, "the client closed the connection")
+
     @app.exception_handler(Exception)
     async def on_bug(request: Request, exc: Exception) -> JSONResponse:
+        if is_shutting_down(exc):
+            return error_response(503, SHUTTING_DOWN, type_="server_error",
+                                  code="service_unavailable", headers={"Retry-After": "1"})
         log.error("unhandled error", exc_info=exc)
         return error_response(500, "internal error; this is a bug, please report it")

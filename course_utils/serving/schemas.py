@@ -3,19 +3,30 @@
 Every request model is strict: unknown fields are rejected (a typo such as ``max_lenght`` must
 not be silently ignored), types are not coerced (``"50"`` is not a number, ``true`` is not 1),
 numbers must be finite (JSON parsers accept ``NaN`` and ``1e999``), and every size is bounded
-so that no single request can hold the model for long or exhaust memory. The bounds that depend
-on the model (its context length) are checked by the endpoints after tokenizing.
+so that no single request can hold the model for long or exhaust memory. Every bound is in the
+JSON schema (``/openapi.json``): per field as ``minimum``, ``maxLength``, ``maxItems``...; the
+limits across fields (prompts times ``n``, the characters of all messages) in the field's
+description and in the model's ``x-limits``; ``tests/test_serving_limits.py`` checks validation
+at and just past each. The bounds that depend on the model (its context length) are checked by
+the endpoints after tokenizing (400, ``context_length_exceeded``). The sampling fields vLLM
+accepts but this server does not implement are accepted and ignored with a warning
+(:class:`SamplingFields` lists them).
 """
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 MAX_PROMPT_CHARS = 4000
 MAX_TOKENS = 1024
 MAX_CHOICES = 16
+MAX_STOPS = 4
+MAX_STOP_CHARS = 50
+MAX_MESSAGES = 64
+MAX_PARTS = 16
+MAX_CHAT_CHARS = 2 * MAX_PROMPT_CHARS
 
 _STRICT = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False)
 
@@ -51,64 +62,112 @@ class StreamOptions(BaseModel):
     include_usage: bool = False
 
 
-class CompletionRequest(BaseModel):
-    """The body of OpenAI's ``POST /v1/completions``, with the fields this server supports.
+Prompt = Annotated[str, Field(min_length=1, max_length=MAX_PROMPT_CHARS)]
+StopString = Annotated[str, Field(min_length=1, max_length=MAX_STOP_CHARS)]
+Stop = StopString | Annotated[list[StopString], Field(max_length=MAX_STOPS)]
 
-    Sampling penalties, ``logprobs``, ``suffix`` and ``best_of`` exist in the OpenAI API but
-    not here: they are accepted only at their neutral values, so a client that sends them
-    learns so from a clear 422 instead of getting silently different behaviour.
+# Fields vLLM accepts that this server does not implement: accepted and ignored, with a WARNING
+# in the log when set to anything but their neutral values (which change nothing anyway).
+IGNORED: dict[str, tuple[Any, ...]] = {
+    "top_k": (None, -1, 0), "min_p": (None, 0, 0.0), "repetition_penalty": (None, 1, 1.0),
+    "presence_penalty": (None, 0, 0.0), "frequency_penalty": (None, 0, 0.0),
+    "logit_bias": (None, {}), "best_of": (None, 1)}
+_IGNORED_NOTE = "Accepted for compatibility with vLLM and ignored (a WARNING is logged)."
+
+
+class SamplingFields(BaseModel):
+    """The fields ``/v1/completions`` and ``/v1/chat/completions`` share.
+
+    Honoured: ``n``, ``stop``, ``temperature``, ``top_p``, ``seed``, ``stream`` and
+    ``stream_options.include_usage`` (plus each route's ``max_tokens``). Accepted and ignored,
+    with a WARNING in the server's log when set: ``top_k``, ``min_p``, ``repetition_penalty``,
+    ``presence_penalty``, ``frequency_penalty``, ``logit_bias``, ``best_of`` (vLLM accepts them,
+    so clients send them), and ``user`` (metadata, silently). Any other field is refused: a
+    typo such as ``max_token`` must not be silently ignored.
     """
 
     model_config = _STRICT
 
-    model: str = Field(min_length=1, max_length=200)
-    prompt: str | list[str] = Field(description="One prompt, or a list of up to 16.")
-    max_tokens: int | None = Field(16, ge=1, le=MAX_TOKENS)
-    temperature: float | None = Field(1.0, ge=0.0, le=2.0)
-    top_p: float | None = Field(1.0, gt=0.0, le=1.0)
-    n: int | None = Field(1, ge=1, le=MAX_CHOICES)
-    stream: bool | None = False
-    stream_options: StreamOptions | None = None
-    stop: str | list[str] | None = Field(None, description="Up to 4 strings that end the text.")
-    seed: int | None = Field(None, ge=0, le=2**63 - 1)
-    echo: bool | None = False
-    user: str | None = Field(None, max_length=256)
-    logprobs: int | None = None
-    best_of: int | None = None
-    frequency_penalty: float | None = None
-    presence_penalty: float | None = None
-    logit_bias: dict[str, int] | None = None
-    suffix: str | None = None
+    temperature: float | None = Field(1.0, ge=0.0, le=2.0,
+                                      description="0 picks the most likely token (greedy).")
+    top_p: float | None = Field(1.0, gt=0.0, le=1.0,
+                                description="Nucleus sampling: keep the most likely tokens "
+                                            "whose probabilities add up to top_p.")
+    n: int | None = Field(1, ge=1, le=MAX_CHOICES, description="Completions per prompt.")
+    stream: bool | None = Field(False, description="Answer with server-sent events.")
+    stream_options: StreamOptions | None = Field(
+        None, description="Only with `stream: true`; otherwise the request is refused.")
+    stop: Stop | None = Field(None, description=f"Up to {MAX_STOPS} strings of 1 to "
+                                                f"{MAX_STOP_CHARS} characters that end the "
+                                                "text (not included in it).")
+    seed: int | None = Field(None, ge=0, le=2**63 - 1,
+                             description="Same seed, same parameters: the same text, whatever "
+                                         "else shares the batch (choice j uses seed + j).")
+    user: str | None = Field(None, max_length=256, description="Ignored (metadata).")
+    top_k: int | None = Field(None, description=_IGNORED_NOTE)
+    min_p: float | None = Field(None, description=_IGNORED_NOTE)
+    repetition_penalty: float | None = Field(None, description=_IGNORED_NOTE)
+    presence_penalty: float | None = Field(None, description=_IGNORED_NOTE)
+    frequency_penalty: float | None = Field(None, description=_IGNORED_NOTE)
+    logit_bias: dict[str, float] | None = Field(None, description=_IGNORED_NOTE)
+    best_of: int | None = Field(None, description=_IGNORED_NOTE)
 
     @model_validator(mode="after")
-    def _check(self) -> CompletionRequest:
-        prompts = self.prompts()
-        if not 1 <= len(prompts) <= MAX_CHOICES:
-            raise ValueError(f"prompt: send 1 to {MAX_CHOICES} prompts, got {len(prompts)}")
-        for p in prompts:
-            if not 1 <= len(p) <= MAX_PROMPT_CHARS:
-                raise ValueError(f"prompt: each prompt needs 1 to {MAX_PROMPT_CHARS} "
-                                 f"characters, got {len(p)}")
-        if len(prompts) * (self.n or 1) > MAX_CHOICES:
-            raise ValueError(f"prompts x n must be at most {MAX_CHOICES} completions")
-        stops = self.stops()
-        if len(stops) > 4 or any(not 1 <= len(s) <= 50 for s in stops):
-            raise ValueError("stop: up to 4 strings of 1 to 50 characters")
-        neutral: dict[str, Any] = {"logprobs": (None, 0), "best_of": (None, 1),
-                                   "frequency_penalty": (None, 0), "presence_penalty": (None, 0),
-                                   "logit_bias": (None, {}), "suffix": (None, "")}
-        for name, allowed in neutral.items():
-            if getattr(self, name) not in allowed:
-                raise ValueError(f"{name} is not supported by this server: leave it out")
+    def _check_stream(self) -> SamplingFields:
+        if self.stream_options is not None and not self.stream:
+            raise ValueError("stream_options: only allowed with stream: true")
         return self
-
-    def prompts(self) -> list[str]:
-        return [self.prompt] if isinstance(self.prompt, str) else list(self.prompt)
 
     def stops(self) -> list[str]:
         if self.stop is None:
             return []
         return [self.stop] if isinstance(self.stop, str) else list(self.stop)
+
+    def ignored(self) -> list[str]:
+        """The ignored fields this request set to something other than their neutral value."""
+        return [name for name, neutral in IGNORED.items()
+                if getattr(self, name) not in neutral
+                and not (name == "best_of" and getattr(self, name) == (self.n or 1))]
+
+    def _refuse(self, unsupported: dict[str, tuple[Any, ...]]) -> None:
+        for name, allowed in unsupported.items():
+            if getattr(self, name) not in allowed:
+                raise ValueError(f"{name}: not supported by this server; leave it out")
+
+
+class CompletionRequest(SamplingFields):
+    """The body of OpenAI's ``POST /v1/completions``, with the fields this server supports.
+
+    ``logprobs`` and ``suffix`` exist in the OpenAI API but not here: they would change what
+    the answer holds, so they are accepted only at their neutral values and otherwise refused
+    with a clear 400. See :class:`SamplingFields` for the sampling fields.
+    """
+
+    model_config = ConfigDict(**_STRICT, json_schema_extra={
+        "x-limits": {"prompts_times_n": MAX_CHOICES}})
+
+    model: str = Field(min_length=1, max_length=200)
+    prompt: Prompt | Annotated[list[Prompt], Field(min_length=1, max_length=MAX_CHOICES)] = \
+        Field(description=f"One prompt, or a list of up to {MAX_CHOICES}; each of 1 to "
+                          f"{MAX_PROMPT_CHARS} characters. The number of prompts times `n` "
+                          f"must be at most {MAX_CHOICES}.")
+    max_tokens: int | None = Field(16, ge=1, le=MAX_TOKENS,
+                                   description="New tokens per completion; the prompt's tokens "
+                                               "plus these must fit the model's context.")
+    echo: bool | None = False
+    logprobs: int | None = Field(None, description="Not supported: leave it out.")
+    suffix: str | None = Field(None, description="Not supported: leave it out.")
+
+    @model_validator(mode="after")
+    def _check(self) -> CompletionRequest:
+        if len(self.prompts()) * (self.n or 1) > MAX_CHOICES:
+            raise ValueError(f"prompt: the number of prompts ({len(self.prompts())}) times n "
+                             f"({self.n}) must be at most {MAX_CHOICES} completions")
+        self._refuse({"logprobs": (None, 0), "suffix": (None, "")})
+        return self
+
+    def prompts(self) -> list[str]:
+        return [self.prompt] if isinstance(self.prompt, str) else list(self.prompt)
 
 
 class CompletionChoice(BaseModel):
@@ -133,6 +192,140 @@ class CompletionResponse(BaseModel):
     model: str
     choices: list[CompletionChoice]
     usage: Usage | None = None
+
+
+class TextPart(BaseModel):
+    """One part of a message's ``content`` given as a list: only text parts are supported."""
+
+    model_config = _STRICT
+
+    type: Literal["text"]
+    text: str = Field(max_length=MAX_PROMPT_CHARS)
+
+
+ROLES = ("system", "developer", "user", "assistant")
+
+
+class ChatMessage(BaseModel):
+    """One message of a conversation: a role and its text.
+
+    ``content`` is a string or, as OpenAI allows, a list of text parts (joined with line
+    breaks). ``developer`` is OpenAI's newer name for ``system`` and is rendered as one. Tool
+    and function messages, tool calls and non-text parts (images, audio) are refused with a
+    400 saying so: this server has no tools and reads only text.
+    """
+
+    model_config = _STRICT
+
+    role: Literal["system", "developer", "user", "assistant"]
+    content: Annotated[str, Field(max_length=MAX_PROMPT_CHARS)] | Annotated[
+        list[TextPart], Field(min_length=1, max_length=MAX_PARTS)] = Field(
+        description=f"A string, or a list of up to {MAX_PARTS} text parts "
+                    '`{"type": "text", "text": ...}`.')
+    name: str | None = Field(None, max_length=64, description="Ignored.")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _say_what_is_unsupported(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            return data
+        role = data.get("role")
+        if isinstance(role, str) and role not in ROLES:
+            raise ValueError(f"role {role!r} is not supported: this server has no tools; use "
+                             f"one of {', '.join(ROLES)}")
+        for key in ("tool_calls", "function_call", "tool_call_id"):
+            if data.get(key) is not None:
+                raise ValueError(f"{key} is not supported: this server has no tools")
+        content = data.get("content")
+        if isinstance(content, list):
+            for part in content:
+                kind = part.get("type") if isinstance(part, dict) else None
+                if isinstance(kind, str) and kind != "text":
+                    raise ValueError(f"content parts of type {kind!r} are not supported: "
+                                     "send text only")
+        return data
+
+    def text(self) -> str:
+        if isinstance(self.content, str):
+            return self.content
+        return "\n".join(part.text for part in self.content)
+
+
+class ChatCompletionRequest(SamplingFields):
+    """The body of OpenAI's ``POST /v1/chat/completions``, with the fields this server supports.
+
+    The messages are rendered with the served tokenizer's own chat template. ``max_tokens``
+    (or its newer name ``max_completion_tokens``) defaults to what the context leaves, at most
+    1024. Tools, ``response_format`` other than text and ``logprobs`` would change what the
+    answer holds, so they are refused unless left at their neutral values. See
+    :class:`SamplingFields` for the sampling fields.
+    """
+
+    model_config = ConfigDict(**_STRICT, json_schema_extra={
+        "x-limits": {"message_characters": MAX_CHAT_CHARS}})
+
+    model: str = Field(min_length=1, max_length=200)
+    messages: list[ChatMessage] = Field(
+        min_length=1, max_length=MAX_MESSAGES,
+        description=f"The conversation so far: 1 to {MAX_MESSAGES} messages whose text adds "
+                    f"up to at most {MAX_CHAT_CHARS} characters.")
+    max_tokens: int | None = Field(None, ge=1, le=MAX_TOKENS,
+                                   description="New tokens per choice (default: what the "
+                                               "context leaves, at most 1024); the rendered "
+                                               "messages' tokens plus these must fit the "
+                                               "model's context.")
+    max_completion_tokens: int | None = Field(None, ge=1, le=MAX_TOKENS,
+                                              description="OpenAI's newer name for "
+                                                          "max_tokens; send one of the two.")
+    logprobs: bool | None = Field(None, description="Not supported: leave it out.")
+    top_logprobs: int | None = Field(None, description="Not supported: leave it out.")
+    tools: list[Any] | None = Field(None, description="Not supported: leave it out.")
+    tool_choice: str | dict[str, Any] | None = Field(None, description="Only `none`.")
+    parallel_tool_calls: bool | None = Field(None, description="Ignored (no tools).")
+    response_format: dict[str, Any] | None = Field(None, description='Only `{"type": "text"}`.')
+
+    @model_validator(mode="after")
+    def _check(self) -> ChatCompletionRequest:
+        chars = sum(len(m.text()) for m in self.messages)
+        if chars > MAX_CHAT_CHARS:
+            raise ValueError(f"messages: their text is {chars} characters; at most "
+                             f"{MAX_CHAT_CHARS} in all")
+        if None not in (self.max_tokens, self.max_completion_tokens) and \
+                self.max_tokens != self.max_completion_tokens:
+            raise ValueError("max_completion_tokens: send max_tokens or max_completion_tokens "
+                             "(the same limit under its newer name), not two different values")
+        self._refuse({"logprobs": (None, False), "top_logprobs": (None, 0),
+                      "tools": (None, []), "tool_choice": (None, "none"),
+                      "response_format": (None, {"type": "text"})})
+        return self
+
+    def new_tokens(self) -> int | None:
+        return self.max_completion_tokens if self.max_tokens is None else self.max_tokens
+
+
+class ChatMessageOut(BaseModel):
+    role: Literal["assistant"] = "assistant"
+    content: str
+    refusal: None = None
+
+
+class ChatChoice(BaseModel):
+    index: int
+    message: ChatMessageOut
+    logprobs: None = None
+    finish_reason: Literal["stop", "length"] | None
+
+
+class ChatCompletionResponse(BaseModel):
+    """OpenAI's ``chat.completion`` object. A stream sends ``chat.completion.chunk`` objects
+    instead: ``choices[i].delta`` holds ``role`` first, then pieces of ``content``."""
+
+    id: str
+    object: Literal["chat.completion"] = "chat.completion"
+    created: int
+    model: str
+    choices: list[ChatChoice]
+    usage: Usage
 
 
 class ErrorBody(BaseModel):
