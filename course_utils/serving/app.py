@@ -98,7 +98,30 @@ def create_app(model: PreTrainedModel | None = None,
     _add_routes(app)
     app.include_router(openai_router)
     app.include_router(chat_router)
+    _document_400_not_422(app)
     return app
+
+
+def _document_400_not_422(app: FastAPI) -> None:
+    """FastAPI documents a 422 on every route with parameters; this service answers invalid
+    requests 400 (:mod:`.errors`), so the schema says 400 with the service's error body."""
+    build = app.openapi
+
+    def openapi() -> dict:
+        schema = build()  # FastAPI's, cached; editing it in place is idempotent
+        invalid = {"description": "The request is invalid",
+                   "content": {"application/json": {
+                       "schema": {"$ref": "#/components/schemas/ErrorResponse"}}}}
+        for operations in schema.get("paths", {}).values():
+            for op in operations.values():
+                responses = op.get("responses", {})
+                if responses.pop("422", None) is not None:
+                    responses.setdefault("400", invalid)
+        for name in ("HTTPValidationError", "ValidationError"):
+            schema.get("components", {}).get("schemas", {}).pop(name, None)
+        return schema
+
+    app.openapi = openapi
 
 
 def _load_draft(loader: Loader, name: str) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
