@@ -27,6 +27,9 @@ MAX_STOP_CHARS = 50
 MAX_MESSAGES = 64
 MAX_PARTS = 16
 MAX_CHAT_CHARS = 2 * MAX_PROMPT_CHARS
+# The schema publishes bounds as JSON numbers, which clients (and FastAPI's OpenAPI models) read
+# as doubles: 2**63 - 1 would be published as 2**63. The largest integer a double holds exactly.
+MAX_SEED = 2**53 - 1
 
 _STRICT = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False)
 
@@ -100,7 +103,7 @@ class SamplingFields(BaseModel):
     stop: Stop | None = Field(None, description=f"Up to {MAX_STOPS} strings of 1 to "
                                                 f"{MAX_STOP_CHARS} characters that end the "
                                                 "text (not included in it).")
-    seed: int | None = Field(None, ge=0, le=2**63 - 1,
+    seed: int | None = Field(None, ge=0, le=MAX_SEED,
                              description="Same seed, same parameters: the same text, whatever "
                                          "else shares the batch (choice j uses seed + j).")
     user: str | None = Field(None, max_length=256, description="Ignored (metadata).")
