@@ -76,6 +76,8 @@ def example(node: dict):
     """The smallest valid value of a schema node (the first branch of a union)."""
     if "anyOf" in node:
         return example(next(b for b in node["anyOf"] if b.get("type") != "null"))
+    if not node:  # any JSON value
+        return {}
     if "const" in node:
         return node["const"]
     if "enum" in node:

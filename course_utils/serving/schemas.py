@@ -15,7 +15,7 @@ accepts but this server does not implement are accepted and ignored with a warni
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -34,7 +34,28 @@ MAX_SEED = 2**53 - 1
 _STRICT = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False)
 
 
-class GenerateRequest(BaseModel):
+class _Request(BaseModel):
+    """Strict, except that an integral float is an integer: JSON has one kind of number, so
+    ``4.0`` is the integer 4 (JSON Schema says so too, and schema-driven clients send it);
+    ``4.5`` and ``true`` are still refused."""
+
+    model_config = _STRICT
+
+    @model_validator(mode="before")
+    @classmethod
+    def _integral_floats(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            return data
+        out = dict(data)
+        for name, value in data.items():
+            field = cls.model_fields.get(name)
+            if field is not None and isinstance(value, float) and value.is_integer() and \
+                    int in (field.annotation, *get_args(field.annotation)):
+                out[name] = int(value)
+        return out
+
+
+class GenerateRequest(_Request):
     """The cheat-sheet request: a prompt, a total length in tokens and a sampling temperature."""
 
     model_config = _STRICT
@@ -76,9 +97,20 @@ IGNORED: dict[str, tuple[Any, ...]] = {
     "presence_penalty": (None, 0, 0.0), "frequency_penalty": (None, 0, 0.0),
     "logit_bias": (None, {}), "best_of": (None, 1)}
 _IGNORED_NOTE = "Accepted for compatibility with vLLM and ignored (a WARNING is logged)."
+_UNSUPPORTED = "Not supported: leave it out (only its neutral value is accepted)."
 
 
-class SamplingFields(BaseModel):
+def refuse(data: Any, unsupported: dict[str, tuple[Any, ...]]) -> Any:
+    """Check, before field validation, that the fields this server does not implement hold only
+    their neutral values, and say so in words (the schema allows only those values too)."""
+    if isinstance(data, dict):
+        for name, allowed in unsupported.items():
+            if data.get(name) not in allowed:
+                raise ValueError(f"{name}: not supported by this server; leave it out")
+    return data
+
+
+class SamplingFields(_Request):
     """The fields ``/v1/completions`` and ``/v1/chat/completions`` share.
 
     Honoured: ``n``, ``stop``, ``temperature``, ``top_p``, ``seed``, ``stream`` and
@@ -132,10 +164,6 @@ class SamplingFields(BaseModel):
                 if getattr(self, name) not in neutral
                 and not (name == "best_of" and getattr(self, name) == (self.n or 1))]
 
-    def _refuse(self, unsupported: dict[str, tuple[Any, ...]]) -> None:
-        for name, allowed in unsupported.items():
-            if getattr(self, name) not in allowed:
-                raise ValueError(f"{name}: not supported by this server; leave it out")
 
 
 class CompletionRequest(SamplingFields):
@@ -158,15 +186,19 @@ class CompletionRequest(SamplingFields):
                                    description="New tokens per completion; the prompt's tokens "
                                                "plus these must fit the model's context.")
     echo: bool | None = False
-    logprobs: int | None = Field(None, description="Not supported: leave it out.")
-    suffix: str | None = Field(None, description="Not supported: leave it out.")
+    logprobs: int | None = Field(None, ge=0, le=0, description=_UNSUPPORTED)
+    suffix: str | None = Field(None, max_length=0, description=_UNSUPPORTED)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _unsupported(cls, data: Any) -> Any:
+        return refuse(data, {"logprobs": (None, 0), "suffix": (None, "")})
 
     @model_validator(mode="after")
     def _check(self) -> CompletionRequest:
         if len(self.prompts()) * (self.n or 1) > MAX_CHOICES:
             raise ValueError(f"prompt: the number of prompts ({len(self.prompts())}) times n "
                              f"({self.n}) must be at most {MAX_CHOICES} completions")
-        self._refuse({"logprobs": (None, 0), "suffix": (None, "")})
         return self
 
     def prompts(self) -> list[str]:
@@ -207,6 +239,14 @@ class TextPart(BaseModel):
 
 
 ROLES = ("system", "developer", "user", "assistant")
+
+
+class TextFormat(BaseModel):
+    """The only ``response_format`` this server produces: plain text."""
+
+    model_config = _STRICT
+
+    type: Literal["text"]
 
 
 class ChatMessage(BaseModel):
@@ -280,12 +320,19 @@ class ChatCompletionRequest(SamplingFields):
     max_completion_tokens: int | None = Field(None, ge=1, le=MAX_TOKENS,
                                               description="OpenAI's newer name for "
                                                           "max_tokens; send one of the two.")
-    logprobs: bool | None = Field(None, description="Not supported: leave it out.")
-    top_logprobs: int | None = Field(None, description="Not supported: leave it out.")
-    tools: list[Any] | None = Field(None, description="Not supported: leave it out.")
-    tool_choice: str | dict[str, Any] | None = Field(None, description="Only `none`.")
+    logprobs: Literal[False] | None = Field(None, description=_UNSUPPORTED)
+    top_logprobs: int | None = Field(None, ge=0, le=0, description=_UNSUPPORTED)
+    tools: list[Any] | None = Field(None, max_length=0, description=_UNSUPPORTED)
+    tool_choice: Literal["none"] | None = Field(None, description=_UNSUPPORTED)
     parallel_tool_calls: bool | None = Field(None, description="Ignored (no tools).")
-    response_format: dict[str, Any] | None = Field(None, description='Only `{"type": "text"}`.')
+    response_format: TextFormat | None = Field(None, description=_UNSUPPORTED)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _unsupported(cls, data: Any) -> Any:
+        return refuse(data, {"logprobs": (None, False), "top_logprobs": (None, 0),
+                             "tools": (None, []), "tool_choice": (None, "none"),
+                             "response_format": (None, {"type": "text"})})
 
     @model_validator(mode="after")
     def _check(self) -> ChatCompletionRequest:
@@ -297,9 +344,6 @@ class ChatCompletionRequest(SamplingFields):
                 self.max_tokens != self.max_completion_tokens:
             raise ValueError("max_completion_tokens: send max_tokens or max_completion_tokens "
                              "(the same limit under its newer name), not two different values")
-        self._refuse({"logprobs": (None, False), "top_logprobs": (None, 0),
-                      "tools": (None, []), "tool_choice": (None, "none"),
-                      "response_format": (None, {"type": "text"})})
         return self
 
     def new_tokens(self) -> int | None:
