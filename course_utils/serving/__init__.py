@@ -9,8 +9,9 @@ runs it with uvicorn. The pieces, one module per idea:
 - :mod:`.engine`: the bridge between async handlers and that thread;
 - :mod:`.streaming`: server-sent event frames and incremental decoding;
 - :mod:`.schemas`, :mod:`.errors`: validated requests and error bodies;
-- :mod:`.app`, :mod:`.openai_compat`: the routes, sharing :mod:`.deps` (the engine dependency
-  and the SSE headers);
+- :mod:`.app`, :mod:`.openai_compat`, :mod:`.chat`: the routes (``/generate``, OpenAI's
+  ``/v1/completions`` and ``/v1/models``, ``/v1/chat/completions``), sharing :mod:`.deps` (the
+  engine dependency, the SSE headers, cancelling a request whose client has gone);
 - :mod:`.quantize`: int8 dynamic quantization and its before/after table;
 - :mod:`.speculative_step`: lesson 09's ``--draft-model`` option, the batcher whose greedy
   requests are decoded speculatively (:mod:`course_utils.speculative`), with the same text;
