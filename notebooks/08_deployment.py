@@ -188,14 +188,16 @@ print("\nstill serving:", http.get("/health").json()["status"])
 #
 # Our `/generate` is fine, but every client must be written for it. The OpenAI HTTP API is the
 # de facto standard: vLLM, TGI, llama.cpp and most hosted services speak it, so do LangChain,
-# evaluation harnesses and IDE plug-ins. The service also serves OpenAI's `POST /v1/completions`,
-# so the **official `openai` client works unchanged**: point its `base_url` at the server.
+# evaluation harnesses and IDE plug-ins. The service also serves OpenAI's `POST /v1/completions`
+# and `POST /v1/chat/completions`, so the **official `openai` client works unchanged**: point its
+# `base_url` at the server.
 
 # %%
-from openai import NotFoundError, OpenAI
+from openai import BadRequestError, NotFoundError, OpenAI
 
 client = OpenAI(base_url=f"{server.url}/v1", api_key="not-needed-locally", max_retries=0)
-print("models:", [m.id for m in client.models.list().data])
+print("models:", [m.id for m in client.models.list().data],
+      "| retrieve:", client.models.retrieve("course-gpt").id)
 
 completion = client.completions.create(model="course-gpt", prompt="Tom had three apples",
                                        max_tokens=30, temperature=0)
@@ -210,6 +212,64 @@ except NotFoundError as err:
 # %% [markdown]
 # A wrong model name becomes the same `NotFoundError` a hosted API would raise: a program
 # written against OpenAI's service runs against ours by changing one URL.
+#
+# Most clients call the **chat** route: a conversation as a list of messages with roles
+# (`system`, `user`, `assistant`). A model reads it as one text, laid out by its **chat
+# template**, a small Jinja template shipped with the tokenizer. The server renders the messages
+# with the served tokenizer's own template (`apply_chat_template(..., add_generation_prompt=
+# True)`, which ends the text where the assistant's turn begins) and continues that text. Here is
+# `course-gpt`'s layout:
+
+# %%
+from transformers import AutoTokenizer
+
+from course_utils.pretrained import asset_path
+
+conversation = [{"role": "system", "content": "You tell short stories about animals."},
+                {"role": "user", "content": "Tell me about a fox."}]
+chat_tokenizer = AutoTokenizer.from_pretrained(asset_path("course-gpt"))
+print(repr(chat_tokenizer.apply_chat_template(conversation, tokenize=False,
+                                              add_generation_prompt=True)))
+
+# %% [markdown]
+# `client.chat.completions.create` sends the messages; the answer is OpenAI's `chat.completion`:
+# the reply is `choices[0].message`, with the same `finish_reason` and `usage`. `course-gpt` is a
+# base model, not trained to follow instructions, so its reply is a continuation in the
+# template's layout rather than an answer (an instruction-tuned model with the same template
+# mechanism answers). With `stream=True` the chunks carry a `delta`: first the role, then pieces
+# of content, then the finish reason; `stream_options={"include_usage": True}` adds a last chunk
+# with the token counts.
+
+# %%
+reply = client.chat.completions.create(model="course-gpt", messages=conversation,
+                                       max_tokens=30, temperature=0)
+print("message:", reply.choices[0].message.role, repr(reply.choices[0].message.content))
+print("finish_reason:", reply.choices[0].finish_reason, "| usage:", reply.usage)
+
+pieces, last = [], None
+for chunk in client.chat.completions.create(model="course-gpt", messages=conversation,
+                                            max_tokens=30, temperature=0, stream=True,
+                                            stream_options={"include_usage": True}):
+    if chunk.choices and chunk.choices[0].delta.role:
+        pieces.append(f"[{chunk.choices[0].delta.role}]")
+    elif chunk.choices and chunk.choices[0].delta.content:
+        pieces.append(chunk.choices[0].delta.content)
+    last = chunk
+print("\nstreamed:", "|".join(pieces))
+print("same text as the plain reply:",
+      "".join(pieces[1:]) == reply.choices[0].message.content, "| last chunk's usage:",
+      last.usage)
+
+try:
+    client.chat.completions.create(model="course-gpt", messages=conversation, max_tokens=1000)
+except BadRequestError as err:
+    print(f"\n{type(err).__name__} ({err.status_code}, code={err.code}): {err.body['message']}")
+
+# %% [markdown]
+# An invalid request is a `400` with OpenAI's error body, so it is the `BadRequestError` a
+# hosted API raises, and asking for more tokens than the context holds carries the code
+# `context_length_exceeded`, which client code checks for (to shorten the conversation and
+# retry).
 #
 # ## 5. Streaming: tokens as they are generated
 #
