@@ -118,3 +118,18 @@ def test_a_patient_client_still_gets_everything(served):
     assert r.status_code == 200
     assert [c["finish_reason"] for c in r.json()["choices"]] == ["length", "length"]
     assert r.json()["usage"]["completion_tokens"] == 80
+
+
+@pytest.mark.parametrize("path", ["/v1/completions", "/v1/chat/completions"])
+def test_a_client_that_leaves_a_stream_stops_the_generation(served, path):
+    server, counter = served
+    counter.settled()
+    before = counter.calls
+    with httpx.Client(base_url=server.url, timeout=60) as c, \
+            c.stream("POST", path, json={**REQUESTS[path], "stream": True}) as r:
+        assert r.status_code == 200
+        lines = r.iter_lines()
+        for _ in range(3):
+            next(lines)
+    steps = counter.settled() - before
+    assert steps < TOKENS // 2, f"{steps} forward passes after the client left the stream"

@@ -165,7 +165,6 @@ class SamplingFields(_Request):
                 and not (name == "best_of" and getattr(self, name) == (self.n or 1))]
 
 
-
 class CompletionRequest(SamplingFields):
     """The body of OpenAI's ``POST /v1/completions``, with the fields this server supports.
 
