@@ -301,8 +301,8 @@ async def _sigterm_scenario(url: str, process: subprocess.Popen) -> dict:
 
     async with httpx.AsyncClient(base_url=url, timeout=TIMEOUT) as c:
         short = [asyncio.create_task(c.post("/generate", json={
-            "prompt": p, "max_length": 10, "temperature": 0})) for p in ("Once", "Two plus")]
-        await asyncio.sleep(0.15)  # the short ones are a batch now; the long ones come next
+            "prompt": p, "max_length": 22, "temperature": 0})) for p in ("Once", "Two plus")]
+        await asyncio.sleep(0.15)  # the short ones (~1 s) are a batch now; the long ones next
         long_streams = [
             asyncio.create_task(stream(c, "/generate/stream", {
                 "prompt": "Snow fell on the", "max_length": 110, "temperature": 0})),
@@ -311,7 +311,12 @@ async def _sigterm_scenario(url: str, process: subprocess.Popen) -> dict:
                 "temperature": 0, "stream": True}))]
         long_plain = asyncio.create_task(c.post("/generate", json={
             "prompt": "The robot counted", "max_length": 110, "temperature": 0}))
-        await asyncio.sleep(0.15)
+        async with httpx.AsyncClient(base_url=url, timeout=TIMEOUT) as probe:
+            for _ in range(60):  # until all five are queued or running (at most 3 s)
+                stats = (await probe.get("/health")).json()
+                if stats.get("requests", 0) + stats.get("waiting", 0) >= 5:
+                    break
+                await asyncio.sleep(0.05)
         process.send_signal(signal.SIGTERM)
         sent = time.monotonic()
         short_done = await asyncio.gather(*short)
@@ -330,7 +335,12 @@ async def _sigterm_scenario(url: str, process: subprocess.Popen) -> dict:
                 exit_after=time.monotonic() - sent)
 
 
+@pytest.mark.slow
 def test_sigterm_finishes_short_requests_and_ends_the_rest_properly(tmp_path):
+    """Two short requests in flight finish (200); two long streams and a long plain request
+    outlast the grace period: the streams end with an error event and [DONE], the plain one
+    gets 503; a request after the signal is refused or gets 503; the process exits soon after
+    the grace period."""
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     log = tmp_path / "server.log"
