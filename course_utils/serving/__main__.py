@@ -63,7 +63,7 @@ def main(argv: list[str] | None = None) -> None:
                          help="close a connection idle this long between requests")
     clients.add_argument("--max-connections", type=int, default=_DEFAULTS.max_connections,
                          help="beyond this many open connections or running requests, answer "
-                              "503 at once")
+                              "503 at once (0: no limit)")
     clients.add_argument("--grace-period", type=float, default=_DEFAULTS.grace_seconds,
                          help="on SIGTERM, how long requests in flight may still run")
     clients.add_argument("--cors-origin", action="append", default=[], metavar="ORIGIN",
@@ -76,7 +76,7 @@ def main(argv: list[str] | None = None) -> None:
         limits = ConnectionLimits(header_timeout=args.header_timeout,
                                   body_timeout=args.body_timeout,
                                   keep_alive_timeout=args.keep_alive_timeout,
-                                  max_connections=args.max_connections,
+                                  max_connections=args.max_connections or None,
                                   grace_seconds=args.grace_period)
     except ValueError as exc:
         parser.error(str(exc))
