@@ -320,9 +320,9 @@ def test_a_stream_ended_by_shutdown_says_so(server, switch):
     data = events(r.text)
     assert data[-1] == "[DONE]"
     error = json.loads(data[-2])["error"]
-    assert error["code"] == "service_unavailable" and error["type"] == "server_error"
+    assert error["code"] == "server_shutting_down" and error["type"] == "server_error"
     assert "shutting down" in error["message"] and "draining" not in r.text
-    assert plain.status_code == 503 and plain.json()["error"]["code"] == "service_unavailable"
+    assert plain.status_code == 503 and plain.json()["error"]["code"] == "server_shutting_down"
 
 
 def test_a_failing_plain_request_is_a_generic_500(server, switch):

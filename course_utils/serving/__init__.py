@@ -9,6 +9,8 @@ runs it with uvicorn. The pieces, one module per idea:
 - :mod:`.engine`: the bridge between async handlers and that thread;
 - :mod:`.streaming`: server-sent event frames and incremental decoding;
 - :mod:`.schemas`, :mod:`.errors`: validated requests and error bodies;
+- :mod:`.connections`: read timeouts, the connection bound, JSON-only bodies, CORS (off
+  unless configured) and the SIGTERM drain, around the app and in its uvicorn server;
 - :mod:`.app`, :mod:`.openai_compat`, :mod:`.chat`: the routes (``/generate``, OpenAI's
   ``/v1/completions`` and ``/v1/models``, ``/v1/chat/completions``), sharing :mod:`.deps` (the
   engine dependency, the SSE headers, cancelling a request whose client has gone);

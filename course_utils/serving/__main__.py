@@ -4,9 +4,16 @@
     python -m course_utils.serving --host 0.0.0.0          # in a container
     python -m course_utils.serving --no-batching           # the cheat-sheet's one-at-a-time design
     python -m course_utils.serving --draft-model course-gpt-mini   # speculative greedy decoding
+    python -m course_utils.serving --cors-origin http://localhost:3000   # let one page call it
 
 One worker process: the model lives in memory once, and the dynamic batcher, not extra
 processes, is what uses the CPU under load. Run more replicas behind a load balancer to scale.
+
+Slow and idle clients are bounded (``--header-timeout``, ``--body-timeout``,
+``--keep-alive-timeout``, ``--max-connections``), and SIGTERM (``docker stop``) drains: no new
+connections, new requests 503, ``--grace-period`` seconds for the requests in flight, then the
+rest end with 503 or a stream's error event and ``[DONE]``
+(:mod:`course_utils.serving.connections`).
 """
 
 from __future__ import annotations
@@ -14,10 +21,11 @@ from __future__ import annotations
 import argparse
 import logging
 
-import uvicorn
-
 from course_utils.serving.app import create_app
+from course_utils.serving.connections import ConnectionLimits, serve
 from course_utils.serving.models import DEFAULT_MODEL
+
+_DEFAULTS = ConnectionLimits()
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -43,15 +51,41 @@ def main(argv: list[str] | None = None) -> None:
                              "sampling requests take the ordinary batched path")
     parser.add_argument("--num-draft-tokens", type=int, default=4, metavar="K",
                         help="tokens the draft proposes per round (with --draft-model)")
+    clients = parser.add_argument_group("clients and shutdown (seconds)")
+    clients.add_argument("--header-timeout", type=float, default=_DEFAULTS.header_timeout,
+                         help="a request's headers must arrive within this, or 408 and the "
+                              "connection is closed (slow-loris clients)")
+    clients.add_argument("--body-timeout", type=float, default=_DEFAULTS.body_timeout,
+                         help="a request's body must arrive within this after its headers, "
+                              "or 408")
+    clients.add_argument("--keep-alive-timeout", type=float,
+                         default=_DEFAULTS.keep_alive_timeout,
+                         help="close a connection idle this long between requests")
+    clients.add_argument("--max-connections", type=int, default=_DEFAULTS.max_connections,
+                         help="beyond this many open connections or running requests, answer "
+                              "503 at once (0: no limit)")
+    clients.add_argument("--grace-period", type=float, default=_DEFAULTS.grace_seconds,
+                         help="on SIGTERM, how long requests in flight may still run")
+    clients.add_argument("--cors-origin", action="append", default=[], metavar="ORIGIN",
+                         help="allow browser pages from ORIGIN (e.g. http://localhost:3000) to "
+                              "call the API; repeat for several. CORS is off without it")
     parser.add_argument("--log-level", default="warning")
     args = parser.parse_args(argv)
     logging.basicConfig(level=args.log_level.upper())
+    try:
+        limits = ConnectionLimits(header_timeout=args.header_timeout,
+                                  body_timeout=args.body_timeout,
+                                  keep_alive_timeout=args.keep_alive_timeout,
+                                  max_connections=args.max_connections or None,
+                                  grace_seconds=args.grace_period)
+    except ValueError as exc:
+        parser.error(str(exc))
     app = create_app(model_name=args.model, batching=not args.no_batching,
                      max_batch_size=args.max_batch_size, max_wait_ms=args.max_wait_ms,
                      num_threads=args.threads, quantize=args.quantize,
-                     draft_model=args.draft_model, num_draft_tokens=args.num_draft_tokens)
-    uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level,
-                timeout_graceful_shutdown=10)
+                     draft_model=args.draft_model, num_draft_tokens=args.num_draft_tokens,
+                     limits=limits, cors_origins=args.cors_origin)
+    serve(app, host=args.host, port=args.port, log_level=args.log_level)
 
 
 if __name__ == "__main__":

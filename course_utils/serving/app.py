@@ -9,7 +9,7 @@ a stream whose client leaves is cancelled by Starlette ending its generator.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import aclosing, asynccontextmanager
 from pathlib import Path
 from typing import Annotated
@@ -21,11 +21,12 @@ from fastapi.staticfiles import StaticFiles
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from course_utils.serving.chat import router as chat_router
+from course_utils.serving.connections import ConnectionLimits
+from course_utils.serving.connections import install as install_connection_guards
 from course_utils.serving.deps import SSE_HEADERS, EngineDep, collect_all, error_responses
 from course_utils.serving.engine import Engine, TokenStream
 from course_utils.serving.errors import (
     APIError,
-    BodyLimit,
     body_schema,
     install_error_handlers,
     json_body,
@@ -47,7 +48,8 @@ def create_app(model: PreTrainedModel | None = None,
                batching: bool = True, max_batch_size: int = 16, max_wait_ms: float = 5.0,
                max_queue: int = 256, num_threads: int | None = None, quantize: bool = False,
                max_body_bytes: int = 64 * 1024, draft_model: str | None = None,
-               num_draft_tokens: int = 4) -> FastAPI:
+               num_draft_tokens: int = 4, limits: ConnectionLimits | None = None,
+               cors_origins: Sequence[str] = ()) -> FastAPI:
     """Build the service around ``(model, tokenizer)``, or around ``loader(model_name)``.
 
     ``batching=False`` serves one request at a time (the cheat-sheet design); otherwise up to
@@ -57,6 +59,12 @@ def create_app(model: PreTrainedModel | None = None,
     requests speculatively, ``num_draft_tokens`` drafted per round, with the same text as
     without it; sampling requests take the ordinary path. A draft whose tokenizer is not the
     target's stops the start-up with an error saying so.
+
+    ``limits`` (:class:`~.connections.ConnectionLimits`) bounds slow and idle clients and sets
+    the SIGTERM grace period; POST bodies must be ``application/json`` (415 otherwise).
+    ``cors_origins`` (e.g. ``["http://localhost:3000"]``) turns CORS on for those origins
+    only; it is off by default. Serve the app with :func:`~.connections.serve` (or
+    ``server_for``), which applies the limits that belong to uvicorn.
     """
     if (model is None) != (tokenizer is None):
         raise TypeError("pass both model and tokenizer, or neither (then model_name is loaded)")
@@ -91,8 +99,10 @@ def create_app(model: PreTrainedModel | None = None,
                               "HTTP API with OpenAI-compatible /v1/completions and "
                               "/v1/chat/completions. Invalid requests answer 400 with OpenAI's "
                               "error body.",
-                  lifespan=lifespan, docs_url=None, redoc_url=None)
-    app.add_middleware(BodyLimit, max_bytes=max_body_bytes)
+                  lifespan=lifespan, docs_url=None, redoc_url=None,
+                  redirect_slashes=False)  # its redirect's Location is built from Host
+    install_connection_guards(app, limits=limits or ConnectionLimits(),
+                              max_body_bytes=max_body_bytes, cors_origins=cors_origins)
     install_error_handlers(app)
     _add_docs(app)
     _add_routes(app)

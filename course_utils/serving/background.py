@@ -22,7 +22,6 @@ import weakref
 from pathlib import Path
 
 import httpx
-import uvicorn
 from fastapi import FastAPI
 
 HOST = "127.0.0.1"
@@ -177,9 +176,10 @@ class ServerThread:
     def __init__(self, app: FastAPI, port: int | None = None, startup_timeout: float = 30.0):
         self.port = port or free_port()
         self.url = f"http://{HOST}:{self.port}"
-        config = uvicorn.Config(app, host=HOST, port=self.port, log_level="warning",
-                                timeout_graceful_shutdown=5)
-        self.server = uvicorn.Server(config)
+        # Imported here: ServerProcess alone must not load transformers (the engine does).
+        from course_utils.serving.connections import server_for
+
+        self.server = server_for(app, HOST, self.port)  # the app's limits, the SIGTERM drain
         self.startup_timeout = startup_timeout
         self.error: BaseException | None = None
         self.thread = threading.Thread(target=self._run, name="uvicorn", daemon=True)

@@ -30,6 +30,10 @@ class QueueFull(RuntimeError):
     """Raised by :meth:`DynamicBatcher.submit` when too many requests wait (answer 503)."""
 
 
+class ServerShuttingDown(RuntimeError):
+    """The error a job ends with when :meth:`DynamicBatcher.stop` cuts it short (answer 503)."""
+
+
 @dataclass
 class Job:
     """One request as the worker sees it.
@@ -69,6 +73,7 @@ class DynamicBatcher:
         self.max_queue = max_queue
         self._queue: queue.Queue = queue.Queue()
         self._thread: threading.Thread | None = None
+        self._stopping = threading.Event()
         self.batches = 0
         self.requests = 0
         self.busy_seconds = 0.0  # time spent generating: busy / wall time = utilisation
@@ -80,9 +85,11 @@ class DynamicBatcher:
             self._thread.start()
 
     def stop(self, timeout: float = 10.0) -> None:
-        """Finish the batch in progress, cancel what is still queued and join the thread."""
+        """End the batch in progress at its next step and what is still queued, each job with
+        ``on_done("error", ServerShuttingDown(...))``, and join the thread."""
         if self._thread is None:
             return
+        self._stopping.set()
         self._queue.put(_STOP)
         self._thread.join(timeout)
         self._thread = None
@@ -92,7 +99,7 @@ class DynamicBatcher:
             except queue.Empty:
                 break
             if isinstance(job, Job):
-                job.on_done("error", RuntimeError("the server is shutting down"))
+                job.on_done("error", ServerShuttingDown("the server is shutting down"))
 
     def submit(self, job: Job) -> None:
         """Queue a job; raises :class:`QueueFull` when ``max_queue`` jobs already wait."""
@@ -153,7 +160,7 @@ class DynamicBatcher:
 
         def on_token(row: int, token: int) -> bool:
             job = batch[row]
-            if job.cancelled.is_set():
+            if job.cancelled.is_set() or self._stopping.is_set():
                 return False
             job.on_token(token)
             return not job.cancelled.is_set()
@@ -175,5 +182,9 @@ class DynamicBatcher:
             self.busy_seconds += time.perf_counter() - started
         for job, out in zip(batch, outputs, strict=True):
             hit_eos = bool(out) and out[-1] == self.eos_token_id
+            if self._stopping.is_set() and not hit_eos and len(out) < job.max_new_tokens \
+                    and not job.cancelled.is_set():
+                job.on_done("error", ServerShuttingDown("the server is shutting down"))
+                continue
             job.on_done("length" if len(out) >= job.max_new_tokens and not hit_eos
                         else "stop", None)

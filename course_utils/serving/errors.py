@@ -25,12 +25,9 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ValidationError
-from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from course_utils.serving import batching
-from course_utils.serving.batching import QueueFull
+from course_utils.serving.batching import QueueFull, ServerShuttingDown
 from course_utils.serving.engine import ContextTooLong, GenerationFailed
 
 M = TypeVar("M", bound=BaseModel)
@@ -49,10 +46,8 @@ class ClientGone(Exception):
 
 def is_shutting_down(exc: BaseException | None) -> bool:
     """Whether ``exc`` (or what caused it) is the batcher's ``ServerShuttingDown``."""
-    kind = getattr(batching, "ServerShuttingDown", None)
     while exc is not None:
-        if (kind is not None and isinstance(exc, kind)) or \
-                type(exc).__name__ == "ServerShuttingDown":
+        if isinstance(exc, ServerShuttingDown):
             return True
         exc = exc.__cause__
     return False
@@ -68,7 +63,7 @@ def stream_error(exc: BaseException) -> dict:
     if is_shutting_down(exc):
         log.info("a stream was ended by the server's shutdown")
         return {"error": {"message": SHUTTING_DOWN, "type": "server_error", "param": None,
-                          "code": "service_unavailable"}}
+                          "code": "server_shutting_down"}}
     log.error("generation failed in a stream", exc_info=exc)
     return {"error": {"message": "generation failed on the server; this is a bug, please "
                                  "report it", "type": "server_error", "param": None,
@@ -95,34 +90,6 @@ def error_response(status: int, message: str, *, param: str | None = None,
                       "param": param, "code": code},
             "detail": detail if detail is not None else message}
     return JSONResponse(body, status_code=status, headers=headers)
-
-
-class BodyLimit:
-    """ASGI middleware: answer 413 to bodies over ``max_bytes``, without reading them when the
-    ``Content-Length`` header already says so, and by counting when the body is chunked."""
-
-    def __init__(self, app: ASGIApp, max_bytes: int):
-        self.app, self.max_bytes = app, max_bytes
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            return await self.app(scope, receive, send)
-        message = f"the request body is larger than {self.max_bytes} bytes"
-        length = Headers(scope=scope).get("content-length", "0")
-        if not length.isdigit() or int(length) > self.max_bytes:
-            return await error_response(413, message)(scope, receive, send)
-        total = 0
-
-        async def limited() -> Message:
-            nonlocal total
-            msg = await receive()
-            if msg["type"] == "http.request":
-                total += len(msg.get("body", b""))
-                if total > self.max_bytes:
-                    raise APIError(413, message)
-            return msg
-
-        await self.app(scope, limited, send)
 
 
 def _is_union_tag(part: Any) -> bool:
@@ -239,9 +206,10 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(GenerationFailed)
     async def on_failed(request: Request, exc: GenerationFailed) -> JSONResponse:
-        if is_shutting_down(exc):
+        if is_shutting_down(exc):  # SIGTERM's grace period ran out
             return error_response(503, SHUTTING_DOWN, type_="server_error",
-                                  code="service_unavailable", headers={"Retry-After": "1"})
+                                  code="server_shutting_down",
+                                  headers={"Retry-After": "1", "Connection": "close"})
         log.error("generation failed", exc_info=exc)
         return error_response(500, "generation failed on the server; this is a bug, please "
                                    "report it")
@@ -257,6 +225,6 @@ def install_error_handlers(app: FastAPI) -> None:
     async def on_bug(request: Request, exc: Exception) -> JSONResponse:
         if is_shutting_down(exc):
             return error_response(503, SHUTTING_DOWN, type_="server_error",
-                                  code="service_unavailable", headers={"Retry-After": "1"})
+                                  code="server_shutting_down", headers={"Retry-After": "1"})
         log.error("unhandled error", exc_info=exc)
         return error_response(500, "internal error; this is a bug, please report it")
