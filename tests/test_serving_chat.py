@@ -19,6 +19,7 @@ import pytest
 from serving_helpers import hf_greedy, tiny_model, tiny_tokenizer
 
 from course_utils.serving import ServerThread, create_app
+from course_utils.serving.batching import ServerShuttingDown
 
 NAME = "tiny-chat"
 TEMPLATE = ("{% for m in messages %}<|{{ m['role'] }}|>{{ m['content'] }}\n{% endfor %}"
@@ -277,10 +278,6 @@ def events(text: str) -> list[str]:
 
 
 SECRET = "shape mismatch in /home/secret/model.py"
-
-
-class ServerShuttingDown(RuntimeError):
-    """Stands for the batcher's class of the same name (matched by name as a fallback)."""
 
 
 @pytest.mark.parametrize("path,body", [
