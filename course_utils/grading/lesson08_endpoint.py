@@ -219,10 +219,6 @@ def _schema_problem(got: dict, want: dict) -> Message:
     if extra:
         return (f"your request schema has fields the API does not have: {extra}; its fields "
                 f"are {', '.join(theirs)}.")
-    if want.get("extra_forbidden") and not got.get("extra_forbidden"):
-        return ("your schema accepts unknown fields: a typo such as `max_lenght` would be "
-                "silently ignored and the client would get 50 tokens. Refuse them with "
-                "model_config = ConfigDict(extra=\"forbid\").")
     for name, w in theirs.items():
         g = mine[name]
         if g["required"] != w["required"]:
@@ -247,6 +243,10 @@ def _schema_problem(got: dict, want: dict) -> Message:
                         f"is {w[key]!r}.")
             if key in g and key not in w:
                 return f"`{name}` has a {_KIND[key]} ({g[key]!r}) that the API does not have."
+    if want.get("extra_forbidden") and not got.get("extra_forbidden"):
+        return ("your schema accepts unknown fields: a typo such as `max_lenght` would be "
+                "silently ignored and the client would get 50 tokens. Refuse them with "
+                "model_config = ConfigDict(extra=\"forbid\").")
     return "your published request schema differs from the API's."
 
 
