@@ -29,6 +29,7 @@ from starlette.applications import Starlette
 from course_utils.grading.core import Case, Exercise, register
 from course_utils.grading.exercise import Message, Mismatch
 from course_utils.serving.endpoint import generate_app
+from course_utils.serving.schemas import MAX_PROMPT_CHARS, MAX_TOKENS
 
 SCHEMA = {"openapi": "GET /openapi.json"}  # the case that reads the published schema
 FIELDS = ("prompt", "max_length", "temperature")
@@ -445,11 +446,12 @@ def _cases(rng: torch.Generator):
                label="temperature 2.0, the upper bound", catches="the upper bound exclusive")
     bad = [
         (j(prompt=""), "an empty prompt", "no min_length on the prompt"),
-        (j(prompt="x" * 4001), "a prompt of 4001 characters", "no max_length on the prompt"),
+        (j(prompt="x" * (MAX_PROMPT_CHARS + 1)), f"a prompt of {MAX_PROMPT_CHARS + 1} characters",
+         "no max_length on the prompt"),
         (j(max_length=20), "no prompt", "the prompt given a default"),
         (j(prompt="Hi", max_lenght=20), "a typo: max_lenght", "unknown fields accepted"),
         (j(prompt="Once upon a time", max_length=0), "max_length 0", "no lower bound"),
-        (j(prompt="Once upon a time", max_length=2000), "max_length 2000",
+        (j(prompt="Once upon a time", max_length=2 * MAX_TOKENS), f"max_length {2 * MAX_TOKENS}",
          "no upper bound on max_length"),
         (j(prompt="Once upon a time", max_length=ctx + 1),
          f"max_length {ctx + 1}, one more than the context",
@@ -484,8 +486,8 @@ def _variant(engine: Any, *, limits: bool = True, forbid: bool = True, greedy_ok
     class Request(BaseModel):
         model_config = ConfigDict(extra="forbid" if forbid else "ignore")
         if limits:
-            prompt: str = Field(min_length=1, max_length=4000)
-            max_length: int = Field(50, ge=1, le=1024)
+            prompt: str = Field(min_length=1, max_length=MAX_PROMPT_CHARS)
+            max_length: int = Field(50, ge=1, le=MAX_TOKENS)
             temperature: float = temperature_field
         else:
             prompt: str
