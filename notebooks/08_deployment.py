@@ -864,8 +864,9 @@ print(f"\nthis notebook ran in {time.perf_counter() - started:.0f} s")
 #
 # `course_utils.serving` has the pieces every production LLM server has: validated requests,
 # a model loaded once and run off the event loop, batching, streaming, an OpenAI-compatible
-# API, a health check, a container. Dedicated serving engines go much further; all three below speak the same
-# OpenAI-compatible API, so the client code of this lesson works with them unchanged.
+# API, a health check, a container. Dedicated serving engines go much further; all three
+# below speak the same OpenAI-compatible API, so the client code of this lesson works with
+# them unchanged.
 #
 # - **[vLLM](https://docs.vllm.ai)**: introduced **PagedAttention**. The KV cache is the
 #   memory that limits how many requests fit in a batch; allocating it per request for the
