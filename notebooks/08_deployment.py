@@ -7,15 +7,17 @@
 # what people run in production.
 #
 # **You will:** start from the cheat-sheet version, the simplest FastAPI app with a `/generate`
-# endpoint, and see what breaks; validate requests so that bad input gets a clear error instead of
-# a crash; run the service in the background and call it with `httpx` and with the official
-# `openai` client; stream tokens as they are generated (server-sent events); measure how **dynamic
-# batching** raises throughput under load; shrink the model with int8 quantization and measure what
-# it costs; read a production `Dockerfile` line by line; stop the server cleanly; and see where
-# vLLM, TGI and TensorRT-LLM go from here.
+# endpoint, and watch one request freeze all the others; write the endpoint properly yourself
+# (validated requests, a handler that awaits the model); run the course's service in the
+# background and call it with `httpx` and with the official `openai` client; stream tokens as
+# they are generated (server-sent events); measure how batching raises throughput under load;
+# shrink the model with int8 quantization and measure what it costs; read a production
+# `Dockerfile` line by line; stop the server cleanly; and see where vLLM, TGI and TensorRT-LLM
+# go from here.
 #
-# Two exercises: format a server-sent event (08.1) and left-pad a batch of prompts (08.2).
-# Each is followed by a check cell; `hint("08.1")` and `solution("08.1")` help when stuck.
+# The exercises: write the `/generate` endpoint (08.1), format a server-sent event (08.2),
+# left-pad a batch of prompts (08.3) and a continuous-batching scheduler step (08.4). Each is
+# followed by a check cell; `hint("08.1")` and `solution("08.1")` help when stuck.
 #
 # The service itself lives in `course_utils.serving` (one module per idea, each readable in one
 # sitting); this notebook drives it and looks inside.
@@ -55,7 +57,12 @@ ROOT = Path(course_utils.__file__).resolve().parent.parent  # the repository
 # cheat-sheets give, looks like this:
 #
 # ```python
+# from fastapi import FastAPI
+# from pydantic import BaseModel
+# from transformers import pipeline
+#
 # app = FastAPI()
+# generator = pipeline("text-generation", model="course-gpt")   # loaded once, at import
 #
 # class GenerateRequest(BaseModel):
 #     prompt: str
@@ -63,26 +70,176 @@ ROOT = Path(course_utils.__file__).resolve().parent.parent  # the repository
 #     temperature: float = 1.0
 #
 # @app.post("/generate")
-# def generate(req: GenerateRequest):
-#     model, tokenizer = load("course-gpt")            # on every request
-#     ids = tokenizer(req.prompt, return_tensors="pt").input_ids
-#     out = model.generate(ids, max_length=req.max_length, do_sample=True,
-#                          temperature=req.temperature)
-#     return {"generated_text": tokenizer.decode(out[0])}
+# async def generate(req: GenerateRequest):
+#     out = generator(req.prompt, max_length=req.max_length, do_sample=True,
+#                     temperature=req.temperature)
+#     return {"generated_text": out[0]["generated_text"]}
 # ```
 #
-# It works on the first try, and it is the right API: a prompt, a length, a temperature in; the
-# text out. Everything else about it breaks the first day it meets real traffic:
+# It is the right API: a prompt, a total length in tokens and a temperature in, the text out.
+# And it loads the model once, when the module is imported, not on every request. Here it is,
+# runnable (the same code with the bundled weights, plus the `/health` route that a load
+# balancer polls):
+
+# %%
+from fastapi import FastAPI
+from pydantic import BaseModel
+from transformers import pipeline
+
+from course_utils.pretrained import load_pretrained
+
+model, tok = load_pretrained("course-gpt")
+generator = pipeline("text-generation", model=model, tokenizer=tok)  # once, at import
+
+
+class CheatSheetRequest(BaseModel):
+    prompt: str
+    max_length: int = 50
+    temperature: float = 1.0
+
+
+cheat_sheet = FastAPI()
+
+
+@cheat_sheet.post("/generate")
+async def generate(req: CheatSheetRequest):
+    out = generator(req.prompt, max_length=req.max_length, do_sample=True,
+                    temperature=req.temperature)
+    return {"generated_text": out[0]["generated_text"]}
+
+
+@cheat_sheet.get("/health")
+async def health():
+    return {"status": "ok"}
+
+# %% [markdown]
+# Its real problem hides in one word: `async`. FastAPI runs an `async def` handler on the
+# **event loop**, the one thread that serves every connection by switching to another handler
+# whenever the current one `await`s something. This handler never awaits: the call to
+# `generator(...)` holds the thread until the whole text is generated, and meanwhile nothing
+# else is served at all.
+#
+# Let's measure it. Two users ask for a story at the same moment, and 50 ms later a load
+# balancer polls `/health`. `httpx.ASGITransport` hands the requests straight to the app, in
+# this process and on this notebook's event loop (no network), exactly as uvicorn would.
+
+# %%
+async def two_users_and_a_health_check(app) -> dict:
+    """Two stories requested at once, then GET /health 50 ms later: when each was answered."""
+    story = {"prompt": "Once upon a time", "max_length": 60, "temperature": 0.8}
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://in-process") as c:
+        t0 = time.perf_counter()
+
+        async def timed(who: str, method: str, url: str, after: float = 0.0, **kwargs):
+            await asyncio.sleep(after)
+            r = await c.request(method, url, **kwargs)
+            return who, r.status_code, time.perf_counter() - t0
+
+        answers = await asyncio.gather(timed("user 1", "POST", "/generate", json=story),
+                                       timed("user 2", "POST", "/generate", json=story),
+                                       timed("GET /health", "GET", "/health", after=0.05))
+    for who, status, seconds in answers:
+        print(f"  {who:<12} {status}  answered after {1000 * seconds:5.0f} ms")
+    return {who: seconds for who, _, seconds in answers}
+
+
+print("the cheat-sheet app, the model called inside async def:")
+blocked = await two_users_and_a_health_check(cheat_sheet)  # noqa: F704
+
+# %% [markdown]
+# User 2 waited for user 1's whole story before its own even started, and `/health`, which
+# needs no model at all, waited for both. Under real traffic every request waits for every
+# request ahead of it, and an orchestrator that polls `/health` concludes the service is dead.
+#
+# The fix is to run the model somewhere else and `await` it. The course's `Engine`
+# (`course_utils/serving/engine.py`) runs the model on one worker thread; `engine.submit(...)`
+# queues a request there at once and returns a stream of its text, and `await collect(...)`
+# waits for the whole of it while the event loop serves everyone else. The same handler, with
+# only that changed:
+
+# %%
+from course_utils.serving.engine import Engine, collect
+
+engine = Engine(model, tok, name="course-gpt")
+engine.start()  # its worker thread runs every model call from now on
+
+awaiting = FastAPI()
+awaiting.get("/health")(health)
+
+
+@awaiting.post("/generate")
+async def generate_awaiting(body: CheatSheetRequest):
+    prompt_ids = engine.encode(body.prompt)
+    text = await collect(engine.submit(prompt_ids, body.max_length - len(prompt_ids),
+                                       temperature=body.temperature))
+    return {"generated_text": body.prompt + text.text}
+
+
+await collect(engine.submit(engine.encode("Hello"), 4))  # noqa: F704  (a first, warm-up step)
+print("the same handler, awaiting the engine:")
+freed = await two_users_and_a_health_check(awaiting)  # noqa: F704
+print(f"\n/health answered after {1000 * blocked['GET /health']:.0f} ms behind the blocking "
+      f"handler, {1000 * freed['GET /health']:.0f} ms beside the awaiting one (50 ms of it is "
+      f"the wait before it was sent)")
+
+# %% [markdown]
+# Now `/health` is answered as soon as it is sent, and the two stories finish together: while
+# they wait, the engine's worker runs them **as one batch** (section 6 shows why that costs
+# little more than one). Declaring the cheat-sheet handler with a plain `def` instead would
+# also free the event loop (FastAPI runs `def` handlers in a thread pool), but then each
+# request runs its own model call, competing for the same cores, with nothing shared.
+#
+# The temperature is the cheat-sheet's other trap. In `transformers`, `temperature` only
+# matters when sampling (`do_sample=True`), and sampling divides the logits by it; what does
+# the installed version do with 0?
+
+# %%
+import transformers
+
+print("transformers", transformers.__version__)
+try:
+    generator("Once upon a time", max_length=12, do_sample=True, temperature=0.0)
+except ValueError as err:
+    print("do_sample=True, temperature=0.0  ->", type(err).__name__ + ":", str(err))
+greedy = generator("Once upon a time", max_length=12, do_sample=False)[0]["generated_text"]
+print("do_sample=False                  ->", repr(greedy))
+zero = generator("Once upon a time", max_length=12, do_sample=False,
+                 temperature=0.0)[0]["generated_text"]
+print("do_sample=False, temperature=0.0 -> the same greedy text:", zero == greedy)
+
+
+async def ask(app, body: dict) -> httpx.Response:
+    """One request to ``app`` in-process; an error in the app becomes its 500 answer."""
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="http://in-process") as c:
+        return await c.post("/generate", json=body)
+
+
+r = await ask(cheat_sheet, {"prompt": "Once upon a time", "temperature": 0})  # noqa: F704
+print("\nthe cheat-sheet app, temperature 0:", r.status_code, r.text)
+r = await ask(cheat_sheet, {"prompt": "Once upon a time", "max_lenght": 12})  # noqa: F704
+print("the cheat-sheet app, a typo (max_lenght 12):", r.status_code, "and",
+      len(tok(r.json()["generated_text"])["input_ids"]), "tokens: the default max_length, 50")
+
+# %% [markdown]
+# So sampling refuses a temperature of 0 with a `ValueError`, and the cheat-sheet's client gets
+# a bare 500. Greedy decoding (always the likeliest token, what "temperature 0" means in most
+# APIs) is `do_sample=False`, which ignores the temperature: `transformers` warns that the
+# flag is not valid there. A server that accepts `temperature: 0` must therefore switch to
+# greedy itself, as the course's engine does.
+#
+# The other problems of the cheat-sheet version show up the first day it meets real traffic:
 #
 # | problem | what happens | what fixes it (in `course_utils.serving`) |
 # |---|---|---|
-# | the model loads per request | every call pays seconds of loading | load once at start-up, in FastAPI's `lifespan` (`app.py`) |
-# | no bounds | `max_length: 10**9` or a 10 MB prompt holds the CPU for hours | pydantic bounds, a body-size limit (`schemas.py`, `errors.py`) |
-# | silent typos | `{"max_lenght": 20}` is ignored: the client gets 50 tokens and no warning | unknown fields rejected (`extra="forbid"`) |
-# | crashes on odd input | `temperature: 0` divides by zero, `NaN` becomes a 500 | strict types, finite numbers, greedy at 0 |
-# | one request at a time | 16 users wait in a line | dynamic batching (`batching.py`) |
+# | the model called inside `async def` | it runs on the event loop: every other request, even `/health`, waits (above) | one worker thread runs the model; handlers `await` it (`engine.py`) |
+# | `temperature: 0` | `transformers` raises `ValueError`: a 500 (above) | 0 means greedy; bounds 0 to 2 (`schemas.py`) |
+# | silent typos | `{"max_lenght": 12}` is ignored: the client gets 50 tokens and no warning (above) | unknown fields rejected (`extra="forbid"`) |
+# | no bounds | nothing limits `max_length` or the prompt's size: one request can ask for as much work and memory as it likes | pydantic bounds, a body-size limit (`schemas.py`, `errors.py`) |
+# | every request alone | 16 users mean 16 separate generations | batching, many requests per forward pass (`batching.py`, section 6) |
 # | the answer arrives all at once | a user stares at nothing for seconds | streaming with server-sent events (`streaming.py`) |
-# | its own API | every client must be written for it | an OpenAI-compatible `/v1/completions` (`openai_compat.py`) |
+# | its own API | every client must be written for it | an OpenAI-compatible `/v1` API (`openai_compat.py`) |
 # | no health check, runs as root, depends on the network | orchestrators can't manage it | `/health`, a `Dockerfile` (section 8) |
 #
 # ## 2. Start the service in the background
@@ -108,14 +265,14 @@ print(json.dumps(http.get("/health").json(), indent=1))
 
 # %% [markdown]
 # `/health` is what a load balancer or Kubernetes polls: it answers only once the model is
-# loaded, and it reports the load (requests served, batches run). `torch_threads` is one less
-# than the CPUs the process may use (its affinity and any container quota): one core stays free
-# for the event loop that parses HTTP while the model computes, and no more threads than cores
-# fight for the CPU.
+# loaded, and it reports the load. `torch_threads` is one less than the CPUs the process may
+# use (its affinity and any container quota), and at least one: a core stays free for the
+# event loop that parses HTTP while the model computes, and no more threads than cores fight
+# for the CPU.
 #
-# Now the cheat-sheet's call, unchanged: a prompt, a total `max_length` in tokens (prompt included,
-# as in `transformers`' `generate()`), and a temperature (0 means greedy: always the most likely
-# token).
+# Now the cheat-sheet's call, unchanged: a prompt, a total `max_length` in tokens (prompt
+# included, as in `transformers`' `generate()`), and a temperature of 0, which this server
+# reads as greedy decoding.
 
 # %%
 reply = http.post("/generate", json={"prompt": "Once upon a time", "max_length": 40,
@@ -156,9 +313,9 @@ print("status:", bad.status_code)
 print(json.dumps(bad.json(), indent=1))
 
 # %% [markdown]
-# The body has OpenAI's error shape (`error.message`, `type`, `param`, `code`), which the
-# `openai` client turns into a readable exception, plus FastAPI's usual `detail` list, one entry
-# per problem. A battery of bad requests, each answered with a status and a one-line reason:
+# The body has OpenAI's error shape (an `error` with `message`, `type`, `param` and `code`),
+# which the `openai` client turns into a readable exception. A battery of bad requests, each
+# answered with a status and a one-line reason:
 
 # %%
 too_long = {"prompt": "Once upon a time", "max_length": 1000}
@@ -173,8 +330,10 @@ battery = {
                       "headers": {"content-type": "application/json"}},
     "a 1 MB body": {"json": {"prompt": "x" * 1_000_000}},
 }
+statuses = {}
 for label, kwargs in battery.items():
     r = http.post("/generate", **kwargs)
+    statuses[label] = r.status_code
     print(f"{label:<24} {r.status_code}  {r.json()['error']['message'][:95]}")
 print("\nstill serving:", http.get("/health").json()["status"])
 
@@ -182,7 +341,92 @@ print("\nstill serving:", http.get("/health").json()["status"])
 # Two kinds of check: those that need only the body (types, bounds, unknown fields) run in
 # pydantic before the handler; those that need the model (does `max_length` fit its context?)
 # run in the handler after tokenizing. Both answer in the same shape. The 1 MB body is refused
-# by a middleware with 413 before it is even read into memory.
+# by a middleware before it is even read into memory.
+#
+# ### Exercise 08.1: write the `/generate` endpoint
+#
+# Now build the endpoint yourself, properly. Write `generate_app(engine)` that makes a FastAPI
+# app and returns it, with:
+#
+# - a pydantic request model: `prompt`, a required string of 1 to 4000 characters;
+#   `max_length`, an int from 1 to 1024, default 50 (the total length in tokens, prompt
+#   included); `temperature`, a float from 0 to 2, default 1.0 (0 is greedy). Give the limits
+#   with `Field(...)` so that `/openapi.json` publishes them, and refuse unknown fields
+#   (`model_config = ConfigDict(extra="forbid")`);
+# - a response model with `generated_text` (the prompt followed by its continuation) and
+#   `finish_reason`;
+# - `@app.post("/generate")` on an **`async def`** handler that tokenizes with
+#   `engine.encode(prompt)`, refuses with `HTTPException(422, ...)` a `max_length` beyond
+#   `engine.context_length` or not above the prompt's token count (no room for a new token),
+#   and otherwise **awaits** the engine:
+#   `await collect(engine.submit(ids, max_new_tokens, temperature=...))`, whose result has
+#   `.text` and `.finish_reason`.
+#
+# A plain FastAPI app answers an invalid body with **422** and a `detail` list; the grader
+# accepts 422 or 400 for every bad request. It builds your app around a small engine
+# (`course-gpt-mini`), sends it good and bad requests in-process, and checks what a client would
+# see, what your handler asked the engine for, and that no model runs on the event loop.
+
+# %%
+from fastapi import HTTPException
+from pydantic import ConfigDict, Field
+
+
+def generate_app(engine: Engine) -> FastAPI:
+    ### BEGIN SOLUTION
+    class GenerateRequest(BaseModel):
+        model_config = ConfigDict(extra="forbid")
+        prompt: str = Field(min_length=1, max_length=4000)
+        max_length: int = Field(50, ge=1, le=1024)
+        temperature: float = Field(1.0, ge=0.0, le=2.0)
+
+    class GenerateResponse(BaseModel):
+        generated_text: str
+        finish_reason: str
+
+    app = FastAPI()
+
+    @app.post("/generate")
+    async def generate(req: GenerateRequest) -> GenerateResponse:
+        ids = engine.encode(req.prompt)
+        if not len(ids) < req.max_length <= engine.context_length:
+            raise HTTPException(422, f"max_length must be above the prompt's {len(ids)} "
+                                     f"tokens and at most {engine.context_length}")
+        out = await collect(engine.submit(ids, req.max_length - len(ids),
+                                          temperature=req.temperature))
+        return GenerateResponse(generated_text=req.prompt + out.text,
+                                finish_reason=out.finish_reason)
+
+    return app
+    ### END SOLUTION
+
+
+# %%
+check("08.1", generate_app)
+
+# %% [markdown]
+# From here on the lesson uses the reference from `course_utils`, so every cell runs whether or
+# not your exercise passed yet. The same two users and health check as in section 1, now
+# against the endpoint you wrote (the reference), and the course server beside it:
+
+# %%
+from course_utils.serving.endpoint import generate_app
+
+endpoint = generate_app(engine)
+endpoint.get("/health")(health)
+print("generate_app(engine), two users and /health:")
+await two_users_and_a_health_check(endpoint)  # noqa: F704
+
+typo = {"prompt": "Once upon a time", "max_lenght": 20}
+r = await ask(endpoint, typo)  # noqa: F704
+print(f"\na typo: {r.status_code} from generate_app ({r.json()['detail'][0]['msg']}), "
+      f"{http.post('/generate', json=typo).status_code} from the course server")
+engine.stop()  # this notebook's engine is done; the course server has its own
+
+# %% [markdown]
+# A plain FastAPI app answers invalid input with FastAPI's 422 and its `detail` list; the course
+# server answers with the status printed beside it and OpenAI's error body, which clients of
+# OpenAI-compatible servers expect.
 #
 # ## 4. The OpenAI-compatible API
 #
@@ -292,7 +536,7 @@ except BadRequestError as err:
 # becomes several `data:` lines (the client joins them back with `\n`); an optional `event:`
 # line names the event.
 #
-# ### Exercise 08.1: format a server-sent event
+# ### Exercise 08.2: format a server-sent event
 #
 # Write `sse_event(data, event=None)` returning one frame as a string: `data` that is not a
 # string is sent as JSON (`json.dumps`); if `event` is given, start with `event: <event>`; then
@@ -313,7 +557,7 @@ def sse_event(data, event=None) -> str:
 
 
 # %%
-check("08.1", sse_event)
+check("08.2", sse_event)
 
 # %% [markdown]
 # From here on the lesson uses the reference from `course_utils`, so every cell runs whether or
@@ -383,7 +627,7 @@ print("|".join(pieces))
 # positions   [0, 1, 2]    [0, 0, 0]      (padding gets 0, a valid position)
 # ```
 #
-# ### Exercise 08.2: left-pad a batch
+# ### Exercise 08.3: left-pad a batch
 #
 # Write `left_pad(sequences, pad_token_id)` that takes a list of token-id lists and returns
 # `(input_ids, attention_mask, position_ids)`, three `(batch, longest)` int64 tensors as above.
@@ -405,7 +649,7 @@ def left_pad(sequences, pad_token_id):
 
 
 # %%
-check("08.2", left_pad)
+check("08.3", left_pad)
 
 # %%
 from course_utils.pretrained import load_pretrained
@@ -653,15 +897,19 @@ print("\nbuild and run it where Docker is installed:\n"
 # ## 9. Stop the server
 #
 # `stop()` sends SIGTERM, the signal `docker stop` and Kubernetes send. Uvicorn stops accepting
-# connections, lets the requests in flight finish, runs the app's shutdown (the batcher's
-# thread ends), and exits; after a grace period a server that hangs gets SIGKILL. We check that
-# the process is gone and the port no longer answers.
+# connections, lets the requests in flight finish within a grace period, runs the app's
+# shutdown (the engine's worker thread ends), and exits; a server that still hangs after
+# `stop()`'s own timeout gets SIGKILL. We check that the process is gone and the port no longer
+# answers.
 
 # %%
+import signal
+
 http.close()
 pid = server.process.pid
 code = server.stop()
-print("exit code:", code, "(-15: ended by SIGTERM after a graceful shutdown)")
+print("exit code:", code, f"(-{signal.SIGTERM.name}: uvicorn shut down gracefully and then "
+      f"re-raised the signal)" if code == -signal.SIGTERM else "")
 print("its log ends with:", *server.output().strip().splitlines()[-3:], sep="\n  ")
 print("process", pid, "still exists:", psutil.pid_exists(pid) and
       psutil.Process(pid).status() != psutil.STATUS_ZOMBIE)
@@ -675,18 +923,19 @@ print(f"\nthis notebook ran in {time.perf_counter() - started:.0f} s")
 # ## 10. What comes next
 #
 # `course_utils.serving` has the pieces every production LLM server has: validated requests,
-# a model loaded once, batching, streaming, an OpenAI-compatible API, a health check, a
-# container. Dedicated serving engines go much further; all three below speak the same
-# OpenAI-compatible API, so the client code of this lesson works with them unchanged.
+# a model loaded once and run off the event loop, batching, streaming, an OpenAI-compatible
+# API, a health check, a container. Dedicated serving engines go much further; all three
+# below speak the same OpenAI-compatible API, so the client code of this lesson works with
+# them unchanged.
 #
 # - **[vLLM](https://docs.vllm.ai)**: introduced **PagedAttention**. The KV cache is the
 #   memory that limits how many requests fit in a batch; allocating it per request for the
 #   maximum length wastes most of it. vLLM stores it in fixed-size blocks, like an operating
 #   system's memory pages, so almost nothing is wasted and requests with a common prefix (the
-#   same system prompt) share blocks. Plus **continuous batching**: instead of our batch that
-#   runs until its last request ends, the scheduler adds and removes requests at *every
-#   decoding step*, so a new request never waits for a batch to finish and a finished one
-#   frees its slot at once.
+#   same system prompt) share blocks. Its scheduler does **continuous batching**
+#   (iteration-level scheduling, first described for Orca): requests join and leave the
+#   running batch at *every decoding step*, so a new request never waits for a batch to
+#   finish and a finished one frees its slot at once, the idea of section 6's scheduler.
 # - **[Text Generation Inference (TGI)](https://huggingface.co/docs/text-generation-inference)**:
 #   Hugging Face's server, a Rust router with continuous batching in front of optimized model
 #   code, tensor parallelism over several GPUs, quantized weights, and production features
@@ -701,8 +950,14 @@ print(f"\nthis notebook ran in {time.perf_counter() - started:.0f} s")
 #
 # ## Summary
 #
-# - A model service loads the model once, validates every request (types, bounds, unknown
-#   fields, sizes) and answers bad input with a 4xx and a JSON message, never a 500.
+# - The cheat-sheet's `/generate` loads its model once, but calls it inside `async def`: the
+#   event loop is held for the whole generation and every other request, `/health` too, waits.
+#   Run the model on a worker (the engine) and `await` it.
+# - In `transformers`, sampling refuses `temperature=0` with a `ValueError`; greedy decoding is
+#   `do_sample=False`. A server that accepts 0 must switch to greedy itself.
+# - A model service validates every request (types, bounds, unknown fields, sizes: in the
+#   schema, so that `/openapi.json` publishes the limits, and in the handler for what needs the
+#   model) and answers bad input with a 4xx and a JSON message, never a 500.
 # - Speaking the OpenAI API makes every existing client and tool work with your server.
 # - Server-sent events stream tokens as `data:` lines ended by a blank line; the first token
 #   arrives long before the last.

@@ -1,6 +1,7 @@
 """Known-wrong answers to lesson 08's exercises: the grader must reject each, saying why.
 
-08.1 is the server-sent event frame and 08.2 left padding, in the notebook's order.
+08.2 is the server-sent event frame and 08.3 left padding, in the notebook's order (08.1, the
+/generate endpoint, is in test_grading_lesson08_endpoint.py).
 
 These implementations are written here, independently of the grader's own list of mistakes,
 so a grader that stops recognising one of them fails this test.
@@ -23,7 +24,7 @@ def _verdict(ex_id, fn):
     return run_exercise(get_exercise(ex_id), fn)
 
 
-# ---- 08.2 left padding
+# ---- 08.3 left padding
 def lp_learner(sequences, pad_token_id):
     """A correct solution written the way a learner would."""
     width = max(map(len, sequences))
@@ -78,7 +79,7 @@ def lp_two_outputs(sequences, pad_token_id):
     return lp_learner(sequences, pad_token_id)[:2]
 
 
-# ---- 08.1 SSE frame
+# ---- 08.2 SSE frame
 def sse_learner(data, event=None):
     payload = data if isinstance(data, str) else json.dumps(data, ensure_ascii=False)
     out = "" if event is None else "event:" + event + "\n"
@@ -207,45 +208,45 @@ def sse_splitlines(data, event=None):
 
 
 def test_splitlines_is_rejected():
-    result = run_exercise(get_exercise("08.1"), sse_splitlines)
+    result = run_exercise(get_exercise("08.2"), sse_splitlines)
     assert not result.passed
     assert "line break" in result.message or "U+2028" in result.message
 
 
-@pytest.mark.parametrize("ex_id, fn", [("08.2", left_pad), ("08.2", lp_learner),
-                                       ("08.1", sse_event), ("08.1", sse_learner),
-                                       ("08.2", lp_flip_and_pad), ("08.1", sse_crlf),
-                                       ("08.1", sse_sorted_keys_lone_cr)])
+@pytest.mark.parametrize("ex_id, fn", [("08.3", left_pad), ("08.3", lp_learner),
+                                       ("08.2", sse_event), ("08.2", sse_learner),
+                                       ("08.3", lp_flip_and_pad), ("08.2", sse_crlf),
+                                       ("08.2", sse_sorted_keys_lone_cr)])
 def test_the_reference_and_a_learners_solution_pass(ex_id, fn):
     verdict = _verdict(ex_id, fn)
     assert verdict.passed, verdict.message
 
 
 @pytest.mark.parametrize("ex_id, fn, says", [
-    ("08.2", lp_right_padded, "That is right padding"),
-    ("08.2", lp_arange_positions, "count the padding too"),
-    ("08.2", lp_minus_one, "clamp the position ids at 0"),
-    ("08.2", lp_bool_inverted, "attention mask is inverted"),
-    ("08.2", lp_zeros, "not 0"),
-    ("08.2", lp_compare_pad, "not by comparing with pad_token_id"),
-    ("08.2", lp_int32, "dtype"),
-    ("08.2", lp_two_outputs, "items"),
-    ("08.1", sse_one_line_ending, "BLANK line"),
-    ("08.1", sse_python_repr, "is not JSON"),
-    ("08.1", sse_multiline_in_one, "its own 'data: ' line"),
-    ("08.1", sse_no_event, "event name"),
-    ("08.1", sse_twice, "send exactly 1"),
-    ("08.1", sse_bytes, "should be a str"),
-    ("08.2", lp_inserts_into_the_prompts, "changed its input `sequences` in place"),
-    ("08.2", lp_positions_from_one, "Positions start at 0"),
-    ("08.2", lp_default_pad, "result[0] differs"),
-    ("08.2", lp_float_mask, "dtype"),
-    ("08.1", sse_json_everything, "A string is sent as it is"),
-    ("08.1", sse_truthy, "None, 0, False and [] are data too"),
-    ("08.1", sse_always_event_line, "'event: None'"),
-    ("08.1", sse_fstring, "a client reads the data"),
-    ("08.1", sse_capitalised, "reads no event"),
-    ("08.1", sse_with_an_id, "should not set an id"),
+    ("08.3", lp_right_padded, "That is right padding"),
+    ("08.3", lp_arange_positions, "count the padding too"),
+    ("08.3", lp_minus_one, "clamp the position ids at 0"),
+    ("08.3", lp_bool_inverted, "attention mask is inverted"),
+    ("08.3", lp_zeros, "not 0"),
+    ("08.3", lp_compare_pad, "not by comparing with pad_token_id"),
+    ("08.3", lp_int32, "dtype"),
+    ("08.3", lp_two_outputs, "items"),
+    ("08.2", sse_one_line_ending, "BLANK line"),
+    ("08.2", sse_python_repr, "is not JSON"),
+    ("08.2", sse_multiline_in_one, "its own 'data: ' line"),
+    ("08.2", sse_no_event, "event name"),
+    ("08.2", sse_twice, "send exactly 1"),
+    ("08.2", sse_bytes, "should be a str"),
+    ("08.3", lp_inserts_into_the_prompts, "changed its input `sequences` in place"),
+    ("08.3", lp_positions_from_one, "Positions start at 0"),
+    ("08.3", lp_default_pad, "result[0] differs"),
+    ("08.3", lp_float_mask, "dtype"),
+    ("08.2", sse_json_everything, "A string is sent as it is"),
+    ("08.2", sse_truthy, "None, 0, False and [] are data too"),
+    ("08.2", sse_always_event_line, "'event: None'"),
+    ("08.2", sse_fstring, "a client reads the data"),
+    ("08.2", sse_capitalised, "reads no event"),
+    ("08.2", sse_with_an_id, "should not set an id"),
 ])
 def test_known_wrong_answers_are_rejected_with_their_reason(ex_id, fn, says):
     verdict = _verdict(ex_id, fn)
@@ -257,18 +258,18 @@ def test_an_unsolved_exercise_is_not_attempted():
     def stub(*args, **kwargs):
         raise NotImplementedError("Your turn")
 
-    for ex_id in ("08.2", "08.2"):
+    for ex_id in ("08.2", "08.3"):
         assert _verdict(ex_id, stub).status == "not attempted"
 
 
-@pytest.mark.parametrize("ex_id", ["08.1", "08.2"])
+@pytest.mark.parametrize("ex_id", ["08.2", "08.3"])
 def test_every_case_says_what_it_catches(ex_id):
     ex = get_exercise(ex_id)
     for case in ex.cases(torch.Generator().manual_seed(ex.seed)):
         assert case.label and case.catches, case
 
 
-@pytest.mark.parametrize("ex_id", ["08.1", "08.2"])
+@pytest.mark.parametrize("ex_id", ["08.2", "08.3"])
 def test_every_known_mistake_runs_on_every_case(ex_id):
     """A mistake's hint is shown only when the learner matches it on every case."""
     ex = get_exercise(ex_id)
@@ -315,7 +316,7 @@ def test_left_pad_matches_a_tokenizer_padding_on_the_left():
     assert torch.equal(ids, padded["input_ids"]) and torch.equal(mask, padded["attention_mask"])
 
 
-@pytest.mark.parametrize("ex_id", ["08.1", "08.2"])
+@pytest.mark.parametrize("ex_id", ["08.2", "08.3"])
 def test_known_mistakes_are_rejected_with_their_own_hint(ex_id):
     ex = get_exercise(ex_id)
     for wrong, hint in ex.mistakes:

@@ -1,7 +1,8 @@
-"""Lesson 08 exercises: a server-sent event frame (08.1), and left padding for a batch (08.2).
+"""Lesson 08 exercises, in notebook order.
 
-The ids follow the notebook's order: the SSE frame comes first in the lesson. Every mistake
-below is the reference with one wrong idea in it and runs on every case.
+The ``/generate`` endpoint (08.1) in :mod:`lesson08_endpoint`; here: a server-sent event frame
+(08.2) and left padding for a batch (08.3). Every mistake below is the reference with one wrong
+idea in it and runs on every case.
 """
 
 from __future__ import annotations
@@ -12,11 +13,14 @@ from dataclasses import dataclass
 
 import torch
 
+from course_utils.grading import (  # noqa: F401  (registered at import)
+    lesson08_endpoint,  # 08.1: the /generate endpoint
+)
 from course_utils.grading.core import Case, Exercise, register
 from course_utils.serving.generation import left_pad
 from course_utils.serving.streaming import sse_event
 
-# ---------------------------------------------------------------- 08.1 an SSE frame
+# ---------------------------------------------------------------- 08.2 an SSE frame
 
 
 def _sse_cases(rng: torch.Generator):
@@ -191,7 +195,7 @@ def _sse_event_none_written(data, event=None):
 
 
 register(Exercise(
-    id="08.1", title="format a server-sent event", reference=sse_event, cases=_sse_cases,
+    id="08.2", title="format a server-sent event", reference=sse_event, cases=_sse_cases,
     compare=_sse_compare,
     hint="Turn non-strings into JSON with json.dumps(data) (None, 0 and False too). Then write "
          "'event: <name>' first if an event name is given, one 'data: <line>' per line of the "
@@ -215,7 +219,7 @@ register(Exercise(
     ],
 ))
 
-# ------------------------------------------------------------------- 08.2 left padding
+# ------------------------------------------------------------------- 08.3 left padding
 
 
 def _pad_cases(rng: torch.Generator):
@@ -308,7 +312,7 @@ def _not_right_padded(got, case: Case):
 
 
 register(Exercise(
-    id="08.2", title="left-pad a batch of prompts", reference=left_pad, cases=_pad_cases,
+    id="08.3", title="left-pad a batch of prompts", reference=left_pad, cases=_pad_cases,
     properties=[_not_right_padded],
     hint="Make (batch, longest) int64 tensors. Put each prompt at the RIGHT end of its row "
          "(row[longest - len(seq):]) and fill the rest with pad_token_id; the attention_mask "

@@ -14,6 +14,8 @@ runs it with uvicorn. The pieces, one module per idea:
 - :mod:`.app`, :mod:`.openai_compat`, :mod:`.chat`: the routes (``/generate``, OpenAI's
   ``/v1/completions`` and ``/v1/models``, ``/v1/chat/completions``), sharing :mod:`.deps` (the
   engine dependency, the SSE headers, cancelling a request whose client has gone);
+- :mod:`.endpoint`: ``/generate`` in its smallest correct form, a bounded schema and a handler
+  that awaits the engine (lesson 08's exercise 08.1);
 - :mod:`.quantize`: int8 dynamic quantization and its before/after table;
 - :mod:`.speculative_step`: lesson 09's ``--draft-model`` option, the batcher whose greedy
   requests are decoded speculatively (:mod:`course_utils.speculative`), with the same text;
