@@ -134,9 +134,18 @@ print(bert_tok.convert_ids_to_tokens(bert_data["train"][0]["input_ids"]))
 # %% [markdown]
 # `load_pretrained("course-bert", model_class=AutoModelForSequenceClassification, ...)` is
 # `AutoModelForSequenceClassification.from_pretrained(<bundled path>, ...)`: the encoder's
-# weights come from the checkpoint, and a new **classification head** (one linear layer on
-# the `[CLS]` token's final vector, the cheat-sheet's `[CLS]` classifier) starts random. The load
-# report above lists it under the weights that were newly initialised: that is expected.
+# weights come from the checkpoint, and a new **classification head** starts random. The head
+# does not read the `[CLS]` token's final vector directly: BERT's **pooler** (a dense layer and
+# a `tanh`, part of the pretrained checkpoint) turns that vector into the *pooled* `[CLS]`
+# output, and the classifier is dropout and one linear layer on top of it. The load report
+# above lists only `classifier.*` as newly initialised: that is expected. The modules, printed:
+
+# %%
+print("pooler:    ", bert.bert.pooler)
+print("dropout:   ", bert.dropout)
+print("classifier:", bert.classifier)
+
+# %% [markdown]
 #
 # ## 3. Collators: batching examples of different lengths
 #
@@ -234,39 +243,50 @@ print(f"model's own loss {out.loss.item():.5f}  ==  causal_lm_loss "
 # %% [markdown]
 # ## 4. Fine-tuning course-bert as a classifier
 #
-# ### Exercise 05.3: accuracy from logits
+# ### Exercise 05.3: `compute_metrics`, as `Trainer` calls it
 #
-# After each evaluation the `Trainer` calls `compute_metrics` with the logits of the whole
-# eval set `(N, num_classes)` and the labels `(N,)`, as **NumPy arrays** (`compute_metrics`
-# below takes them out of the `EvalPrediction`, and the first item when the logits come as a
-# tuple). Write the accuracy: the fraction of rows whose largest logit is at the label's
-# index, as a Python float. It must work for NumPy arrays, tensors and plain lists alike.
+# After each evaluation the `Trainer` calls `compute_metrics(eval_pred)` with one
+# `EvalPrediction` for the whole eval set: `eval_pred.predictions` holds the logits
+# `(N, num_classes)` as a **NumPy array** (or a *tuple* whose first item they are, when the
+# model returns more outputs), `eval_pred.label_ids` the labels `(N,)`. Rows labelled -100
+# are not examples (the loss skips them, so do you). Return a dict of plain Python floats:
+#
+# - `"accuracy"`: the fraction of rows whose largest logit is at the label's index;
+# - `"macro_f1"`: the F1 of each class, `2·TP / (2·TP + FP + FN)`, then their plain mean,
+#   over every class that occurs in the labels *or* the predictions (as scikit-learn's
+#   `f1_score(..., average="macro")`). Unlike the accuracy, a class the model never predicts
+#   pulls it down, however rare the class is.
 
 # %%
-def accuracy_from_logits(logits, labels):
+import numpy as np
+
+
+def compute_metrics(eval_pred):
     ### BEGIN SOLUTION
-    logits, labels = torch.as_tensor(logits), torch.as_tensor(labels)
-    return (logits.argmax(dim=-1) == labels).float().mean().item()
+    logits, labels = eval_pred.predictions, np.asarray(eval_pred.label_ids)
+    if isinstance(logits, tuple):
+        logits = logits[0]
+    keep = labels != -100
+    preds, labels = np.asarray(logits).argmax(axis=-1)[keep], labels[keep]
+    f1s = []
+    for c in np.union1d(preds, labels):
+        tp = np.sum((preds == c) & (labels == c))
+        f1s.append(2 * tp / (np.sum(preds == c) + np.sum(labels == c)))
+    return {"accuracy": float(np.mean(preds == labels)), "macro_f1": float(np.mean(f1s))}
     ### END SOLUTION
 
 
 # %%
-check("05.3", accuracy_from_logits)
+check("05.3", compute_metrics)
 
 # %%
-from course_utils.finetune import (
-    LossHistory,
-    accuracy_from_logits,
-    compute_metrics,
-    confusion_matrix,
-    plot_confusion,
-)
+from course_utils.finetune import LossHistory, compute_metrics, confusion_matrix, plot_confusion
 
 # %% [markdown]
-# Now the cheat-sheet's recipe, with today's argument names. Two of them changed since
-# cheat-sheets were written: `evaluation_strategy` is now **`eval_strategy`**, and the `Trainer`'s
-# `tokenizer=` is now **`processing_class=`** (it may be a tokenizer, an image processor, ...). The
-# old names are not deprecated any more; they are gone:
+# Now the recipe with today's argument names. Two names that older code passes changed in
+# recent `transformers`: `evaluation_strategy` is now **`eval_strategy`**, and the `Trainer`'s
+# `tokenizer=` is now **`processing_class=`** (it may be a tokenizer, an image processor, ...).
+# The old names are not deprecated any more; they are gone:
 
 # %%
 try:
@@ -311,14 +331,16 @@ bert_trainer = Trainer(
 
 before = bert_trainer.predict(bert_data["test"])
 bert_before = before.metrics["test_accuracy"]
-print(f"course-bert before fine-tuning: test accuracy {bert_before:.1%}")
+print(f"course-bert before fine-tuning: test accuracy {bert_before:.1%}, "
+      f"macro-F1 {before.metrics['test_macro_f1']:.3f}")
 
 # %%
 bert_trainer.train()
 after = bert_trainer.predict(bert_data["test"])
 bert_after = after.metrics["test_accuracy"]
 print(f"course-bert test accuracy: {bert_before:.1%} before -> {bert_after:.1%} after "
-      f"fine-tuning ({len(bert_data['train'])} reviews, {bert_trainer.state.global_step} steps)")
+      f"fine-tuning ({len(bert_data['train'])} reviews, {bert_trainer.state.global_step} steps); "
+      f"macro-F1 {before.metrics['test_macro_f1']:.3f} -> {after.metrics['test_macro_f1']:.3f}")
 
 # %%
 fig, axes = plt.subplots(1, 2, figsize=(8, 3.4))
@@ -468,10 +490,30 @@ print(f"weights {weights_mb:.1f} MB + gradients {weights_mb:.1f} MB + AdamW stat
 print(costs.format_table([full_cost]))
 
 # %% [markdown]
-# For our small model the activations dominate. For a 7-billion-parameter model the
-# 16 bytes per parameter alone are 112 GB, more than any single GPU holds: that is the
-# problem lesson 06 solves. We keep this run (its cost and its weights) for lesson 06, which
-# compares cheaper methods against it and looks at the weight update it made.
+# For our small model the activations dominate. Scale the same 16 bytes per parameter up to
+# a 7-billion-parameter model and the state alone, before any activation, is this:
+
+# %%
+params_7b = 7e9
+state_gb = {"weights": 4 * params_7b / 1e9, "gradients": 4 * params_7b / 1e9,
+            "AdamW state": 8 * params_7b / 1e9}  # float32: 4 bytes; AdamW: 2 x 4 bytes
+total_gb = sum(state_gb.values())
+print(" + ".join(f"{name} {gb:.0f} GB" for name, gb in state_gb.items()),
+      f"= {total_gb:.0f} GB; AdamW's share: {state_gb['AdamW state'] / total_gb:.0%}")
+memory_gb = {"a laptop (16 GB of RAM)": 16, "a 24 GB GPU": 24, "an 80 GB GPU (A100/H100)": 80,
+             "a 141 GB GPU (H200)": 141}
+for device, gb in memory_gb.items():
+    print(f"{device:>26}:", f"fits, {gb - total_gb:.0f} GB left for activations"
+          if total_gb < gb else f"does not fit (short by {total_gb - gb:.0f} GB)")
+
+# %% [markdown]
+# The optimizer state dominates: AdamW keeps two running averages per parameter, twice the
+# memory of the weights themselves, and it exists only during training (inference needs the
+# weights alone). The total does not fit a laptop or most single accelerators; the largest
+# single GPUs of today (an H200) hold it, with little room left for activations. Cutting
+# what is *trained*, and so the gradients and optimizer state, is what lesson 06 does. We keep
+# this run (its cost and its weights) for lesson 06, which compares cheaper methods against
+# it and looks at the weight update it made.
 
 # %%
 from course_utils.finetune import store_full_baseline

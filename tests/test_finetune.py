@@ -142,8 +142,8 @@ def test_accuracy_and_compute_metrics_match_numpy():
     expected = float((logits.argmax(1) == labels).mean())
     assert accuracy_from_logits(torch.tensor(logits), torch.tensor(labels)) == \
         pytest.approx(expected)
-    assert compute_metrics(EvalPrediction(predictions=logits, label_ids=labels)) == \
-        {"accuracy": pytest.approx(expected)}
+    assert compute_metrics(EvalPrediction(predictions=logits, label_ids=labels))["accuracy"] == \
+        pytest.approx(expected)
     with pytest.raises(ValueError):
         accuracy_from_logits(torch.zeros(3, 2), torch.zeros(4))
 

@@ -2,7 +2,7 @@
 
 - :mod:`~course_utils.finetune.data`: the pad-token fix, tokenizing and labelling batches for
   classification and for causal-LM text-to-label, the right collator for each;
-- :mod:`~course_utils.finetune.metrics`: accuracy from logits (``compute_metrics``), the
+- :mod:`~course_utils.finetune.metrics`: accuracy and macro-F1 (``compute_metrics``), the
   causal-LM loss with its label shift, confusion matrices, scoring label words with an LM;
 - :mod:`~course_utils.finetune.callbacks`: :class:`LossHistory`, the loss curve for plotting;
 - :mod:`~course_utils.finetune.args`: :func:`cpu_training_arguments`, the ``TrainingArguments``
@@ -39,6 +39,7 @@ from course_utils.finetune.metrics import (
     label_token_ids,
     lm_label_accuracy,
     lm_label_predictions,
+    macro_f1,
     plot_confusion,
 )
 from course_utils.finetune.sentiment import (
@@ -59,6 +60,7 @@ __all__ = [
     "collator_for", "compute_metrics", "confusion_matrix", "cpu_training_arguments",
     "ensure_pad_token", "finetune",
     "full_finetune_baseline", "label_token_ids", "lm_label_accuracy", "lm_label_predictions",
-    "lm_prompt", "lm_training_text", "plot_confusion", "plot_loss_curves", "sentiment_splits",
+    "lm_prompt", "lm_training_text", "macro_f1", "plot_confusion", "plot_loss_curves",
+    "sentiment_splits",
     "store_full_baseline", "tokenize_and_label", "tokenize_for_causal_lm", "training_arguments",
 ]
