@@ -1,7 +1,8 @@
 """Lesson 05 exercises: tokenize and label a batch, the causal-LM loss, ``compute_metrics``.
 
 The ids follow the notebook's order: 05.1 tokenize, 05.2 the causal-LM loss, 05.3
-``compute_metrics`` (accuracy and macro-F1).
+``compute_metrics`` (accuracy and macro-F1); 05.4, a batch of chats for SFT, in
+:mod:`lesson05_sft`.
 Every case names the wrong ideas it is there to catch (``catches=``); every mistake runs on
 every case, because a mistake's hint is shown only when the learner's function gives that
 mistake's output on all of them.
@@ -687,3 +688,7 @@ register(Exercise(
         (_cm_percent, "Return fractions between 0 and 1, not percentages (no * 100)."),
     ],
 ))
+
+
+# 05.4 (instruction tuning) lives in its own module; it uses grading_tokenizer from this one.
+from course_utils.grading import lesson05_sft  # noqa: E402, F401  (registered at import)
