@@ -521,7 +521,108 @@ from course_utils.finetune import store_full_baseline
 print("kept for lesson 06 in", store_full_baseline(full_cost, gpt, gpt_tok, recipe))
 
 # %% [markdown]
-# ## 9. When one machine is not enough
+# ## 9. Instruction tuning: fine-tuning on chats
+#
+# Sections 4 and 5 taught a model *one* task in *one* format. An assistant has to do what each
+# instruction says: answer briefly when told to be brief, fill a template's slots, take the
+# branch a condition picks. Lesson 04 showed course-gpt, a base model, has no reason to do any
+# of that. What gives it one is **supervised fine-tuning (SFT)**, also called *instruction
+# tuning*: the same causal-LM training as section 5, on **chats** (an optional system turn, a
+# user's instruction and the reply we want), many different instructions instead of one task.
+#
+# ### The chat template
+#
+# A chat is a list of messages `{"role": ..., "content": ...}`. The tokenizer's **chat template**
+# (a small Jinja program shipped in the tokenizer's files) renders it into the one string the
+# model reads. Training and use must render chats the same way, so both call
+# `apply_chat_template`; for use, `add_generation_prompt=True` ends the text with the header the
+# model should continue.
+
+# %%
+chat = [{"role": "system", "content": "You are a brief answerer: give only the result."},
+        {"role": "user", "content": "What is 7 + 5?"},
+        {"role": "assistant", "content": "12"}]
+print(gpt_tok.apply_chat_template(chat, tokenize=False))
+print(repr(gpt_tok.apply_chat_template(chat[:2], tokenize=False, add_generation_prompt=True)))
+
+# %% [markdown]
+# ### Why the prompt tokens get label -100
+#
+# We want the model to learn to *write the reply*, not to predict the user's instruction or the
+# `System:` line: those are given at use time. So every token gets label **-100** (which the
+# cross-entropy skips, exactly as padding in section 3) except the tokens of each assistant
+# reply **and its end-of-turn token** (here the eos token): learning to produce that token is
+# how the tuned model learns to stop when its answer is done. `course_utils.finetune.sft`
+# does it (`chat_features`); the template marks the reply with `{% generation %}`, so
+# `transformers` can tell which tokens the assistant wrote
+# (`return_assistant_tokens_mask=True`):
+
+# %%
+from course_utils.finetune import chat_features
+
+features = chat_features(gpt_tok, chat)
+tokens = gpt_tok.convert_ids_to_tokens(features["input_ids"])
+learned = [tok for tok, lab in zip(tokens, features["labels"]) if lab != -100]
+print(f"{len(tokens)} tokens, {len(learned)} learned:", learned)
+print("labels[-8:]:", features["labels"][-8:])
+
+# %% [markdown]
+# ### Exercise 05.4: a batch of chats for SFT
+#
+# Write `chat_batch(chats, tokenizer)`: for a list of chats, return a dict of `torch.long`
+# tensors `input_ids`, `attention_mask` and `labels`, shape `(len(chats), longest chat)`:
+#
+# - `input_ids`: the chat rendered by the tokenizer's template (`apply_chat_template`);
+# - `labels`: the token's id where the assistant wrote it (the reply and its eos token, in
+#   *every* assistant turn of the chat), -100 everywhere else: system and user turns, the
+#   `Assistant:` header, the newline after a turn. Not shifted: the model shifts them (05.2);
+# - padding on the **right**, as for training: `input_ids` padded with
+#   `tokenizer.pad_token_id`, `attention_mask` 0 there, `labels` -100 there.
+#
+# `apply_chat_template(chat, return_dict=True, return_assistant_tokens_mask=True)` returns the
+# ids and an `assistant_masks` list (1 on the assistant's tokens). The check uses the course-gpt
+# tokenizers, chats with system turns, several exchanges, quotes and unicode.
+
+# %%
+def chat_batch(chats, tokenizer):
+    ### BEGIN SOLUTION
+    rows = []
+    for messages in chats:
+        out = tokenizer.apply_chat_template(messages, return_dict=True,
+                                            return_assistant_tokens_mask=True)
+        ids = out["input_ids"]
+        rows.append((ids, [t if m else -100 for t, m in zip(ids, out["assistant_masks"])]))
+    width = max(len(ids) for ids, _ in rows)
+    batch = {"input_ids": [], "attention_mask": [], "labels": []}
+    for ids, labels in rows:
+        gap = width - len(ids)
+        batch["input_ids"].append(ids + [tokenizer.pad_token_id] * gap)
+        batch["attention_mask"].append([1] * len(ids) + [0] * gap)
+        batch["labels"].append(labels + [-100] * gap)
+    return {k: torch.tensor(v, dtype=torch.long) for k, v in batch.items()}
+    ### END SOLUTION
+
+
+# %%
+check("05.4", chat_batch)
+
+# %% [markdown]
+# The library's version is `chat_features` for each chat, then `pad_chat_batch` to pad them:
+
+# %%
+from course_utils.finetune import pad_chat_batch
+
+
+def chat_batch(chats, tokenizer):
+    return pad_chat_batch([chat_features(tokenizer, c) for c in chats], tokenizer.pad_token_id)
+
+
+sft_batch = chat_batch([chat, chat[1:]], gpt_tok)
+print({k: tuple(v.shape) for k, v in sft_batch.items()})
+print("labels of the shorter chat, end:", sft_batch["labels"][1, -6:].tolist())
+
+# %% [markdown]
+# ## 10. When one machine is not enough
 #
 # Everything above ran in one process. The same `Trainer` code scales out without changes:
 # [`scripts/finetune_script.py`](../scripts/finetune_script.py) is this lesson's course-gpt
