@@ -146,4 +146,37 @@ def pad_chat_batch(features: Sequence[Mapping[str, Sequence[int]]],
     return {"input_ids": input_ids, "attention_mask": attention, "labels": labels}
 
 
-__all__ = ["IGNORE_INDEX", "chat_features", "chat_segments", "pad_chat_batch"]
+# ----------------------------------------------------------------- measuring what it learned
+STOP = ("\nUser:", "\nSystem:", "\nAssistant:")  # a new turn: the reply is over
+
+
+def generate_replies(model, tokenizer, items: Sequence, max_new_tokens: int = 80,
+                     batch_size: int = 16) -> list[str]:
+    """Greedy replies of ``model`` to each item's prompt messages (``items``: objects with a
+    ``messages`` attribute, e.g. :class:`course_utils.data.instructions.Instruction`).
+
+    A reply ends at the eos token or where the model starts a new turn (``User:``, ...), so a
+    base model that runs on is judged on its answer, not on the turns it invents after it.
+    """
+    from course_utils.lm import generate_text
+
+    prompts = [tokenizer.apply_chat_template([dict(m) for m in it.messages], tokenize=False,
+                                             add_generation_prompt=True) for it in items]
+    return generate_text(model, tokenizer, prompts, max_new_tokens, batch_size=batch_size,
+                         stop=STOP)
+
+
+def follow_rates(items: Sequence, replies: Sequence[str]) -> dict[str, float]:
+    """The fraction of items whose ``check`` passes, per technique and over all (``"all"``)."""
+    if len(items) != len(replies) or not items:
+        raise ValueError(f"need one reply per item: {len(items)} items, {len(replies)} replies")
+    passed: dict[str, list[bool]] = {}
+    for it, reply in zip(items, replies, strict=True):
+        passed.setdefault(it.technique, []).append(it.check(reply))
+    rates = {t: sum(v) / len(v) for t, v in passed.items()}
+    rates["all"] = sum(sum(v) for v in passed.values()) / len(items)
+    return rates
+
+
+__all__ = ["IGNORE_INDEX", "STOP", "chat_features", "chat_segments", "follow_rates",
+           "generate_replies", "pad_chat_batch"]
