@@ -25,9 +25,11 @@
 #
 # **You will:** turn a data set into tokenized training examples, pick the right *collator*,
 # fine-tune the course's BERT as a classifier and the course's GPT as a text-to-label model,
-# measure both before and after, read the loss curves (and see overfitting), save and reload
-# a fine-tuned model, and measure what full fine-tuning costs. Lesson 06 compares cheaper
-# methods against these numbers.
+# measure both before and after (accuracy and macro-F1 in `compute_metrics`), read the loss
+# curves (and see overfitting), save and reload a fine-tuned model, and measure what full
+# fine-tuning costs. Then **instruction tuning**: chats in the model's chat template, labels on
+# the assistant's replies only, a short SFT run, and the bundled instruction-tuned course-gpt-chat
+# measured against course-gpt. Lesson 06 compares cheaper methods against these numbers.
 
 # %%
 # First, before torch starts: importing course_utils makes waiting OpenMP threads sleep, not
@@ -353,8 +355,9 @@ plt.show()
 
 # %% [markdown]
 # Read the matrices row by row: row = the true label, column = the prediction. Before, the
-# random head sends most reviews to the same column or spreads them by chance; after, the mass
-# sits on the diagonal. The off-diagonal cells that remain say which labels still get
+# random head sends most reviews to the same column or spreads them by chance (which is why its
+# macro-F1 is far below its accuracy: the classes it never predicts count with F1 0); after,
+# the mass sits on the diagonal. The off-diagonal cells that remain say which labels still get
 # confused with which.
 #
 # ## 5. Fine-tuning course-gpt: sentiment as text-to-label
@@ -619,9 +622,90 @@ def chat_batch(chats, tokenizer):
 
 sft_batch = chat_batch([chat, chat[1:]], gpt_tok)
 print({k: tuple(v.shape) for k, v in sft_batch.items()})
-print("labels of the shorter chat, end:", sft_batch["labels"][1, -6:].tolist())
+for key, row in sft_batch.items():  # the shorter chat (no system turn) ends in padding
+    print(f"{key + '[1, -12:]':>22}", row[1, -12:].tolist())
 
 # %% [markdown]
+# ### A short SFT run
+#
+# `course_utils.data.instruction_data(seed, split)` generates the course's instruction data:
+# chats from the course world whose replies code can check (`item.check(reply)`), over the
+# prompting techniques of lesson 04 (a system *role*, the world's *tasks*, *templates* with
+# slots, *conditional* and *iterative* instructions), and a held-out `"eval"` split whose phrasings,
+# names and contents never occur in `"train"`. To fit the lesson's minute we tune a fresh
+# course-gpt on one instruction only, the *brief answerer* role ("give only the result"), for a
+# few steps: the same `Trainer`, with `pad_chat_batch` as the collator.
+
+# %%
+from datasets import Dataset
+
+from course_utils.data import instruction_data
+from course_utils.finetune.sft import follow_rates, generate_replies
+
+
+def brief_role(split, n):
+    """The first n brief-answerer instructions of a split."""
+    items = instruction_data(seed=0, split=split, n=8 * n, techniques=("role",))
+    return [it for it in items if it.kind == "role/brief"][:n]
+
+
+sft_train, sft_held = brief_role("train", 80), brief_role("eval", 12)
+probe = sft_held[0]
+print("held-out instruction:", probe.messages)
+sft_model, _ = load_pretrained("course-gpt")
+replies_before = generate_replies(sft_model, gpt_tok, sft_held, max_new_tokens=24)
+print(f"base course-gpt: {repr(replies_before[0])} -> followed: {probe.check(replies_before[0])}")
+
+
+def chat_dataset(items):
+    return Dataset.from_list([chat_features(gpt_tok, it.chat()) for it in items])
+
+
+sft_history = LossHistory()
+sft_trainer = Trainer(
+    model=sft_model,
+    args=TrainingArguments(output_dir=f"{OUT}/sft", max_steps=10, per_device_train_batch_size=8,
+                           learning_rate=2e-3, warmup_steps=2, weight_decay=0.01,
+                           logging_steps=2, save_strategy="no", report_to="none", seed=0),
+    train_dataset=chat_dataset(sft_train), eval_dataset=chat_dataset(sft_held),
+    data_collator=lambda feats: pad_chat_batch(feats, gpt_tok.pad_token_id),
+    callbacks=[sft_history])
+held_loss_before = sft_trainer.evaluate()["eval_loss"]
+sft_trainer.train()
+held_loss_after = sft_trainer.evaluate()["eval_loss"]
+print("loss on assistant tokens, training batches:",
+      [f"{loss:.2f}" for _, loss in sft_history.train])
+print(f"loss on the held-out chats' assistant tokens: {held_loss_before:.2f} -> "
+      f"{held_loss_after:.2f}")
+
+# %%
+replies_after = generate_replies(sft_model, gpt_tok, sft_held, max_new_tokens=24)
+print(f"after SFT:       {repr(replies_after[0])} -> followed: {probe.check(replies_after[0])}")
+import re
+
+
+def last_number(reply):
+    numbers = re.findall(r"\d+", reply)
+    return int(numbers[-1]) if numbers else None
+
+
+print(f"{sft_trainer.state.global_step} steps on {len(sft_train)} chats")
+for when, replies in (("before", replies_before), ("after", replies_after)):
+    right = sum(last_number(r) == it.spec["answer"] for r, it in zip(replies, sft_held))
+    print(f"{when:>6}: brief role followed on {follow_rates(sft_held, replies)['all']:.0%} of "
+          f"{len(sft_held)} held-out problems; the reply's last number is the right answer on "
+          f"{right / len(sft_held):.0%}")
+
+# %% [markdown]
+# A few steps changed *how* the model answers: the base model works the problem out step by
+# step (it was pretrained on worked solutions) whatever the system turn says; after SFT it
+# gives only the result, on problems it never saw, in wordings of the role it never saw. The
+# check scores the format the role asks for, not the arithmetic, so the last line counts the
+# right answers too: compare them before and after. Answering at once takes away the worked
+# steps the base model computed with (lesson 04's chain of thought), and these few steps of
+# tuning taught the format, not how to do the sums in one go. SFT teaches the *behaviour* the
+# chats show; what the model can compute comes from pretraining, or from far more tuning.
+#
 # ## 10. When one machine is not enough
 #
 # Everything above ran in one process. The same `Trainer` code scales out without changes:
@@ -652,7 +736,12 @@ print("labels of the shorter chat, end:", sft_batch["labels"][1, -6:].tolist())
 #   for causal LMs (labels = inputs, shifted inside the model, padding = -100).
 # - Measure before and after on held-out data; watch train *and* eval loss; stop where eval
 #   loss is lowest.
-# - Full fine-tuning trains every weight and pays ~16 bytes per parameter plus activations.
+# - Full fine-tuning trains every weight and pays ~16 bytes per parameter plus activations;
+#   AdamW's state is the largest part.
+# - Instruction tuning (SFT) is the same causal-LM training on chats rendered by the chat
+#   template, with label -100 on everything but the assistant's replies and their end-of-turn
+#   token; it teaches the behaviour the chats show (following a role, a format), measured on
+#   held-out instructions by code.
 
 # %%
 progress()
