@@ -565,7 +565,7 @@ from course_utils.finetune import chat_features
 
 features = chat_features(gpt_tok, chat)
 tokens = gpt_tok.convert_ids_to_tokens(features["input_ids"])
-learned = [tok for tok, lab in zip(tokens, features["labels"]) if lab != -100]
+learned = [tok for tok, lab in zip(tokens, features["labels"], strict=True) if lab != -100]
 print(f"{len(tokens)} tokens, {len(learned)} learned:", learned)
 print("labels[-8:]:", features["labels"][-8:])
 
@@ -593,8 +593,8 @@ def chat_batch(chats, tokenizer):
     for messages in chats:
         out = tokenizer.apply_chat_template(messages, return_dict=True,
                                             return_assistant_tokens_mask=True)
-        ids = out["input_ids"]
-        rows.append((ids, [t if m else -100 for t, m in zip(ids, out["assistant_masks"])]))
+        ids, mask = out["input_ids"], out["assistant_masks"]
+        rows.append((ids, [t if m else -100 for t, m in zip(ids, mask, strict=True)]))
     width = max(len(ids) for ids, _ in rows)
     batch = {"input_ids": [], "attention_mask": [], "labels": []}
     for ids, labels in rows:
@@ -691,7 +691,7 @@ def last_number(reply):
 
 print(f"{sft_trainer.state.global_step} steps on {len(sft_train)} chats")
 for when, replies in (("before", replies_before), ("after", replies_after)):
-    right = sum(last_number(r) == it.spec["answer"] for r, it in zip(replies, sft_held))
+    right = sum(last_number(r) == it.spec["answer"] for r, it in zip(replies, sft_held, strict=True))
     print(f"{when:>6}: brief role followed on {follow_rates(sft_held, replies)['all']:.0%} of "
           f"{len(sft_held)} held-out problems; the reply's last number is the right answer on "
           f"{right / len(sft_held):.0%}")

@@ -17,7 +17,7 @@ import torch
 from course_utils.finetune import sft
 from course_utils.grading.compare import compare
 from course_utils.grading.core import Case, Exercise, register
-from course_utils.grading.lesson05 import grading_tokenizer
+from course_utils.grading.lesson05_tokenizers import grading_tokenizer
 
 # --------------------------------------------------------------------------- chats
 
