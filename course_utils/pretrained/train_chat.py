@@ -40,9 +40,9 @@ from course_utils.pretrained.train_gpt import lr_at, pack
 class ChatRecipe:
     """Settings of the fine-tuning run."""
 
-    steps: int = 900
+    steps: int = 1200
     batch_size: int = 16  # chats per step
-    lm_blocks: int = 4  # pretraining windows per step (0: chats only)
+    lm_blocks: int = 2  # pretraining windows per step (0: chats only)
     lm_weight: float = 0.5
     lr: float = 1e-3
     warmup_steps: int = 30
