@@ -52,19 +52,41 @@ EVAL_ANIMALS = ("owl", "frog", "bear", "wolf")
 EVAL_PLACES = ("museum", "lake", "hill", "station")
 EVAL_TOPICS = ("the music festival", "the town meeting", "the bake sale")
 
+# The train split also draws from wider pools than the world's (made-up names, other nouns as
+# the "animal", more places and topics): with many values each seen a few times, the tuned model
+# learns to copy what the request says instead of recalling the few values it saw most.
+_WORLD_LOWER = frozenset(x.lower() for x in (
+    *w.NAMES, *w.ANIMALS, *w.PLACES, *w.FOODS, *w.COLORS, *w.LINGO, *w.LINGO.values(),
+    *(c for row in w.COUNTABLES for c in row)))
+MADE_UP_NAMES = tuple(c + v + end for c in "BDFGKLMPRTVZ" for v in "aeiou"
+                      for end in ("n", "x", "ra", "lo", "mi") if (c + v + end).lower()
+                      not in _WORLD_LOWER)
+TRAIN_THINGS = tuple(a for a in w.ANIMALS if a not in EVAL_ANIMALS) + (
+    "apple", "ball", "book", "cake", "hat", "box", "kite", "drum", "lamp", "pie", "robot",
+    "spoon", "boat", "sock")
+TRAIN_PLACES = tuple(p for p in w.PLACES if p not in EVAL_PLACES) + (
+    "house", "bakery", "harbour", "castle", "zoo", "pond", "bridge", "cafe", "barn", "tower")
+TRAIN_TOPICS = tuple(t for t in w.TOPICS if t not in EVAL_TOPICS) + (
+    "the school trip", "the pie contest", "the dog show", "the art class", "the book club",
+    "the new shop", "the summer camp", "the chess club", "the swimming lessons", "the zoo visit")
+
 # (train phrasings, eval phrasings) of every instruction wording.
 BRIEF = (("Answer briefly.", "Give only the result.", "You are a brief answerer: only the result.",
           "Be brief. Reply with the result only.", "Just the answer, please.",
-          "You answer in as few words as possible.", "Short answers only."),
+          "You answer in as few words as possible.", "Short answers only.",
+          "No steps, only the result.", "Reply with the answer and nothing else."),
          ("Keep it brief: the result only.", "You are a terse assistant. Only the result."))
 TEACHER = (("You are a friendly teacher.", "You are a teacher. Show the worked steps.",
             "Explain each step like a teacher.", "You are a patient teacher who shows every step.",
-            "Teach me: show your working.", "You are a teacher who explains the steps."),
+            "Teach me: show your working.", "You are a teacher who explains the steps.",
+            "Show me the steps, teacher.", "You are a teacher: explain the working.",
+            "Explain it step by step."),
            ("You are a kind maths teacher. Show each step.",
             "As a teacher, walk me through the steps."))
 STORYTELLER = (("You are a storyteller.", "Answer with a story sentence.",
                 "You are a storyteller: reply with one story sentence.", "Tell it as a story.",
-                "You are a storyteller who answers in one sentence.", "Reply like a storyteller."),
+                "You are a storyteller who answers in one sentence.", "Reply like a storyteller.",
+                "Tell me the result as a little story.", "You tell stories. One sentence."),
                ("You are a teller of tales. One story sentence.",
                 "Reply as a storyteller would, in one sentence."))
 PROBLEM_HEADS = (("", "Question: ", "Please help: ", "Solve: ", "Work it out: "),
@@ -97,6 +119,9 @@ LEVEL_RULES = (("If I am a beginner, show the steps; if I am an expert, give onl
 LEVELS = ((("I am a beginner.", "I am new to this, a beginner.", "Beginner here."),
            ("I am an expert.", "I know this well: I am an expert.", "Expert here.")),
           (("I am just starting out, a beginner.",), ("I am an expert at sums.",)))
+# Train rules quote any two phrases of this pool (either may be either branch's reply), so the
+# reply must be copied from the rule; eval rules quote the held-out GOOD/BAD_REPLIES[1].
+QUOTE_POOL = tuple(p[0].upper() + p[1:] + "." for p in (*w.FRIENDLY_PHRASES, *w.NEUTRAL_PHRASES))
 GOOD_REPLIES = (("Thank you!", "We are glad you liked it.", "Thanks for the kind words.",
                  "Great to hear!", "See you again soon!"),
                 ("Many thanks, come back soon.", "We are so happy you enjoyed it."))
@@ -274,7 +299,14 @@ def _user(text: str, system: str | None = None) -> tuple[dict[str, str], ...]:
 
 
 def _problem(rng: random.Random, held: int) -> dict:
-    return tasks.word_problem(rng, "test" if held else "train", rng.choice((1, 2, 2)))
+    """A word problem; in train, its names are made-up ones half of the time."""
+    r = tasks.word_problem(rng, "test" if held else "train", rng.choice((1, 2, 2)))
+    if not held and rng.random() < 0.5:
+        for name in sorted(set(re.findall(r"\b[A-Z][a-z]+\b", r["question"])) & set(w.NAMES)):
+            new = rng.choice(MADE_UP_NAMES)
+            for key in ("question", "solution"):
+                r[key] = re.sub(rf"\b{name}\b", new, r[key])
+    return r
 
 
 def _role(rng: random.Random, kind: str, held: int) -> Instruction:
@@ -315,13 +347,19 @@ def _an(noun: str) -> str:
     return ("an " if noun[0] in "aeiou" else "a ") + noun
 
 
+def _train_name(rng: random.Random) -> str:
+    return rng.choice(w.names_for("train") if rng.random() < 0.5 else MADE_UP_NAMES)
+
+
 def _contents(rng: random.Random, held: int) -> tuple[str, str, str, str, str]:
-    names = w.names_for("test" if held else "train")
-    n, m = rng.sample(names, 2)
-    animals = EVAL_ANIMALS if held else tuple(a for a in w.ANIMALS if a not in EVAL_ANIMALS)
-    places = EVAL_PLACES if held else tuple(p for p in w.PLACES if p not in EVAL_PLACES)
-    topics = EVAL_TOPICS if held else tuple(t for t in w.TOPICS if t not in EVAL_TOPICS)
-    return n, m, rng.choice(animals), rng.choice(places), rng.choice(topics)
+    """Two names, an animal (or, in train, another thing), a place and a topic."""
+    if held:
+        n, m = rng.sample(w.HELD_OUT_NAMES, 2)
+        return n, m, rng.choice(EVAL_ANIMALS), rng.choice(EVAL_PLACES), rng.choice(EVAL_TOPICS)
+    n, m = _train_name(rng), _train_name(rng)
+    while m == n:
+        m = _train_name(rng)
+    return n, m, rng.choice(TRAIN_THINGS), rng.choice(TRAIN_PLACES), rng.choice(TRAIN_TOPICS)
 
 
 def _template(rng: random.Random, kind: str, held: int) -> Instruction:
@@ -351,7 +389,10 @@ def _conditional(rng: random.Random, kind: str, held: int) -> Instruction:
                            {"level": ("beginner", "expert")[level]})
     label = rng.choice((2, 2, 0, 1))  # positive half of the time
     r = tasks.review(rng, "test" if held else "train", label)
-    good, bad = rng.choice(GOOD_REPLIES[held]), rng.choice(BAD_REPLIES[held])
+    if held:
+        good, bad = rng.choice(GOOD_REPLIES[1]), rng.choice(BAD_REPLIES[1])
+    else:
+        good, bad = rng.sample(QUOTE_POOL + GOOD_REPLIES[0] + BAD_REPLIES[0], 2)
     if rng.random() < 0.5:
         rule = f'If the review is positive, reply "{good}"; otherwise reply "{bad}".'
     else:
@@ -365,6 +406,8 @@ def _iterative(rng: random.Random, kind: str, held: int) -> Instruction:
     c = rng.choice(CONNECTIVES[held])
     if kind == "entities":
         n, _, a, p, _ = _contents(rng, held)
+        if a not in w.ANIMALS:  # the step asks for "the animal"
+            a = rng.choice([x for x in w.ANIMALS if x not in EVAL_ANIMALS])
         sentence = rng.choice((f"{rng.choice(w.TIMES)}, {n} saw {_an(a)} near the {p}.",
                                f"{n} took the {a} to the {p}.",
                                f"At the {p}, {n} fed {_an(a)}."))
