@@ -15,6 +15,7 @@ from collections.abc import Mapping
 import numpy as np
 import torch
 import torch.nn.functional as F
+from transformers import EvalPrediction
 
 from course_utils.finetune import data, metrics
 from course_utils.grading import lesson05_sft  # noqa: F401  (05.4, registered at import)
@@ -391,14 +392,25 @@ register(Exercise(
 # --------------------------------------------------------------------------- 05.3 metrics
 
 
+class ShownEvalPrediction(EvalPrediction):
+    """``Trainer``'s ``EvalPrediction``, with a repr the learner's report can show."""
+
+    def __repr__(self) -> str:
+        def arrays(x):
+            if isinstance(x, tuple):
+                return "(" + ", ".join(arrays(a) for a in x) + ")"
+            return f"an array of shape {x.shape}, {x.dtype}" if x.size > 12 else repr(x.tolist())
+        return (f"EvalPrediction(predictions={arrays(self.predictions)}, "
+                f"label_ids={arrays(self.label_ids)})")
+
+
 def _eval_pred(logits, labels, extra=None):
     """An ``EvalPrediction`` as ``Trainer`` builds it: NumPy float32 logits (a tuple when the
     model returns more outputs) and int64 label ids."""
-    from transformers import EvalPrediction
-
     logits = np.asarray(logits, dtype=np.float32)
     predictions = logits if extra is None else (logits, np.asarray(extra, dtype=np.float32))
-    return EvalPrediction(predictions=predictions, label_ids=np.asarray(labels, dtype=np.int64))
+    return ShownEvalPrediction(predictions=predictions,
+                                label_ids=np.asarray(labels, dtype=np.int64))
 
 
 def _logits_for(preds, num_classes, rng, margin=3.0):

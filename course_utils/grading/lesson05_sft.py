@@ -52,12 +52,14 @@ _ODD_CHATS = (
 
 def _cases(rng: torch.Generator):
     gpt = "course-gpt"
-    yield Case((_CHATS[:1], grading_tokenizer(gpt)), label="one chat: a user turn, then the reply",
+    yield Case((list(_CHATS[:1]), grading_tokenizer(gpt)),
+               label="one chat: a user turn, then the reply",
                catches="nothing masked; the answer masked instead of the prompt; the eos token "
                        "not learned; off by one at the turn boundary; labels shifted by hand")
-    yield Case((_CHATS[1:2], grading_tokenizer(gpt)), label="a system turn, a user turn, a reply",
+    yield Case((list(_CHATS[1:2]), grading_tokenizer(gpt)),
+               label="a system turn, a user turn, a reply",
                catches="the system turn counted (only the user turns masked)")
-    yield Case((_CHATS[3:4], grading_tokenizer(gpt)),
+    yield Case((list(_CHATS[3:4]), grading_tokenizer(gpt)),
                label="two user/assistant exchanges in one chat",
                catches="only the last assistant turn learned; everything after the first "
                        "'Assistant:' learned")
@@ -68,7 +70,7 @@ def _cases(rng: torch.Generator):
     yield Case((list(_ODD_CHATS), grading_tokenizer(gpt)),
                label="quotes, unicode, replies '0' and 'False', newlines, 'Assistant:' in a reply",
                catches="the rendered text split on 'Assistant:' by hand; falsy replies dropped")
-    yield Case((_CHATS[2:3], grading_tokenizer("course-gpt-mini")),
+    yield Case((list(_CHATS[2:3]), grading_tokenizer("course-gpt-mini")),
                label="course-gpt-mini's tokenizer (the same template), a batch of one",
                catches="token ids or the pad id hard-coded")
     yield Case(([_chat(("system", "Answer as a storyteller."), ("user", "What is 2 + 2?"),
