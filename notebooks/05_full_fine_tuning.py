@@ -542,6 +542,7 @@ print("kept for lesson 06 in", store_full_baseline(full_cost, gpt, gpt_tok, reci
 # model should continue.
 
 # %%
+print(gpt_tok.chat_template)
 chat = [{"role": "system", "content": "You are a brief answerer: give only the result."},
         {"role": "user", "content": "What is 7 + 5?"},
         {"role": "assistant", "content": "12"}]
