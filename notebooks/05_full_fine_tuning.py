@@ -25,9 +25,11 @@
 #
 # **You will:** turn a data set into tokenized training examples, pick the right *collator*,
 # fine-tune the course's BERT as a classifier and the course's GPT as a text-to-label model,
-# measure both before and after, read the loss curves (and see overfitting), save and reload
-# a fine-tuned model, and measure what full fine-tuning costs. Lesson 06 compares cheaper
-# methods against these numbers.
+# measure both before and after (accuracy and macro-F1 in `compute_metrics`), read the loss
+# curves (and see overfitting), save and reload a fine-tuned model, and measure what full
+# fine-tuning costs. Then **instruction tuning**: chats in the model's chat template, labels on
+# the assistant's replies only, a short SFT run, and the bundled instruction-tuned course-gpt-chat
+# measured against course-gpt. Lesson 06 compares cheaper methods against these numbers.
 
 # %%
 # First, before torch starts: importing course_utils makes waiting OpenMP threads sleep, not
@@ -134,9 +136,18 @@ print(bert_tok.convert_ids_to_tokens(bert_data["train"][0]["input_ids"]))
 # %% [markdown]
 # `load_pretrained("course-bert", model_class=AutoModelForSequenceClassification, ...)` is
 # `AutoModelForSequenceClassification.from_pretrained(<bundled path>, ...)`: the encoder's
-# weights come from the checkpoint, and a new **classification head** (one linear layer on
-# the `[CLS]` token's final vector, the cheat-sheet's `[CLS]` classifier) starts random. The load
-# report above lists it under the weights that were newly initialised: that is expected.
+# weights come from the checkpoint, and a new **classification head** starts random. The head
+# does not read the `[CLS]` token's final vector directly: BERT's **pooler** (a dense layer and
+# a `tanh`, part of the pretrained checkpoint) turns that vector into the *pooled* `[CLS]`
+# output, and the classifier is dropout and one linear layer on top of it. The load report
+# above lists only `classifier.*` as newly initialised: that is expected. The modules, printed:
+
+# %%
+print("pooler:    ", bert.bert.pooler)
+print("dropout:   ", bert.dropout)
+print("classifier:", bert.classifier)
+
+# %% [markdown]
 #
 # ## 3. Collators: batching examples of different lengths
 #
@@ -234,39 +245,50 @@ print(f"model's own loss {out.loss.item():.5f}  ==  causal_lm_loss "
 # %% [markdown]
 # ## 4. Fine-tuning course-bert as a classifier
 #
-# ### Exercise 05.3: accuracy from logits
+# ### Exercise 05.3: `compute_metrics`, as `Trainer` calls it
 #
-# After each evaluation the `Trainer` calls `compute_metrics` with the logits of the whole
-# eval set `(N, num_classes)` and the labels `(N,)`, as **NumPy arrays** (`compute_metrics`
-# below takes them out of the `EvalPrediction`, and the first item when the logits come as a
-# tuple). Write the accuracy: the fraction of rows whose largest logit is at the label's
-# index, as a Python float. It must work for NumPy arrays, tensors and plain lists alike.
+# After each evaluation the `Trainer` calls `compute_metrics(eval_pred)` with one
+# `EvalPrediction` for the whole eval set: `eval_pred.predictions` holds the logits
+# `(N, num_classes)` as a **NumPy array** (or a *tuple* whose first item they are, when the
+# model returns more outputs), `eval_pred.label_ids` the labels `(N,)`. Rows labelled -100
+# are not examples (the loss skips them, so do you). Return a dict of plain Python floats:
+#
+# - `"accuracy"`: the fraction of rows whose largest logit is at the label's index;
+# - `"macro_f1"`: the F1 of each class, `2·TP / (2·TP + FP + FN)`, then their plain mean,
+#   over every class that occurs in the labels *or* the predictions (as scikit-learn's
+#   `f1_score(..., average="macro")`). Unlike the accuracy, a class the model never predicts
+#   pulls it down, however rare the class is.
 
 # %%
-def accuracy_from_logits(logits, labels):
+import numpy as np
+
+
+def compute_metrics(eval_pred):
     ### BEGIN SOLUTION
-    logits, labels = torch.as_tensor(logits), torch.as_tensor(labels)
-    return (logits.argmax(dim=-1) == labels).float().mean().item()
+    logits, labels = eval_pred.predictions, np.asarray(eval_pred.label_ids)
+    if isinstance(logits, tuple):
+        logits = logits[0]
+    keep = labels != -100
+    preds, labels = np.asarray(logits).argmax(axis=-1)[keep], labels[keep]
+    f1s = []
+    for c in np.union1d(preds, labels):
+        tp = np.sum((preds == c) & (labels == c))
+        f1s.append(2 * tp / (np.sum(preds == c) + np.sum(labels == c)))
+    return {"accuracy": float(np.mean(preds == labels)), "macro_f1": float(np.mean(f1s))}
     ### END SOLUTION
 
 
 # %%
-check("05.3", accuracy_from_logits)
+check("05.3", compute_metrics)
 
 # %%
-from course_utils.finetune import (
-    LossHistory,
-    accuracy_from_logits,
-    compute_metrics,
-    confusion_matrix,
-    plot_confusion,
-)
+from course_utils.finetune import LossHistory, compute_metrics, confusion_matrix, plot_confusion
 
 # %% [markdown]
-# Now the cheat-sheet's recipe, with today's argument names. Two of them changed since
-# cheat-sheets were written: `evaluation_strategy` is now **`eval_strategy`**, and the `Trainer`'s
-# `tokenizer=` is now **`processing_class=`** (it may be a tokenizer, an image processor, ...). The
-# old names are not deprecated any more; they are gone:
+# Now the recipe with today's argument names. Two names that older code passes changed in
+# recent `transformers`: `evaluation_strategy` is now **`eval_strategy`**, and the `Trainer`'s
+# `tokenizer=` is now **`processing_class=`** (it may be a tokenizer, an image processor, ...).
+# The old names are not deprecated any more; they are gone:
 
 # %%
 try:
@@ -311,14 +333,16 @@ bert_trainer = Trainer(
 
 before = bert_trainer.predict(bert_data["test"])
 bert_before = before.metrics["test_accuracy"]
-print(f"course-bert before fine-tuning: test accuracy {bert_before:.1%}")
+print(f"course-bert before fine-tuning: test accuracy {bert_before:.1%}, "
+      f"macro-F1 {before.metrics['test_macro_f1']:.3f}")
 
 # %%
 bert_trainer.train()
 after = bert_trainer.predict(bert_data["test"])
 bert_after = after.metrics["test_accuracy"]
 print(f"course-bert test accuracy: {bert_before:.1%} before -> {bert_after:.1%} after "
-      f"fine-tuning ({len(bert_data['train'])} reviews, {bert_trainer.state.global_step} steps)")
+      f"fine-tuning ({len(bert_data['train'])} reviews, {bert_trainer.state.global_step} steps); "
+      f"macro-F1 {before.metrics['test_macro_f1']:.3f} -> {after.metrics['test_macro_f1']:.3f}")
 
 # %%
 fig, axes = plt.subplots(1, 2, figsize=(8, 3.4))
@@ -331,8 +355,9 @@ plt.show()
 
 # %% [markdown]
 # Read the matrices row by row: row = the true label, column = the prediction. Before, the
-# random head sends most reviews to the same column or spreads them by chance; after, the mass
-# sits on the diagonal. The off-diagonal cells that remain say which labels still get
+# random head sends most reviews to the same column or spreads them by chance (which is why its
+# macro-F1 is far below its accuracy: the classes it never predicts count with F1 0); after,
+# the mass sits on the diagonal. The off-diagonal cells that remain say which labels still get
 # confused with which.
 #
 # ## 5. Fine-tuning course-gpt: sentiment as text-to-label
@@ -468,10 +493,30 @@ print(f"weights {weights_mb:.1f} MB + gradients {weights_mb:.1f} MB + AdamW stat
 print(costs.format_table([full_cost]))
 
 # %% [markdown]
-# For our small model the activations dominate. For a 7-billion-parameter model the
-# 16 bytes per parameter alone are 112 GB, more than any single GPU holds: that is the
-# problem lesson 06 solves. We keep this run (its cost and its weights) for lesson 06, which
-# compares cheaper methods against it and looks at the weight update it made.
+# For our small model the activations dominate. Scale the same 16 bytes per parameter up to
+# a 7-billion-parameter model and the state alone, before any activation, is this:
+
+# %%
+params_7b = 7e9
+state_gb = {"weights": 4 * params_7b / 1e9, "gradients": 4 * params_7b / 1e9,
+            "AdamW state": 8 * params_7b / 1e9}  # float32: 4 bytes; AdamW: 2 x 4 bytes
+total_gb = sum(state_gb.values())
+print(" + ".join(f"{name} {gb:.0f} GB" for name, gb in state_gb.items()),
+      f"= {total_gb:.0f} GB; AdamW's share: {state_gb['AdamW state'] / total_gb:.0%}")
+memory_gb = {"a laptop (16 GB of RAM)": 16, "a 24 GB GPU": 24, "an 80 GB GPU (A100/H100)": 80,
+             "a 141 GB GPU (H200)": 141}
+for device, gb in memory_gb.items():
+    print(f"{device:>26}:", f"fits, {gb - total_gb:.0f} GB left for activations"
+          if total_gb < gb else f"does not fit (short by {total_gb - gb:.0f} GB)")
+
+# %% [markdown]
+# The optimizer state dominates: AdamW keeps two running averages per parameter, twice the
+# memory of the weights themselves, and it exists only during training (inference needs the
+# weights alone). The total does not fit a laptop or most single accelerators; the largest
+# single GPUs of today (an H200) hold it, with little room left for activations. Cutting
+# what is *trained*, and so the gradients and optimizer state, is what lesson 06 does. We keep
+# this run (its cost and its weights) for lesson 06, which compares cheaper methods against
+# it and looks at the weight update it made.
 
 # %%
 from course_utils.finetune import store_full_baseline
@@ -479,7 +524,235 @@ from course_utils.finetune import store_full_baseline
 print("kept for lesson 06 in", store_full_baseline(full_cost, gpt, gpt_tok, recipe))
 
 # %% [markdown]
-# ## 9. When one machine is not enough
+# ## 9. Instruction tuning: fine-tuning on chats
+#
+# Sections 4 and 5 taught a model *one* task in *one* format. An assistant has to do what each
+# instruction says: answer briefly when told to be brief, fill a template's slots, take the
+# branch a condition picks. Lesson 04 showed course-gpt, a base model, has no reason to do any
+# of that. What gives it one is **supervised fine-tuning (SFT)**, also called *instruction
+# tuning*: the same causal-LM training as section 5, on **chats** (an optional system turn, a
+# user's instruction and the reply we want), many different instructions instead of one task.
+#
+# ### The chat template
+#
+# A chat is a list of messages `{"role": ..., "content": ...}`. The tokenizer's **chat template**
+# (a small Jinja program shipped in the tokenizer's files) renders it into the one string the
+# model reads. Training and use must render chats the same way, so both call
+# `apply_chat_template`; for use, `add_generation_prompt=True` ends the text with the header the
+# model should continue.
+
+# %%
+print(gpt_tok.chat_template)
+chat = [{"role": "system", "content": "You are a brief answerer: give only the result."},
+        {"role": "user", "content": "What is 7 + 5?"},
+        {"role": "assistant", "content": "12"}]
+print(gpt_tok.apply_chat_template(chat, tokenize=False))
+print(repr(gpt_tok.apply_chat_template(chat[:2], tokenize=False, add_generation_prompt=True)))
+
+# %% [markdown]
+# ### Why the prompt tokens get label -100
+#
+# We want the model to learn to *write the reply*, not to predict the user's instruction or the
+# `System:` line: those are given at use time. So every token gets label **-100** (which the
+# cross-entropy skips, exactly as padding in section 3) except the tokens of each assistant
+# reply **and its end-of-turn token** (here the eos token): learning to produce that token is
+# how the tuned model learns to stop when its answer is done. `course_utils.finetune.sft`
+# does it (`chat_features`); the template marks the reply with `{% generation %}`, so
+# `transformers` can tell which tokens the assistant wrote
+# (`return_assistant_tokens_mask=True`):
+
+# %%
+from course_utils.finetune import chat_features
+
+features = chat_features(gpt_tok, chat)
+tokens = gpt_tok.convert_ids_to_tokens(features["input_ids"])
+learned = [tok for tok, lab in zip(tokens, features["labels"], strict=True) if lab != -100]
+print(f"{len(tokens)} tokens, {len(learned)} learned:", learned)
+print("labels[-8:]:", features["labels"][-8:])
+
+# %% [markdown]
+# ### Exercise 05.4: a batch of chats for SFT
+#
+# Write `chat_batch(chats, tokenizer)`: for a list of chats, return a dict of `torch.long`
+# tensors `input_ids`, `attention_mask` and `labels`, shape `(len(chats), longest chat)`:
+#
+# - `input_ids`: the chat rendered by the tokenizer's template (`apply_chat_template`);
+# - `labels`: the token's id where the assistant wrote it (the reply and its eos token, in
+#   *every* assistant turn of the chat), -100 everywhere else: system and user turns, the
+#   `Assistant:` header, the newline after a turn. Not shifted: the model shifts them (05.2);
+# - padding on the **right**, as for training: `input_ids` padded with
+#   `tokenizer.pad_token_id`, `attention_mask` 0 there, `labels` -100 there.
+#
+# `apply_chat_template(chat, return_dict=True, return_assistant_tokens_mask=True)` returns the
+# ids and an `assistant_masks` list (1 on the assistant's tokens). The check uses the course-gpt
+# tokenizers, chats with system turns, several exchanges, quotes and unicode.
+
+# %%
+def chat_batch(chats, tokenizer):
+    ### BEGIN SOLUTION
+    rows = []
+    for messages in chats:
+        out = tokenizer.apply_chat_template(messages, return_dict=True,
+                                            return_assistant_tokens_mask=True)
+        ids, mask = out["input_ids"], out["assistant_masks"]
+        rows.append((ids, [t if m else -100 for t, m in zip(ids, mask, strict=True)]))
+    width = max(len(ids) for ids, _ in rows)
+    batch = {"input_ids": [], "attention_mask": [], "labels": []}
+    for ids, labels in rows:
+        gap = width - len(ids)
+        batch["input_ids"].append(ids + [tokenizer.pad_token_id] * gap)
+        batch["attention_mask"].append([1] * len(ids) + [0] * gap)
+        batch["labels"].append(labels + [-100] * gap)
+    return {k: torch.tensor(v, dtype=torch.long) for k, v in batch.items()}
+    ### END SOLUTION
+
+
+# %%
+check("05.4", chat_batch)
+
+# %% [markdown]
+# The library's version is `chat_features` for each chat, then `pad_chat_batch` to pad them:
+
+# %%
+from course_utils.finetune import pad_chat_batch
+
+
+def chat_batch(chats, tokenizer):
+    return pad_chat_batch([chat_features(tokenizer, c) for c in chats], tokenizer.pad_token_id)
+
+
+sft_batch = chat_batch([chat, chat[1:]], gpt_tok)
+print({k: tuple(v.shape) for k, v in sft_batch.items()})
+for key, row in sft_batch.items():  # the shorter chat (no system turn) ends in padding
+    print(f"{key + '[1, -12:]':>22}", row[1, -12:].tolist())
+
+# %% [markdown]
+# ### A short SFT run
+#
+# `course_utils.data.instruction_data(seed, split)` generates the course's instruction data:
+# chats from the course world whose replies code can check (`item.check(reply)`), over the
+# prompting techniques of lesson 04 (a system *role*, the world's *tasks*, *templates* with
+# slots, *conditional* and *iterative* instructions), and a held-out `"eval"` split whose phrasings,
+# names and contents never occur in `"train"`. To fit the lesson's minute we tune a fresh
+# course-gpt on one instruction only, the *brief answerer* role ("give only the result"), for a
+# few steps: the same `Trainer`, with `pad_chat_batch` as the collator.
+
+# %%
+from datasets import Dataset
+
+from course_utils.data import instruction_data
+from course_utils.data.instructions import TECHNIQUES
+from course_utils.finetune.sft import follow_rates, generate_replies
+
+
+def brief_role(split, n):
+    """The first n brief-answerer instructions of a split."""
+    items = instruction_data(seed=0, split=split, n=8 * n, techniques=("role",))
+    return [it for it in items if it.kind == "role/brief"][:n]
+
+
+sft_train, sft_held = brief_role("train", 80), brief_role("eval", 12)
+probe = sft_held[0]
+print("held-out instruction:", probe.messages)
+sft_model, _ = load_pretrained("course-gpt")
+replies_before = generate_replies(sft_model, gpt_tok, sft_held, max_new_tokens=24)
+print(f"base course-gpt: {repr(replies_before[0])} -> followed: {probe.check(replies_before[0])}")
+
+
+def chat_dataset(items):
+    return Dataset.from_list([chat_features(gpt_tok, it.chat()) for it in items])
+
+
+sft_history = LossHistory()
+sft_trainer = Trainer(
+    model=sft_model,
+    args=TrainingArguments(output_dir=f"{OUT}/sft", max_steps=10, per_device_train_batch_size=8,
+                           learning_rate=2e-3, warmup_steps=2, weight_decay=0.01,
+                           logging_steps=2, save_strategy="no", report_to="none", seed=0),
+    train_dataset=chat_dataset(sft_train), eval_dataset=chat_dataset(sft_held),
+    data_collator=lambda feats: pad_chat_batch(feats, gpt_tok.pad_token_id),
+    callbacks=[sft_history])
+held_loss_before = sft_trainer.evaluate()["eval_loss"]
+sft_trainer.train()
+held_loss_after = sft_trainer.evaluate()["eval_loss"]
+print("loss on assistant tokens, training batches:",
+      [f"{loss:.2f}" for _, loss in sft_history.train])
+print(f"loss on the held-out chats' assistant tokens: {held_loss_before:.2f} -> "
+      f"{held_loss_after:.2f}")
+
+# %%
+replies_after = generate_replies(sft_model, gpt_tok, sft_held, max_new_tokens=24)
+print(f"after SFT:       {repr(replies_after[0])} -> followed: {probe.check(replies_after[0])}")
+import re
+
+
+def last_number(reply):
+    numbers = re.findall(r"\d+", reply)
+    return int(numbers[-1]) if numbers else None
+
+
+print(f"{sft_trainer.state.global_step} steps on {len(sft_train)} chats")
+for when, replies in (("before", replies_before), ("after", replies_after)):
+    right = sum(last_number(r) == it.spec["answer"] for r, it in zip(replies, sft_held, strict=True))
+    print(f"{when:>6}: brief role followed on {follow_rates(sft_held, replies)['all']:.0%} of "
+          f"{len(sft_held)} held-out problems; the reply's last number is the right answer on "
+          f"{right / len(sft_held):.0%}")
+
+# %% [markdown]
+# A few steps changed *how* the model answers: the base model works the problem out step by
+# step (it was pretrained on worked solutions) whatever the system turn says; after SFT it
+# gives only the result, on problems it never saw, in wordings of the role it never saw. The
+# check scores the format the role asks for, not the arithmetic, so the last line counts the
+# right answers too: compare them before and after. Answering at once takes away the worked
+# steps the base model computed with (lesson 04's chain of thought), and these few steps of
+# tuning taught the format, not how to do the sums in one go. SFT teaches the *behaviour* the
+# chats show; what the model can compute comes from pretraining, or from far more tuning.
+#
+# ### The bundled instruction-tuned model: course-gpt-chat
+#
+# `course-gpt-chat` is course-gpt after SFT on every technique of the `"train"` split, with the
+# loss on assistant tokens only, as above (`python -m course_utils.pretrained build` makes it,
+# like the other checkpoints). Its tokenizer carries the same chat template. Here both models
+# answer the same held-out instructions, scored by the items' own checks; the benchmark
+# `benchmarks/capabilities.py` runs the same two functions on more of them.
+
+# %%
+chat_model, chat_tok = load_pretrained("course-gpt-chat")
+base_model, _ = load_pretrained("course-gpt")
+held_out = instruction_data(seed=0, split="eval", n=40)
+rates = {name: follow_rates(held_out, generate_replies(model, tok, held_out))
+         for name, model, tok in (("course-gpt", base_model, gpt_tok),
+                                  ("course-gpt-chat", chat_model, chat_tok))}
+print(f"instructions followed, {len(held_out)} held-out instructions "
+      f"({len(held_out) // len(TECHNIQUES)} per technique):")
+print(f"{'technique':>12} " + " ".join(f"{name:>16}" for name in rates))
+for technique in [*rates["course-gpt"]]:
+    print(f"{technique:>12} " + " ".join(f"{r[technique]:>16.0%}" for r in rates.values()))
+gain = rates["course-gpt-chat"]["all"] - rates["course-gpt"]["all"]
+print(f"course-gpt-chat follows {100 * gain:+.0f} points more of the same held-out instructions")
+
+# %%
+fig, ax = plt.subplots(figsize=(7, 3))
+techniques = list(rates["course-gpt"])
+for k, (name, r) in enumerate(rates.items()):
+    ax.bar([i + 0.4 * k for i in range(len(techniques))], [r[t] for t in techniques], width=0.4,
+           label=name)
+ax.set_xticks([i + 0.2 for i in range(len(techniques))], techniques)
+ax.set_ylabel("fraction followed")
+ax.set_ylim(0, 1)
+ax.legend()
+ax.set_title("held-out instructions followed")
+plt.show()
+
+# %% [markdown]
+# Both models answered the same items, so the difference per technique is what SFT on the
+# `"train"` chats bought, on phrasings, names and contents it never saw. Where course-gpt-chat
+# still fails, read its replies (`generate_replies(chat_model, chat_tok, held_out)`) beside
+# `item.reply`: a slot left out, a branch not taken, a step skipped. On this few items the figures
+# move by several points from one seed to another; lesson 04 measures each advanced prompting
+# technique on both models over more items, with a paired test.
+#
+# ## 10. When one machine is not enough
 #
 # Everything above ran in one process. The same `Trainer` code scales out without changes:
 # [`scripts/finetune_script.py`](../scripts/finetune_script.py) is this lesson's course-gpt
@@ -509,7 +782,12 @@ print("kept for lesson 06 in", store_full_baseline(full_cost, gpt, gpt_tok, reci
 #   for causal LMs (labels = inputs, shifted inside the model, padding = -100).
 # - Measure before and after on held-out data; watch train *and* eval loss; stop where eval
 #   loss is lowest.
-# - Full fine-tuning trains every weight and pays ~16 bytes per parameter plus activations.
+# - Full fine-tuning trains every weight and pays ~16 bytes per parameter plus activations;
+#   AdamW's state is the largest part.
+# - Instruction tuning (SFT) is the same causal-LM training on chats rendered by the chat
+#   template, with label -100 on everything but the assistant's replies and their end-of-turn
+#   token; it teaches the behaviour the chats show (following a role, a format), measured on
+#   held-out instructions by code.
 
 # %%
 progress()

@@ -30,6 +30,7 @@ from course_utils.finetune import (
     finetune,
     lm_label_predictions,
     lm_prompt,
+    macro_f1,
     tokenize_and_label,
     tokenize_for_causal_lm,
     training_arguments,
@@ -136,14 +137,40 @@ def test_classification_collator_pads_to_the_longest_in_the_batch(review_sets):
 # ------------------------------------------------------------------ metrics
 
 
+def test_macro_f1_matches_scikit_learns_documented_example_and_counts_every_class():
+    # sklearn.metrics.f1_score's docstring example: average="macro" gives 0.2666...
+    assert macro_f1([0, 2, 1, 0, 0, 1], [0, 1, 2, 0, 1, 2]) == pytest.approx(0.26666666)
+    # class 2 is true but never predicted: its F1 of 0 counts; class 3 never occurs: not at all
+    f1_0, f1_1 = 2 * 2 / (2 * 2 + 1), 1.0  # class 0: TP 2, FP 1; class 1: TP 1 alone
+    assert macro_f1([0, 0, 1, 0], [0, 0, 1, 2]) == pytest.approx((f1_0 + f1_1 + 0) / 3)
+    with pytest.raises(ValueError, match="differ in shape"):
+        macro_f1([0, 1], [0, 1, 1])
+    with pytest.raises(ValueError, match="zero examples"):
+        macro_f1([], [])
+
+
+def test_compute_metrics_unpacks_tuples_skips_minus_100_and_returns_floats():
+    logits = np.eye(3, dtype=np.float32)[[0, 1, 2, 2]]
+    labels = np.array([0, 1, -100, 1])
+    got = compute_metrics(EvalPrediction(predictions=(logits, np.zeros((4, 2, 5))),
+                                         label_ids=labels))
+    assert got == {"accuracy": pytest.approx(2 / 3), "macro_f1": pytest.approx(macro_f1(
+        [0, 1, 2], [0, 1, 1]))}
+    assert all(type(v) is float for v in got.values())
+    with pytest.raises(ValueError, match="every label is -100"):
+        compute_metrics(EvalPrediction(predictions=logits, label_ids=np.full(4, -100)))
+    with pytest.raises(ValueError, match="expected logits"):
+        compute_metrics(EvalPrediction(predictions=logits[0], label_ids=labels))
+
+
 def test_accuracy_and_compute_metrics_match_numpy():
     rng = np.random.default_rng(0)
     logits, labels = rng.normal(size=(50, 3)), rng.integers(0, 3, 50)
     expected = float((logits.argmax(1) == labels).mean())
     assert accuracy_from_logits(torch.tensor(logits), torch.tensor(labels)) == \
         pytest.approx(expected)
-    assert compute_metrics(EvalPrediction(predictions=logits, label_ids=labels)) == \
-        {"accuracy": pytest.approx(expected)}
+    assert compute_metrics(EvalPrediction(predictions=logits, label_ids=labels))["accuracy"] == \
+        pytest.approx(expected)
     with pytest.raises(ValueError):
         accuracy_from_logits(torch.zeros(3, 2), torch.zeros(4))
 

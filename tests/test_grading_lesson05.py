@@ -12,9 +12,9 @@ import torch
 import torch.nn.functional as F
 from _grading_helpers import advice_on_every_case, cases_of
 from _tiny_lm import tiny_gpt2
-from transformers import AutoTokenizer
+from transformers import AutoTokenizer, EvalPrediction
 
-from course_utils.finetune import accuracy_from_logits, causal_lm_loss, tokenize_and_label
+from course_utils.finetune import causal_lm_loss, compute_metrics, tokenize_and_label
 from course_utils.grading import get_exercise, run_exercise
 from course_utils.pretrained import asset_path
 
@@ -137,79 +137,158 @@ def tok_split_words(batch, tokenizer, max_length=64):
             "labels": batch["label"]}
 
 
-# ---- 05.3 accuracy
-def acc_over_examples(logits, labels):
-    return float(np.mean(np.argmax(np.asarray(logits), axis=0) == np.asarray(labels)))
+# ---- 05.3 compute_metrics
+def _logits_labels(eval_pred):
+    logits = eval_pred.predictions
+    if isinstance(logits, tuple):
+        logits = logits[0]
+    return np.asarray(logits), np.asarray(eval_pred.label_ids)
 
 
-def acc_number_right(logits, labels):
-    return int((torch.argmax(logits, 1) == labels).sum())
+def _f1_per_class(preds, labels, classes):
+    scores = []
+    for c in classes:
+        tp = int(((preds == c) & (labels == c)).sum())
+        fp = int(((preds == c) & (labels != c)).sum())
+        fn = int(((preds != c) & (labels == c)).sum())
+        scores.append(2 * tp / (2 * tp + fp + fn) if tp + fp + fn else 0.0)
+    return scores
 
 
-def acc_floor_division(logits, labels):
-    return int((torch.argmax(logits, 1) == labels).sum()) // labels.numel()
+def cm_argmax_over_examples(eval_pred):
+    logits, labels = _logits_labels(eval_pred)
+    preds = logits.argmax(axis=0)
+    keep = labels != -100
+    preds, labels = preds[keep], labels[keep]
+    f1 = np.mean(_f1_per_class(preds, labels, np.union1d(preds, labels)))
+    return {"accuracy": float((preds == labels).mean()), "macro_f1": float(f1)}
 
 
-def acc_max_values(logits, labels):
-    return (torch.max(logits, 1)[0] == labels).double().mean().item()
+def cm_micro_f1(eval_pred):
+    logits, labels = _logits_labels(eval_pred)
+    keep = labels != -100
+    preds, labels = logits.argmax(-1)[keep], labels[keep]
+    tp = (preds == labels).sum()
+    fp = fn = (preds != labels).sum()  # summed over classes
+    return {"accuracy": float((preds == labels).mean()),
+            "macro_f1": float(2 * tp / (2 * tp + fp + fn))}
 
 
-def acc_error_rate(logits, labels):
-    return 1.0 - (torch.argmax(logits, 1) == labels).double().mean().item()
+def cm_positive_class_f1(eval_pred):
+    logits, labels = _logits_labels(eval_pred)
+    keep = labels != -100
+    preds, labels = logits.argmax(-1)[keep], labels[keep]
+    return {"accuracy": float((preds == labels).mean()),
+            "macro_f1": float(_f1_per_class(preds, labels, [1])[0])}
 
 
-def acc_numpy(logits, labels):
-    """Correct, computed in NumPy as a compute_metrics function would."""
-    return float((np.asarray(logits).argmax(-1) == np.asarray(labels)).mean())
+def cm_tuple_not_unpacked(eval_pred):
+    logits, labels = np.array(eval_pred.predictions), np.asarray(eval_pred.label_ids)
+    keep = labels != -100
+    preds, labels = logits.argmax(-1)[keep], labels[keep]
+    f1 = np.mean(_f1_per_class(preds, labels, np.union1d(preds, labels)))
+    return {"accuracy": float((preds == labels).mean()), "macro_f1": float(f1)}
 
 
-def acc_zero_d_tensor(logits, labels):
-    """Correct too: a 0-d tensor for the float."""
-    return (torch.as_tensor(logits).argmax(-1) == torch.as_tensor(labels)).float().mean()
+def cm_keeps_ignored_rows(eval_pred):
+    logits, labels = _logits_labels(eval_pred)
+    preds = logits.argmax(-1)
+    f1 = np.mean(_f1_per_class(preds, labels, np.union1d(preds, labels)))
+    return {"accuracy": float((preds == labels).mean()), "macro_f1": float(f1)}
 
 
-def acc_float32_loop(logits, labels):
-    """Correct too: a loop, and a NumPy float32 result."""
-    rows, right = np.asarray(logits), 0
-    for row, label in zip(rows, np.asarray(labels), strict=True):
-        right += int(np.argmax(row) == label)
-    return np.float32(right / len(rows))
+def cm_numpy_scalars(eval_pred):
+    logits, labels = _logits_labels(eval_pred)
+    keep = labels != -100
+    preds, labels = logits.argmax(-1)[keep], labels[keep]
+    f1 = np.mean(np.array(_f1_per_class(preds, labels, np.union1d(preds, labels)),
+                          dtype=np.float32))
+    return {"accuracy": (preds == labels).mean(dtype=np.float32), "macro_f1": f1}
 
 
-def acc_no_axis(logits, labels):
-    logits, labels = np.asarray(logits), np.asarray(labels)
-    return float(np.mean(np.argmax(logits) == labels))
+def cm_torch_tensors(eval_pred):
+    logits, labels = _logits_labels(eval_pred)
+    logits, labels = torch.from_numpy(logits), torch.from_numpy(labels)
+    keep = labels != -100
+    preds, labels = logits.argmax(-1)[keep], labels[keep]
+    classes = torch.unique(torch.cat([preds, labels]))
+    f1 = torch.stack([2 * ((preds == c) & (labels == c)).sum() /
+                      ((preds == c).sum() + (labels == c).sum()) for c in classes]).mean()
+    return {"accuracy": (preds == labels).float().mean(), "macro_f1": f1}
 
 
-def acc_over_classes(logits, labels):
-    logits, labels = np.asarray(logits), np.asarray(labels)
-    return float((logits.argmax(axis=1) == labels).sum() / logits.shape[1])
+def cm_only_predicted_classes(eval_pred):
+    logits, labels = _logits_labels(eval_pred)
+    keep = labels != -100
+    preds, labels = logits.argmax(-1)[keep], labels[keep]
+    f1 = np.mean(_f1_per_class(preds, labels, np.unique(preds)))
+    return {"accuracy": float((preds == labels).mean()), "macro_f1": float(f1)}
 
 
-def acc_percentage(logits, labels):
-    logits, labels = np.asarray(logits), np.asarray(labels)
-    return 100.0 * float((logits.argmax(axis=-1) == labels).mean())
+def cm_weighted_by_support(eval_pred):
+    logits, labels = _logits_labels(eval_pred)
+    keep = labels != -100
+    preds, labels = logits.argmax(-1)[keep], labels[keep]
+    classes = np.union1d(preds, labels)
+    support = np.array([(labels == c).sum() for c in classes])
+    f1 = np.dot(_f1_per_class(preds, labels, classes), support) / support.sum()
+    return {"accuracy": float((preds == labels).mean()), "macro_f1": float(f1)}
 
 
-def acc_rounded(logits, labels):
-    logits, labels = np.asarray(logits), np.asarray(labels)
-    return round(float((logits.argmax(axis=-1) == labels).mean()), 2)
+def cm_f1_of_macro_precision_recall(eval_pred):
+    logits, labels = _logits_labels(eval_pred)
+    keep = labels != -100
+    preds, labels = logits.argmax(-1)[keep], labels[keep]
+    ps, rs = [], []
+    for c in np.union1d(preds, labels):
+        tp = ((preds == c) & (labels == c)).sum()
+        ps.append(tp / (preds == c).sum() if (preds == c).any() else 0.0)
+        rs.append(tp / (labels == c).sum() if (labels == c).any() else 0.0)
+    p, r = np.mean(ps), np.mean(rs)
+    return {"accuracy": float((preds == labels).mean()), "macro_f1": float(2 * p * r / (p + r))}
 
 
-def acc_label_logit_is_max(logits, labels):
-    logits, labels = np.asarray(logits), np.asarray(labels)
-    mine = logits[np.arange(len(labels)), labels]
-    return float((mine == logits.max(axis=1)).mean())
+def cm_over_the_logit_columns(eval_pred):
+    """macro over range(num_classes): a class absent from labels and predictions adds a 0."""
+    logits, labels = _logits_labels(eval_pred)
+    keep = labels != -100
+    preds, labels = logits.argmax(-1)[keep], labels[keep]
+    f1 = np.mean(_f1_per_class(preds, labels, range(logits.shape[-1])))
+    return {"accuracy": float((preds == labels).mean()), "macro_f1": float(f1)}
 
 
-def acc_softmax_first(logits, labels):
-    e = np.exp(np.asarray(logits))
-    probs = e / e.sum(axis=1, keepdims=True)
-    return float((probs.argmax(axis=1) == np.asarray(labels)).mean())
+def cm_key_f1(eval_pred):
+    logits, labels = _logits_labels(eval_pred)
+    keep = labels != -100
+    preds, labels = logits.argmax(-1)[keep], labels[keep]
+    f1 = np.mean(_f1_per_class(preds, labels, np.union1d(preds, labels)))
+    return {"accuracy": float((preds == labels).mean()), "f1": float(f1)}
 
 
-def acc_torch_style_only(logits, labels):
-    return (logits.argmax(dim=-1) == labels).float().mean().item()
+def cm_unpacks_eval_pred(eval_pred):
+    """Correct, the way Hugging Face's examples write it: unpack, then count per class."""
+    logits, labels = eval_pred
+    if isinstance(logits, tuple):
+        logits = logits[0]
+    keep = labels != -100
+    preds, labels = np.argmax(logits, axis=1)[keep], labels[keep]
+    f1 = np.mean(_f1_per_class(preds, labels, sorted(set(preds) | set(labels))))
+    return {"accuracy": float(np.mean(preds == labels)), "macro_f1": float(f1)}
+
+
+def cm_torch_confusion_matrix(eval_pred):
+    """Correct too: a confusion matrix in torch, classes that never occur left out."""
+    logits, labels = _logits_labels(eval_pred)
+    logits, labels = torch.as_tensor(logits), torch.as_tensor(labels)
+    keep = labels != -100
+    preds, labels = logits.argmax(-1)[keep], labels[keep]
+    c = int(max(preds.max(), labels.max())) + 1
+    m = torch.zeros(c, c, dtype=torch.long).index_put_((labels, preds), torch.tensor(1),
+                                                       accumulate=True)
+    tp, n_pred, n_true = m.diag(), m.sum(0), m.sum(1)
+    present = (n_pred + n_true) > 0
+    f1 = (2 * tp[present] / (n_pred + n_true)[present]).mean()
+    return {"accuracy": (tp.sum() / keep.sum()).item(), "macro_f1": f1.item()}
 
 
 # ---- 05.2 causal LM loss
@@ -324,11 +403,11 @@ def lm_cut_rows_at_length(logits, labels):
     ("05.1", tok_pads_everything, "Don't pad in map()"),
     ("05.1", tok_keeps_label_name, "no ['labels'] column"),
     ("05.1", tok_labels_off_by_one, "result['labels']"),
-    ("05.3", acc_over_examples, "dim=0"),
-    ("05.3", acc_number_right, "number of correct predictions"),
-    ("05.3", acc_floor_division, "Integer division"),
-    ("05.3", acc_max_values, "*index* of the largest logit"),
-    ("05.3", acc_error_rate, "error rate"),
+    ("05.3", cm_argmax_over_examples, "argmax(axis=-1)"),
+    ("05.3", cm_micro_f1, "is the micro-F1"),
+    ("05.3", cm_positive_class_f1, "the F1 of class 1 alone"),
+    ("05.3", cm_tuple_not_unpacked, "predictions come as a tuple"),
+    ("05.3", cm_keeps_ignored_rows, "Rows labelled -100"),
     ("05.2", lm_unshifted, "No shift"),
     ("05.2", lm_shift_backwards, "wrong way"),
     ("05.2", lm_mean_of_rows, "averaged each row"),
@@ -359,13 +438,13 @@ def test_known_wrong_answers_are_rejected_with_a_reason(ex_id, fn, words):
     ("05.2", lm_numpy, "should be the loss as a 0-d torch.Tensor"),
     ("05.2", lm_no_grad, "requires_grad is False"),
     ("05.2", lm_cut_rows_at_length, "differs from the expected values"),
-    ("05.3", acc_no_axis, "argmax without an axis"),
-    ("05.3", acc_over_classes, "not by the"),
-    ("05.3", acc_percentage, "That is a percentage"),
-    ("05.3", acc_rounded, "Don't round the accuracy"),
-    ("05.3", acc_label_logit_is_max, "counts a tie as right"),
-    ("05.3", acc_softmax_first, "exp() of large logits overflows"),
-    ("05.3", acc_torch_style_only, "raised TypeError"),
+    ("05.3", cm_numpy_scalars, "not a NumPy float32"),
+    ("05.3", cm_torch_tensors, "not a torch tensor"),
+    ("05.3", cm_only_predicted_classes, "never predicts still counts"),
+    ("05.3", cm_weighted_by_support, "weighted F1"),
+    ("05.3", cm_f1_of_macro_precision_recall, "mean precision and the mean recall"),
+    ("05.3", cm_over_the_logit_columns, "result['macro_f1']"),
+    ("05.3", cm_key_f1, "no ['macro_f1'] key"),
 ])
 @pytest.mark.filterwarnings("ignore::RuntimeWarning")  # NumPy's overflow in a learner's exp()
 def test_learner_style_wrong_answers_are_rejected_with_their_reason(ex_id, fn, words):
@@ -377,8 +456,8 @@ def test_learner_style_wrong_answers_are_rejected_with_their_reason(ex_id, fn, w
     ("05.1", tok_one_by_one),
     ("05.2", causal_lm_loss), ("05.2", lm_manual), ("05.2", lm_transposed),
     ("05.2", lm_pad_labels_then_shift),
-    ("05.3", accuracy_from_logits), ("05.3", acc_numpy), ("05.3", acc_zero_d_tensor),
-    ("05.3", acc_float32_loop),
+    ("05.3", compute_metrics), ("05.3", cm_unpacks_eval_pred),
+    ("05.3", cm_torch_confusion_matrix),
 ])
 def test_references_and_other_correct_answers_pass(ex_id, fn):
     verdict = _verdict(ex_id, fn)
@@ -405,7 +484,7 @@ def test_reference_loss_is_what_gpt2_computes_from_labels():
 
 def test_cases_are_the_ids_in_notebook_order():
     assert get_exercise("05.2").reference is causal_lm_loss
-    assert get_exercise("05.3").reference is accuracy_from_logits
+    assert get_exercise("05.3").reference is compute_metrics
 
 
 @pytest.mark.parametrize("ex_id", ["05.1", "05.2", "05.3"])
@@ -441,11 +520,46 @@ def test_the_grading_tokenizers_are_the_real_ones_and_private_to_each_case():
             ("right", "right", False)} <= sides
 
 
-def test_accuracy_reference_agrees_with_numpy_on_every_case():
+def test_metrics_reference_matches_scikit_learns_documented_values():
+    # sklearn.metrics.f1_score's docstring: y_true [0, 1, 2, 0, 1, 2], y_pred [0, 2, 1, 0, 0, 1]
+    # give macro 0.26666..., micro 0.33333..., weighted 0.26666...
+    logits = np.eye(3, dtype=np.float32)[[0, 2, 1, 0, 0, 1]]
+    got = compute_metrics(EvalPrediction(predictions=logits,
+                                         label_ids=np.array([0, 1, 2, 0, 1, 2])))
+    assert got == {"accuracy": pytest.approx(1 / 3), "macro_f1": pytest.approx(0.26666666)}
+    assert all(type(v) is float for v in got.values())
+
+
+def test_metrics_reference_agrees_with_an_independent_count_on_every_case():
     for case in cases_of("05.3"):
-        logits, labels = (np.asarray(a) for a in case.args)
-        assert accuracy_from_logits(*case.args) == pytest.approx(
-            float(np.mean(np.argmax(logits, axis=-1) == labels)))
+        got = compute_metrics(*case.args)
+        logits, labels = _logits_labels(case.args[0])
+        keep = labels != -100
+        preds, labels = logits.argmax(-1)[keep], labels[keep]
+        f1s = _f1_per_class(preds, labels, sorted(set(preds.tolist()) | set(labels.tolist())))
+        assert got["accuracy"] == pytest.approx(float((preds == labels).mean()))
+        assert got["macro_f1"] == pytest.approx(float(np.mean(f1s)))
+
+
+def test_metrics_reference_agrees_with_scikit_learn_on_every_case():
+    sk = pytest.importorskip("sklearn.metrics")  # not a course dependency; checked where present
+    for case in cases_of("05.3"):
+        logits, labels = _logits_labels(case.args[0])
+        keep = labels != -100
+        preds = logits.argmax(-1)[keep]
+        got = compute_metrics(*case.args)
+        assert got["accuracy"] == pytest.approx(sk.accuracy_score(labels[keep], preds))
+        assert got["macro_f1"] == pytest.approx(sk.f1_score(labels[keep], preds,
+                                                            average="macro"))
+
+
+def test_metrics_cases_reach_the_boundaries():
+    preds = [c.args[0].predictions for c in cases_of("05.3")]
+    labels = [np.asarray(c.args[0].label_ids) for c in cases_of("05.3")]
+    assert any(isinstance(p, tuple) for p in preds)
+    assert any((y == -100).any() for y in labels)
+    assert any(np.asarray(p).shape[-1] == 2 for p in preds if not isinstance(p, tuple))
+    assert any(len(y) >= 1000 for y in labels) and any(len(y) == 1 for y in labels)
 
 
 def test_loss_cases_reach_the_boundaries():

@@ -1,7 +1,8 @@
 """Measuring a fine-tuned model: accuracy from logits, the causal-LM loss, label-word scoring.
 
 ``Trainer`` calls ``compute_metrics(EvalPrediction)`` after each evaluation with the logits and
-labels of the whole eval set (NumPy arrays); :func:`compute_metrics` turns them into accuracy.
+labels of the whole eval set (NumPy arrays); :func:`compute_metrics` turns them into accuracy and
+macro-F1 (:func:`macro_f1`).
 A causal LM does not output class logits, so :func:`lm_label_predictions` reads the next-token
 logits after ``"Sentiment:"`` and picks the most likely of the label words (their token ids
 from :func:`course_utils.lm.label_token_ids`).
@@ -31,12 +32,46 @@ def accuracy_from_logits(logits: Any, labels: Any) -> float:
     return (logits.argmax(dim=-1) == labels).float().mean().item()
 
 
+def macro_f1(predictions: Any, labels: Any) -> float:
+    """Macro-averaged F1: the F1 of each class, then their plain mean.
+
+    Every class that occurs in ``labels`` or in ``predictions`` counts (as in scikit-learn's
+    ``f1_score(labels, predictions, average="macro")``), so a class the model never predicts
+    adds an F1 of 0 and a rare class weighs as much as a common one. Per class,
+    ``F1 = 2 TP / (2 TP + FP + FN)``.
+    """
+    p, y = np.asarray(predictions).reshape(-1), np.asarray(labels).reshape(-1)
+    if p.shape != y.shape:
+        raise ValueError(f"predictions {p.shape} and labels {y.shape} differ in shape")
+    if y.size == 0:
+        raise ValueError("cannot compute the F1 of zero examples")
+    scores = []
+    for c in np.union1d(p, y):
+        tp = np.sum((p == c) & (y == c))
+        fp_fn = np.sum((p == c) != (y == c))  # predicted c wrongly, or missed a true c
+        scores.append(2 * tp / (2 * tp + fp_fn))
+    return float(np.mean(scores))
+
+
 def compute_metrics(eval_pred: Any) -> dict[str, float]:
-    """``Trainer``'s ``compute_metrics``: ``{"accuracy": ...}`` from an ``EvalPrediction``."""
+    """``Trainer``'s ``compute_metrics``: accuracy and macro-F1 from an ``EvalPrediction``.
+
+    ``eval_pred.predictions`` are the logits ``(N, C)`` as a NumPy array, or a tuple whose first
+    item they are (a model that returns more outputs); ``eval_pred.label_ids`` are ``(N,)``.
+    Rows labelled -100 are skipped, as the loss skips them. Returns plain Python floats.
+    """
     logits, labels = eval_pred.predictions, eval_pred.label_ids
-    if isinstance(logits, tuple):  # some models return extra outputs after the logits
-        logits = logits[0]
-    return {"accuracy": accuracy_from_logits(logits, labels)}
+    if isinstance(logits, tuple):
+        logits = logits[0]  # some models return extra outputs after the logits
+    logits, labels = np.asarray(logits), np.asarray(labels)
+    if logits.ndim != 2 or labels.shape != logits.shape[:1]:
+        raise ValueError(f"expected logits (N, C) and labels (N,), got {logits.shape} and "
+                         f"{labels.shape}")
+    keep = labels != -100
+    if not keep.any():
+        raise ValueError("every label is -100: there is nothing to measure")
+    preds, labels = logits.argmax(axis=-1)[keep], labels[keep]
+    return {"accuracy": float(np.mean(preds == labels)), "macro_f1": macro_f1(preds, labels)}
 
 
 def causal_lm_loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:

@@ -1,6 +1,8 @@
-"""Lesson 05 exercises: tokenize and label a batch, the causal-LM loss, accuracy from logits.
+"""Lesson 05 exercises: tokenize and label a batch, the causal-LM loss, ``compute_metrics``.
 
-The ids follow the notebook's order: 05.1 tokenize, 05.2 the causal-LM loss, 05.3 accuracy.
+The ids follow the notebook's order: 05.1 tokenize, 05.2 the causal-LM loss, 05.3
+``compute_metrics`` (accuracy and macro-F1); 05.4, a batch of chats for SFT, in
+:mod:`lesson05_sft`.
 Every case names the wrong ideas it is there to catch (``catches=``); every mistake runs on
 every case, because a mistake's hint is shown only when the learner's function gives that
 mistake's output on all of them.
@@ -8,77 +10,19 @@ mistake's output on all of them.
 
 from __future__ import annotations
 
-import copy
-import json
 from collections.abc import Mapping
-from functools import lru_cache
-from typing import Any
 
 import numpy as np
 import torch
 import torch.nn.functional as F
+from transformers import EvalPrediction
 
 from course_utils.finetune import data, metrics
+from course_utils.grading import lesson05_sft  # noqa: F401  (05.4, registered at import)
 from course_utils.grading.core import Case, Exercise, compare, register
+from course_utils.grading.lesson05_tokenizers import grading_tokenizer
 
 # --------------------------------------------------------------------------- 05.1 tokenize
-
-
-def _tokenizer_state(tok: Any) -> tuple:
-    """What a learner's function could change in a tokenizer: vocabulary, added and special
-    tokens, sides, lengths. The backend's truncation/padding fields are left out: every call
-    with ``truncation=True`` sets them, and the next call sets them again."""
-    backend = json.loads(tok.backend_tokenizer.to_str())
-    backend.pop("truncation", None)
-    backend.pop("padding", None)
-    return (json.dumps(backend, sort_keys=True), tok.padding_side, tok.truncation_side,
-            tok.model_max_length, repr(tok.special_tokens_map), list(tok.model_input_names),
-            len(tok))
-
-
-class _ComparableTokenizer:
-    """Mixed into the grading tokenizers: ``==`` compares their state, so a learner's function
-    that changes its tokenizer (``padding_side``, ``add_tokens``, ``model_max_length``) is
-    told so, and the reference always works on its own private, unchanged copy."""
-
-    grading_name = "tokenizer"
-
-    def __eq__(self, other: object) -> bool:
-        return type(other) is type(self) and _tokenizer_state(self) == _tokenizer_state(other)
-
-    __hash__ = object.__hash__
-
-    def __repr__(self) -> str:
-        special = "adds [CLS] ... [SEP]" if self.cls_token else "adds no special tokens"
-        return (f"<{self.grading_name} tokenizer: {special}, truncation_side="
-                f"{self.truncation_side!r}, padding_side={self.padding_side!r}>")
-
-
-@lru_cache(maxsize=4)
-def _comparable_class(base: type) -> type:
-    return type(f"Grading{base.__name__}", (_ComparableTokenizer, base), {})
-
-
-@lru_cache(maxsize=2)
-def _template(name: str) -> Any:
-    from transformers import AutoTokenizer
-
-    from course_utils.pretrained import asset_path
-
-    tok = AutoTokenizer.from_pretrained(asset_path(name))
-    tok.__class__ = _comparable_class(type(tok))
-    tok.grading_name = name
-    return tok
-
-
-def grading_tokenizer(name: str = "course-bert", **settings: Any) -> Any:
-    """A fresh, private copy of a bundled tokenizer (course-bert: WordPiece with [CLS]/[SEP];
-    course-gpt: byte-level BPE, no special tokens), with ``settings`` such as
-    ``truncation_side="left"`` applied. Loads offline; every call returns a new object."""
-    tok = copy.deepcopy(_template(name))
-    for key, value in settings.items():
-        setattr(tok, key, value)
-    return tok
 
 
 _TEXTS = ("I loved this lamp. It works perfectly!", "The film was terrible.",
@@ -445,164 +389,255 @@ register(Exercise(
     ],
 ))
 
-# --------------------------------------------------------------------------- 05.3 accuracy
+# --------------------------------------------------------------------------- 05.3 metrics
 
 
-def _accuracy_cases(rng: torch.Generator):
-    def numpy_pair(n, c, scale=2.0):
-        logits = (torch.randn(n, c, generator=rng) * scale).numpy().astype(np.float32)
-        return logits, torch.randint(0, c, (n,), generator=rng).numpy().astype(np.int64)
+class ShownEvalPrediction(EvalPrediction):
+    """``Trainer``'s ``EvalPrediction``, with a repr the learner's report can show."""
 
-    # Made so that the count, the error rate, //, the percentage, the logit values, the argmax
-    # over the flattened array and the argmax over the examples (dim=0) all give different
-    # numbers on this first case: 0.8 is right, they give 4, 0.2, 0, 80, 0.4, 1.0 and 0.6.
-    yield Case((torch.tensor([[0.0, 9.0, 0.0, 0.0, 0.0], [0.0, 1.0, 0.5, 0.5, 0.5],
-                              [0.0, 1.0, -1.0, 0.0, -1.0], [0.0, 3.0, 0.2, 0.0, 0.0],
-                              [2.0, 0.0, 0.0, 0.0, 0.0]]),
-                torch.tensor([1, 1, 1, 1, 1])),
-               label="5 examples, 5 classes, every label 1, four right",
-               catches="the count instead of the fraction; the error rate; the largest logit's "
-                       "value compared with the label; argmax over the flattened array or over "
-                       "the examples (dim=0)")
-    yield Case((torch.tensor([[2.0, 0.1, -1.0], [0.0, 3.0, 1.0]]), torch.tensor([0, 2])),
-               label="two examples, one right",
-               catches="integer division (//) rounding 0.5 down to 0; dividing by the number "
-                       "of classes")
-    yield Case((torch.tensor([[-1.0, 4.0]]), torch.tensor([0])), label="one example, wrong",
-               catches="the error rate (1.0 here)")
-    for n in (8, 5, 13):
-        logits = torch.randn(n, 3, generator=rng) * 2
-        labels = torch.randint(0, 3, (n,), generator=rng)
-        yield Case((logits, labels), label=f"{n} random examples, 3 classes",
-                   catches="argmax over the examples (dim=0) or over the flattened array")
-    yield Case((torch.randn(6, 4, generator=rng), torch.randint(0, 4, (6,), generator=rng)),
-               label="6 examples, 4 classes", catches="dividing by the number of classes")
-    yield Case(numpy_pair(64, 3), label="NumPy arrays, as Trainer passes them to compute_metrics "
-                                        "(float32 logits, int64 labels)",
-               catches="torch-only code (.argmax(dim=...), torch.argmax) on NumPy arrays; "
-                       "a NumPy float32 or 0-d result is fine")
-    yield Case(numpy_pair(37, 5, scale=0.5), label="NumPy, 37 examples, 5 classes, close logits",
-               catches="rounding the result (round(acc, 2)); a percentage instead of a fraction")
-    yield Case((np.array([[1.0, 1.0, 0.0], [0.0, 2.0, 2.0], [3.0, 3.0, 3.0], [0.5, 0.5, 0.1]],
-                         dtype=np.float32), np.array([1, 2, 0, 0])),
+    def __repr__(self) -> str:
+        def arrays(x):
+            if isinstance(x, tuple):
+                return "(" + ", ".join(arrays(a) for a in x) + ")"
+            return f"an array of shape {x.shape}, {x.dtype}" if x.size > 12 else repr(x.tolist())
+        return (f"EvalPrediction(predictions={arrays(self.predictions)}, "
+                f"label_ids={arrays(self.label_ids)})")
+
+
+def _eval_pred(logits, labels, extra=None):
+    """An ``EvalPrediction`` as ``Trainer`` builds it: NumPy float32 logits (a tuple when the
+    model returns more outputs) and int64 label ids."""
+    logits = np.asarray(logits, dtype=np.float32)
+    predictions = logits if extra is None else (logits, np.asarray(extra, dtype=np.float32))
+    return ShownEvalPrediction(predictions=predictions,
+                                label_ids=np.asarray(labels, dtype=np.int64))
+
+
+def _logits_for(preds, num_classes, rng, margin=3.0):
+    """Logits whose argmax is ``preds``, with noise below the margin."""
+    noise = torch.rand(len(preds), num_classes, generator=rng).numpy()
+    logits = noise + margin * np.eye(num_classes)[np.asarray(preds)]
+    return logits.astype(np.float32)
+
+
+def _metrics_cases(rng: torch.Generator):
+    yield Case((_eval_pred([[5.0, 0.0, 0.0], [6.0, 1.0, 0.0], [0.0, 0.0, 2.0]], [0, 0, 2]),),
+               label="3 examples, 3 classes: a square array, every prediction right",
+               catches="argmax over the examples (axis=0), which runs without an error only on "
+                       "a square array; the error rate (0.0)")
+    # scikit-learn's documented example: accuracy 1/3, macro-F1 0.2667; the micro-F1 (0.333),
+    # the F1 of class 1 (0) and the F1 of macro precision and recall (0.2778) all differ.
+    yield Case((_eval_pred(_logits_for([0, 2, 1, 0, 0, 1], 3, rng), [0, 1, 2, 0, 1, 2]),),
+               label="6 examples, 3 classes (scikit-learn's f1_score example)",
+               catches="micro-F1 (= accuracy) instead of macro; the F1 of one class; the F1 of "
+                       "the mean precision and mean recall; the count instead of the fraction")
+    yield Case((_eval_pred(_logits_for([0, 0, 0, 0, 0, 0, 1, 0, 1, 2], 3, rng),
+                           [0, 0, 0, 0, 0, 1, 1, 1, 2, 2]),),
+               label="imbalanced: 5 of 10 reviews in class 0",
+               catches="the weighted average (by class frequency) instead of the plain mean")
+    yield Case((_eval_pred(_logits_for([0, 1, 1, 0, 1, 0, 0], 3, rng), [0, 1, 2, 0, 2, 1, 0]),),
+               label="class 2 is never predicted",
+               catches="the mean over the predicted classes only (the never-predicted class "
+                       "must count with F1 0)")
+    yield Case((_eval_pred(_logits_for([0, 2, 1, 1, 0, 2, 3], 4, rng), [0, 2, 1, 1, 0, 1, 0]),),
+               label="class 3 is predicted once but never true",
+               catches="the mean over the true classes only (a wrongly predicted class counts "
+                       "with F1 0)")
+    yield Case((_eval_pred(_logits_for([0, 1, 1, 0, 2, 1], 4, rng), [0, 1, 2, 0, 2, 1]),),
+               label="4 logit columns, class 3 neither true nor predicted",
+               catches="the mean over every logit column (a class that never occurs is not "
+                       "in the average, as in scikit-learn)")
+    logits = _logits_for([1, 0, 2, 2, 1, 0, 1, 2], 3, rng)
+    yield Case((_eval_pred(logits, [1, 0, 2, 1, 1, 0, 0, 2],
+                           extra=torch.randn(8, 4, 5, generator=rng).numpy()),),
+               label="predictions come as a tuple (logits, hidden states)",
+               catches="the tuple not unpacked: the logits are predictions[0]")
+    yield Case((_eval_pred(_logits_for([0, 1, 2, 2, 0, 1, 2, 0, 1], 3, rng),
+                           [0, 1, -100, 2, -100, 1, -100, 1, 1]),),
+               label="three rows labelled -100 (to be skipped, as the loss skips them)",
+               catches="-100 rows counted as wrong, or -100 counted as a class")
+    yield Case((_eval_pred(_logits_for([1, 0, 1, 1, 0, 1], 2, rng), [1, 0, 0, 1, 0, 0]),),
+               label="two classes",
+               catches="the F1 of class 1 only (the binary F1), not the mean over both classes")
+    yield Case((_eval_pred(np.array([[1.0, 1.0, 0.0], [0.0, 2.0, 2.0], [3.0, 3.0, 3.0],
+                                     [0.5, 0.5, 0.1]]), [1, 2, 0, 0]),),
                label="ties: argmax picks the first of equal logits",
                catches="'the label's logit is the largest' counting a tie as right")
-    yield Case((np.array([[1000.0, 2000.0, -5.0], [3000.0, 100.0, 2500.0], [-80.0, 90.0, 95.0]],
-                         dtype=np.float32), np.array([1, 0, 2])),
+    yield Case((_eval_pred(np.array([[1000.0, 2000.0, -5.0], [3000.0, 100.0, 2500.0],
+                                     [-80.0, 90.0, 95.0], [1e4, -1e4, 0.0]]), [1, 0, 2, 2]),),
                label="extreme logits (in the thousands)",
-               catches="exp() or a softmax by hand overflowing to inf before the argmax")
-    yield Case((torch.tensor([[float("-inf"), 0.5, -1.0], [2.0, float("-inf"), float("-inf")],
-                              [float("-inf"), float("-inf"), -3.0]]), torch.tensor([1, 0, 1])),
-               label="classes masked with -inf",
-               catches="code that breaks on -inf logits")
-    yield Case(([[0.1, 0.9], [0.8, 0.2], [0.3, 0.7]], [1, 1, 1]),
-               label="plain Python lists", catches="code that needs tensors or arrays")
-    yield Case((torch.randn(1000, 7, generator=rng), torch.zeros(1000, dtype=torch.long)),
-               label="1000 examples, every label 0",
-               catches="any mean or count error on a large batch; labels of 0 mishandled")
-    logits, labels = numpy_pair(25, 4)
-    yield Case((logits, logits.argmax(-1)), label="NumPy, every prediction right (accuracy 1.0)",
-               catches="the error rate (0.0); integer division")
+               catches="exp() or a softmax by hand overflowing before the argmax")
+    yield Case((_eval_pred([[-0.5, 2.0, 0.1]], [1]),), label="a single example, right",
+               catches="code that needs several rows")
+    yield Case((_eval_pred(_logits_for([2, 0, 1, 2], 3, rng), [2, 0, 1, 2]),),
+               label="every prediction right (accuracy and macro-F1 are 1.0)",
+               catches="the error rate (0.0)")
+    logits = _logits_for(torch.randint(0, 7, (1000,), generator=rng).numpy(), 7, rng, margin=0.4)
+    yield Case((_eval_pred(logits, np.zeros(1000, dtype=np.int64)),),
+               label="1000 examples, 7 classes, every label 0",
+               catches="labels of 0 mishandled; classes absent from the labels dropped")
     for _ in range(3):
-        n, c = int(torch.randint(1, 501, (1,), generator=rng)), int(torch.randint(2, 51, (1,),
-                                                                                  generator=rng))
-        scale = float(10 ** (torch.rand(1, generator=rng) * 6 - 3))  # 0.001 to 1000
-        logits, labels = numpy_pair(n, c, scale=scale)
-        yield Case((logits, labels), label=f"random NumPy ({n}, {c}), logit scale {scale:.3g}",
-                   catches="any accuracy difference, over wide ranges of sizes and magnitudes")
+        n = int(torch.randint(2, 400, (1,), generator=rng))
+        c = int(torch.randint(2, 12, (1,), generator=rng))
+        scale = float(10 ** (torch.rand(1, generator=rng) * 4 - 2))
+        labels = torch.randint(0, c, (n,), generator=rng)
+        labels[torch.rand(n, generator=rng) < 0.1] = -100
+        labels[0] = 0
+        yield Case((_eval_pred((torch.randn(n, c, generator=rng) * scale).numpy(),
+                               labels.numpy()),),
+                   label=f"random ({n}, {c}), logit scale {scale:.3g}, some labels -100",
+                   catches="any difference in accuracy or macro-F1, over sizes and magnitudes")
+
+
+def _compare_metrics(got, expected, case: Case):
+    if not isinstance(got, Mapping):
+        return (f"compute_metrics should return a dict of metric names to numbers, e.g. "
+                f"{{'accuracy': 0.8, 'macro_f1': 0.75}}, but it returned a {type(got).__name__}.")
+    missing = [k for k in expected if k not in got]
+    if missing:
+        return (f"the result has no {missing} key; it has {sorted(got)}. Trainer logs each "
+                f"key as eval_<key>: return {{'accuracy': ..., 'macro_f1': ...}}.")
+    for key in expected:
+        value = got[key]
+        if _kind(value) != _kind(expected[key]):  # (expected is a mistake's answer when matching)
+            return (f"result[{key!r}] is a {type(value).__name__}: return plain Python floats "
+                    f"(float(...)), which print, compare and go into JSON logs as they are.")
+        msg = compare(_number(value), _number(expected[key]), atol=1e-6, rtol=1e-6,
+                      path=f"result[{key!r}]")
+        if msg:
+            return msg
+    return None
+
+
+def _kind(value) -> str:
+    if isinstance(value, torch.Tensor):
+        return "tensor"
+    if isinstance(value, np.ndarray | np.generic) and not isinstance(value, float):
+        return "numpy"  # np.float64 is a Python float and passes as one
+    return "bool" if isinstance(value, bool) else "number"
 
 
 def _number(got):
+    if isinstance(got, torch.Tensor) and got.dim() == 0:
+        return got.item()
     if isinstance(got, np.ndarray) and got.ndim == 0 or isinstance(got, np.generic):
         return got.item()
     return got
 
 
-def _compare_accuracy(got, expected, case: Case):
-    return compare(_number(got), _number(expected), atol=1e-6, rtol=1e-6)
+def _unpacked(eval_pred, skip_ignored=True):
+    logits, labels = eval_pred.predictions, np.asarray(eval_pred.label_ids)
+    if isinstance(logits, tuple):
+        logits = logits[0]
+    preds = np.asarray(logits).argmax(axis=-1)
+    if skip_ignored:
+        keep = labels != -100
+        preds, labels = preds[keep], labels[keep]
+    return preds, labels
 
 
-def _preds(logits):
-    return torch.as_tensor(logits).argmax(dim=-1)
+def _per_class(preds, labels, classes):
+    """Precision, recall and F1 of each class (0 where undefined)."""
+    out = []
+    for c in classes:
+        tp = np.sum((preds == c) & (labels == c))
+        n_pred, n_true = np.sum(preds == c), np.sum(labels == c)
+        precision = tp / n_pred if n_pred else 0.0
+        recall = tp / n_true if n_true else 0.0
+        out.append((precision, recall, 2 * tp / (n_pred + n_true) if n_pred + n_true else 0.0))
+    return np.array(out).reshape(-1, 3)
 
 
-def _hits(logits, labels):
-    return _preds(logits) == torch.as_tensor(labels)
+def _metrics_of(preds, labels, f1):
+    return {"accuracy": float(np.mean(preds == labels)), "macro_f1": float(f1)}
 
 
-def _acc_count(logits, labels):
-    return _hits(logits, labels).sum().item()
+def _cm_micro(eval_pred):
+    preds, labels = _unpacked(eval_pred)
+    return _metrics_of(preds, labels, np.mean(preds == labels))
 
 
-def _acc_int_div(logits, labels):
-    return _hits(logits, labels).sum().item() // len(labels)
+def _cm_weighted(eval_pred):
+    preds, labels = _unpacked(eval_pred)
+    classes = np.union1d(preds, labels)
+    weights = np.array([np.sum(labels == c) for c in classes])
+    return _metrics_of(preds, labels, np.sum(_per_class(preds, labels, classes)[:, 2] * weights)
+                       / weights.sum())
 
 
-def _acc_values(logits, labels):
-    values = torch.as_tensor(logits).max(dim=-1).values
-    return (values == torch.as_tensor(labels)).float().mean().item()
+def _cm_one_class(eval_pred):
+    preds, labels = _unpacked(eval_pred)
+    return _metrics_of(preds, labels, _per_class(preds, labels, [1])[0, 2])
 
 
-def _acc_error_rate(logits, labels):
-    return (~_hits(logits, labels)).float().mean().item()
+def _cm_f1_of_means(eval_pred):
+    preds, labels = _unpacked(eval_pred)
+    p, r, _ = _per_class(preds, labels, np.union1d(preds, labels)).mean(axis=0)
+    return _metrics_of(preds, labels, 2 * p * r / (p + r) if p + r else 0.0)
 
 
-def _acc_percent(logits, labels):
-    return 100 * _hits(logits, labels).float().mean().item()
+def _cm_predicted_only(eval_pred):
+    preds, labels = _unpacked(eval_pred)
+    return _metrics_of(preds, labels, _per_class(preds, labels, np.unique(preds))[:, 2].mean())
 
 
-def _acc_rounded(logits, labels):
-    return round(_hits(logits, labels).float().mean().item(), 2)
+def _cm_true_only(eval_pred):
+    preds, labels = _unpacked(eval_pred)
+    return _metrics_of(preds, labels, _per_class(preds, labels, np.unique(labels))[:, 2].mean())
 
 
-def _acc_flat_argmax(logits, labels):
-    return (torch.as_tensor(logits).argmax() == torch.as_tensor(labels)).float().mean().item()
+def _cm_counts_ignored(eval_pred):
+    preds, labels = _unpacked(eval_pred, skip_ignored=False)
+    return _metrics_of(preds, labels, metrics.macro_f1(preds, labels))
 
 
-def _acc_over_classes(logits, labels):
-    return _hits(logits, labels).sum().item() / torch.as_tensor(logits).shape[1]
+def _cm_numpy_values(eval_pred):
+    preds, labels = _unpacked(eval_pred)
+    return {"accuracy": np.float32(np.mean(preds == labels)),
+            "macro_f1": np.float32(metrics.macro_f1(preds, labels))}
 
 
-def _acc_ties_right(logits, labels):
-    x, y = torch.as_tensor(logits), torch.as_tensor(labels)
-    mine = x.gather(1, y.long().unsqueeze(1)).squeeze(1)
-    return (mine == x.max(dim=-1).values).float().mean().item()
+def _cm_tensor_values(eval_pred):
+    preds, labels = _unpacked(eval_pred)
+    return {"accuracy": torch.tensor(float(np.mean(preds == labels))),
+            "macro_f1": torch.tensor(metrics.macro_f1(preds, labels))}
 
 
-def _acc_exp_overflow(logits, labels):
-    probs = torch.as_tensor(logits).float().exp()
-    probs = probs / probs.sum(dim=-1, keepdim=True)
-    return (probs.argmax(dim=-1) == torch.as_tensor(labels)).float().mean().item()
+def _cm_percent(eval_pred):
+    preds, labels = _unpacked(eval_pred)
+    return {"accuracy": 100 * float(np.mean(preds == labels)),
+            "macro_f1": 100 * metrics.macro_f1(preds, labels)}
 
 
 register(Exercise(
-    id="05.3", title="accuracy from logits", reference=metrics.accuracy_from_logits,
-    cases=_accuracy_cases, compare=_compare_accuracy, atol=1e-6, rtol=1e-6,
-    hint="predictions = logits.argmax(dim=-1): the *index* of the largest logit in each row "
-         "(dim=-1 runs over the classes; dim=0 would run over the examples). The accuracy is "
-         "the number of correct predictions divided by the number of examples, a float between "
-         "0 and 1 (not the count, not the error rate). Integer division (//) would round it to "
-         "0 or 1. Trainer passes NumPy arrays: start with torch.as_tensor(logits).",
+    id="05.3", title="compute_metrics: accuracy and macro-F1", reference=metrics.compute_metrics,
+    cases=_metrics_cases, compare=_compare_metrics, atol=1e-6, rtol=1e-6,
+    hint="logits = eval_pred.predictions (its first item if it is a tuple); labels = "
+         "eval_pred.label_ids. Keep the rows whose label is not -100; preds = "
+         "logits.argmax(axis=-1). accuracy = mean(preds == labels); for each class in labels "
+         "OR preds, F1 = 2*TP / (2*TP + FP + FN); macro_f1 = the plain mean of those F1s. Return "
+         "{'accuracy': float(...), 'macro_f1': float(...)}.",
     mistakes=[
-        (_acc_count, "That is the number of correct predictions: divide by the number of "
-                     "examples to get a fraction between 0 and 1."),
-        (_acc_int_div, "Integer division (//) rounds the fraction down to 0 or 1: use a float "
-                       "mean, e.g. (preds == labels).float().mean()."),
-        (_acc_values, "You compared the largest logit *value* with the label: the prediction "
-                      "is the *index* of the largest logit (argmax)."),
-        (_acc_error_rate, "That is the error rate: count predictions equal to the label."),
-        (_acc_percent, "That is a percentage: return the fraction between 0 and 1 (no * 100)."),
-        (_acc_rounded, "Don't round the accuracy: return the exact fraction and round only "
-                       "when you print it."),
-        (_acc_flat_argmax, "argmax without an axis returns ONE index into the flattened "
-                           "array: take it per row, argmax(dim=-1) (NumPy: axis=-1)."),
-        (_acc_over_classes, "Divide by the number of examples (rows, len(labels)), not by the "
-                            "number of classes (columns)."),
-        (_acc_ties_right, "Checking that the label's logit equals the row's maximum counts a "
-                          "tie as right: the prediction is ONE class, argmax (the first of "
-                          "equal logits)."),
-        (_acc_exp_overflow, "exp() of large logits overflows to inf, and argmax of several "
-                            "infs picks the first: take the argmax of the logits themselves "
-                            "(softmax does not change which one is largest)."),
+        (_cm_micro, "That macro_f1 is the micro-F1, which for one label per example equals the "
+                    "accuracy: compute the F1 of each class separately, then their plain mean."),
+        (_cm_weighted, "That is the weighted F1 (each class weighted by how often it is true): "
+                       "macro-F1 is the plain mean, so a rare class counts as much as a common "
+                       "one."),
+        (_cm_one_class, "That is the F1 of class 1 alone (the binary F1): macro-F1 averages the "
+                        "F1 of every class."),
+        (_cm_f1_of_means, "You took the F1 of the mean precision and the mean recall: macro-F1 "
+                          "is the mean of the per-class F1 scores (compute F1 per class first)."),
+        (_cm_predicted_only, "A class the model never predicts still counts, with F1 0: average "
+                             "over every class in the labels or the predictions, not only the "
+                             "predicted ones."),
+        (_cm_true_only, "A class that is predicted but never true still counts, with F1 0: "
+                        "average over every class in the labels or the predictions."),
+        (_cm_counts_ignored, "Rows labelled -100 are not examples to score (the loss ignores "
+                             "them too): drop them before counting, keep = labels != -100."),
+        (_cm_numpy_values, "Return plain Python floats: wrap each value in float(...), not a "
+                           "NumPy float32."),
+        (_cm_tensor_values, "Return plain Python floats: wrap each value in float(...), not a "
+                            "torch tensor."),
+        (_cm_percent, "Return fractions between 0 and 1, not percentages (no * 100)."),
     ],
 ))
