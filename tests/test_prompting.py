@@ -74,8 +74,10 @@ def test_choose_examples_is_balanced_and_seeded():
     assert picks == P.choose_examples(pool, 7, words, seed=1)
     assert picks != P.choose_examples(pool, 7, words, seed=2)
     assert len(P.choose_examples(pool, 5, words, balanced=False)) == 5
-    with pytest.raises(ValueError, match="more than the 30 rows"):
+    with pytest.raises(ValueError, match="a balanced set of k=31 needs 11 "):
         P.choose_examples(pool, 31, words)
+    with pytest.raises(ValueError, match="more than the 30 rows"):
+        P.choose_examples(pool, 31, words, balanced=False)
 
 
 def test_order_examples():

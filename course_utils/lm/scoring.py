@@ -1,5 +1,6 @@
 """What a causal LM says about text without generating: next-token logits, label-word ids,
-and perplexity (with a sliding window for texts longer than the context)."""
+the likelihood of each label's continuation (choosing by likelihood), and perplexity (with a
+sliding window for texts longer than the context)."""
 
 from __future__ import annotations
 
@@ -64,6 +65,59 @@ def token_logprobs(logits: torch.Tensor, input_ids: torch.Tensor) -> torch.Tenso
     """
     logprobs = torch.log_softmax(logits[:, :-1].float(), dim=-1)
     return logprobs.gather(-1, input_ids[:, 1:, None]).squeeze(-1)
+
+
+def label_logprobs(model, tokenizer, prompts: str | Sequence[str], label_words: Sequence[str],
+                   normalise: bool = False, batch_size: int = 16) -> torch.Tensor:
+    """``log p(" " + word | prompt)`` for each label word: the sum of the log-probabilities of
+    the word's tokens, each given the prompt and the word's tokens before it.
+
+    This is *choosing by likelihood*: the argmax over the labels is the model's answer, and it
+    is always one of the labels. ``normalise=True`` divides each sum by the word's number of
+    tokens (the mean log-probability per token), so a label of four tokens is not penalised
+    for needing four predictions. One prompt (a ``str``) gives ``(len(label_words),)``; a list
+    gives ``(len(prompts), len(label_words))``. When every word is one token this is one
+    forward pass per prompt (the next-token distribution); otherwise each (prompt, word) pair
+    runs once, right-padded. A prompt that does not fit beside a word keeps its end.
+    """
+    single = isinstance(prompts, str)
+    prompts = check_texts([prompts] if single else prompts)
+    if isinstance(label_words, str) or not isinstance(label_words, Sequence) \
+            or not label_words or not all(isinstance(w, str) and w.strip() for w in label_words):
+        raise ValueError(f"label_words must be a non-empty list of words, got {label_words!r}")
+    pieces = [tokenizer(" " + w, add_special_tokens=False)["input_ids"] for w in label_words]
+    if all(len(p) == 1 for p in pieces):
+        logits = next_token_logits(model, tokenizer, prompts, batch_size)
+        out = logits.log_softmax(-1)[:, [p[0] for p in pieces]]
+        return out[0] if single else out
+    n_ctx = context_length(model, tokenizer)
+    longest = max(len(p) for p in pieces)
+    if longest >= n_ctx:
+        raise ValueError(f"a label word is {longest} tokens, no room for a prompt in the "
+                         f"model's context of {n_ctx}")
+    ids = encode(tokenizer, prompts, n_ctx - longest)
+    jobs = [(i, j) for i in range(len(prompts)) for j in range(len(pieces))]
+    out = torch.empty(len(prompts), len(pieces))
+    pad = pad_token_id(tokenizer)
+    with torch.inference_mode():
+        for start in range(0, len(jobs), batch_size):
+            batch = jobs[start:start + batch_size]
+            rows = [ids[i] + pieces[j] for i, j in batch]
+            width = max(len(r) for r in rows)
+            input_ids = torch.full((len(rows), width), pad, dtype=torch.long)
+            mask = torch.zeros(len(rows), width, dtype=torch.long)
+            for r, row in enumerate(rows):  # right padding: positions need no correction
+                input_ids[r, :len(row)] = torch.tensor(row)
+                mask[r, :len(row)] = 1
+            logits = model(input_ids=input_ids.to(model.device),
+                           attention_mask=mask.to(model.device)).logits
+            scores = token_logprobs(logits, input_ids.to(model.device)).float().cpu()
+            for r, (i, j) in enumerate(batch):
+                first = len(ids[i]) - 1  # column t scores token t + 1: the word's first token
+                out[i, j] = scores[r, first:first + len(pieces[j])].sum()
+    if normalise:
+        out = out / torch.tensor([float(len(p)) for p in pieces])
+    return out[0] if single else out
 
 
 def windows(n_tokens: int, max_length: int, stride: int) -> list[tuple[int, int, int]]:
