@@ -46,6 +46,7 @@ LAYERS: dict[str, int] = {
     "course_utils.finetune.costs": TECHNIQUES,
     "course_utils.metrics": TECHNIQUES,
     "course_utils.metrics.toxicity": TECHNIQUES,
+    "course_utils.metrics.paired": TECHNIQUES,  # lesson 04: McNemar exact, paired bootstrap
     "course_utils.serving": TECHNIQUES,
     "course_utils.evaluate_modules": TECHNIQUES,  # `evaluate.load(path)` wrappers of metrics
     # Lesson 09, smaller and faster: each idea its own module (`course_utils.speculative` is the

@@ -206,8 +206,10 @@ def difference(a: Evaluation, b: Evaluation, confidence: float = 0.95
 
 
 def same_items(a: Evaluation, b: Evaluation) -> bool:
-    """Did both evaluations answer the same rows (same number, same targets in order)?"""
-    return a.n == b.n and a.targets == b.targets
+    """Did both evaluations answer the same rows (same number, same targets in order), and do
+    both keep their per-row predictions (a paired test needs them)?"""
+    return (a.n == b.n == len(a.targets) == len(a.predictions) == len(b.predictions)
+            and a.targets == b.targets)
 
 
 def paired(a: Evaluation, b: Evaluation, seed: int = 0) -> tuple[PairedInterval, McNemar]:
