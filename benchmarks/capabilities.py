@@ -1,6 +1,7 @@
 """Capability bars of the bundled checkpoints, measured on held-out generated examples.
 
-Run:  .venv/bin/python benchmarks/capabilities.py [--gpt DIR] [--bert DIR] [--seeds 0 1 2]
+Run:  .venv/bin/python benchmarks/capabilities.py [--gpt DIR] [--chat DIR] [--bert DIR]
+      [--seeds 0 1 2]
 
 Prints one table:
 1. sentiment, reviews test split (balanced): accuracy zero-shot vs 4-shot, same instruction,
@@ -9,8 +10,14 @@ Prints one table:
 2. two-step word problems, test split (held-out names and objects): accuracy with chain of thought
    (the model writes its steps, greedy) vs direct answer ("A: The answer is" then the number);
    both with the same 2 demonstrations, in the matching format;
-3. validation perplexity of course-gpt on held-out stories; MLM and NSP accuracy of course-bert;
-4. a few generated samples.
+3. instruction following on held-out cases (``instruction_data(S, "eval")``: held-out
+   phrasings, names and contents; seed S draws them), for course-gpt and the instruction-tuned
+   course-gpt-chat, per technique (role, task, template, conditional, iterative) and in all:
+   the fraction of replies (greedy, chat template, up to the eos token or a new turn) that pass
+   the item's check; and the few-shot and chain-of-thought figures of 1-2 for course-gpt-chat,
+   which must stay within 5 points of course-gpt's;
+4. validation perplexity of course-gpt on held-out stories; MLM and NSP accuracy of course-bert;
+5. a few generated samples.
 On the shipped checkpoints (no --gpt/--bert) it also writes results/capabilities.{md,json}.
 Prompts come from :mod:`course_utils.data.prompts`, the formats lesson 04 uses.
 """
@@ -33,7 +40,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import write_results  # noqa: E402
 
 from course_utils import data  # noqa: E402
-from course_utils.data import prompts  # noqa: E402
+from course_utils.data import instruction_data, prompts  # noqa: E402
+from course_utils.data.instructions import TECHNIQUES  # noqa: E402
+from course_utils.finetune.sft import follow_rates, generate_replies  # noqa: E402
 from course_utils.pretrained import asset_path, load_pretrained  # noqa: E402
 
 LABELS = list(data.SENTIMENT_LABELS)
@@ -138,19 +147,29 @@ def samples(model, tok, seed: int = 0) -> list[str]:
     return outs
 
 
+@torch.no_grad()
+def instruction_following(model, tok, n: int, seed: int) -> dict[str, float]:
+    """Fraction of ``n`` held-out instructions (seed ``seed``) followed, per technique and all."""
+    items = instruction_data(seed, "eval", n)
+    return follow_rates(items, generate_replies(model, tok, items))
+
+
 def _meets(value: float, bar: str) -> bool | None:
     """Whether ``value`` meets a bar written ">= X"; None for figures that are only reported."""
     return value >= float(bar[2:]) if bar.startswith(">=") else None
 
 
 def _markdown(rows: list[tuple[str, float, str]], gpt_log: dict, seeds: list[int],
-              n_reviews: int, n_problems: int, sample_texts: list[str]) -> str:
+              n_reviews: int, n_problems: int, sample_texts: list[str],
+              n_instructions: int) -> str:
     recipe = gpt_log.get("recipe", {})
     head = (f"Printed by `python benchmarks/capabilities.py --seeds {' '.join(map(str, seeds))}` "
             f"on the shipped checkpoints (course-gpt {recipe.get('n_layer')} layers x "
             f"{recipe.get('n_embd')} wide, {gpt_log.get('tokens_seen', 0) / 1e6:.1f}M training "
             f"tokens in {gpt_log.get('seconds', 0) / 60:.0f} min): {n_reviews} balanced held-out "
-            f"reviews and {n_problems} held-out two-step word problems per demonstration seed.")
+            f"reviews, {n_problems} held-out two-step word problems and {n_instructions} held-out "
+            "instructions (course-gpt vs the instruction-tuned course-gpt-chat) per "
+            "demonstration seed.")
     lines = [head, "", "| measure | value | bar |", "|---|---:|---|"]
     for name, value, bar in rows:
         met = _meets(value, bar)
@@ -166,6 +185,10 @@ def main() -> None:
     default_gpt, default_bert = str(asset_path("course-gpt")), str(asset_path("course-bert"))
     ap.add_argument("--gpt", default=default_gpt)
     ap.add_argument("--bert", default=default_bert)
+    default_chat = str(asset_path("course-gpt-chat"))
+    ap.add_argument("--chat", default=default_chat, help="the instruction-tuned GPT")
+    ap.add_argument("--n-instructions", type=int, default=150,
+                    help="held-out instructions per seed (balanced over the techniques)")
     ap.add_argument("--seeds", type=int, nargs="+", default=[0],
                     help="seeds for choosing the demonstrations")
     ap.add_argument("--n-per-label", type=int, default=60)
@@ -175,7 +198,8 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     t0 = time.time()
     model, tok = load_pretrained(args.gpt)
-    rows, few_gains, cot_gains = [], [], []
+    chat, chat_tok = load_pretrained(args.chat)
+    rows, few_gains, cot_gains, follow_gains = [], [], [], []
     for seed in args.seeds:
         zs = sentiment_accuracy(model, tok, 0, args.n_per_label, seed)
         fs = sentiment_accuracy(model, tok, 4, args.n_per_label, seed)
@@ -189,29 +213,52 @@ def main() -> None:
                  (f"2-step problems direct (seed {seed})", direct, ""),
                  (f"2-step problems chain of thought (seed {seed})", cot, ""),
                  ("  chain-of-thought gain, points", cot_gains[-1], ">= 20")]
+        c_fs = sentiment_accuracy(chat, chat_tok, 4, args.n_per_label, seed)
+        c_cot = word_problem_accuracy(chat, chat_tok, True, args.n_problems, seed)
+        rows += [(f"course-gpt-chat sentiment 4-shot (seed {seed})", c_fs, ""),
+                 ("  4-shot, chat minus base, points", 100 * (c_fs - fs), ">= -5"),
+                 (f"course-gpt-chat 2-step chain of thought (seed {seed})", c_cot, ""),
+                 ("  chain of thought, chat minus base, points", 100 * (c_cot - cot), ">= -5")]
+        base_follow = instruction_following(model, tok, args.n_instructions, seed)
+        chat_follow = instruction_following(chat, chat_tok, args.n_instructions, seed)
+        for technique in TECHNIQUES:
+            rows += [(f"instruction following: {technique}, course-gpt (seed {seed})",
+                      base_follow[technique], ""),
+                     (f"instruction following: {technique}, course-gpt-chat (seed {seed})",
+                      chat_follow[technique], "")]
+        follow_gains.append(100 * (chat_follow["all"] - base_follow["all"]))
+        rows += [(f"instruction following, course-gpt (seed {seed})", base_follow["all"], ""),
+                 (f"instruction following, course-gpt-chat (seed {seed})", chat_follow["all"],
+                  ">= 0.7"),
+                 ("  instruction-following gain, points", follow_gains[-1], ">= 40")]
     if len(args.seeds) > 1:
         rows += [("few-shot gain, mean over seeds", sum(few_gains) / len(few_gains), ">= 15"),
                  ("chain-of-thought gain, mean over seeds", sum(cot_gains) / len(cot_gains),
-                  ">= 20")]
+                  ">= 20"),
+                 ("instruction-following gain, mean over seeds",
+                  sum(follow_gains) / len(follow_gains), ">= 40")]
     rows.append(("course-gpt perplexity, held-out stories", perplexity(model, tok), "report"))
     bert, btok = load_pretrained(args.bert)
     mlm, nsp = bert_accuracy(bert, btok)
     rows += [("course-bert MLM accuracy, held-out stories", mlm, "report"),
              ("course-bert NSP accuracy, held-out stories", nsp, "report")]
-    print(f"\n{'measure':<50} {'value':>8}  bar")
-    print("-" * 68)
+    print(f"\n{'measure':<62} {'value':>8}  bar")
+    print("-" * 80)
     for name, value, bar in rows:
         met = _meets(value, bar)
         ok = "" if met is None else "  PASS" if met else "  MISS"
-        print(f"{name:<50} {value:>8.3f}  {bar}{ok}")
+        print(f"{name:<62} {value:>8.3f}  {bar}{ok}")
     print(f"\n({args.n_per_label * 3} balanced reviews, {args.n_problems} two-step problems, "
-          f"{time.time() - t0:.0f} s)\n\nSamples from course-gpt (top-k 20, temperature 0.8):")
+          f"{args.n_instructions} held-out instructions per seed, {time.time() - t0:.0f} s)"
+          "\n\nSamples from course-gpt (top-k 20, temperature 0.8):")
     sample_texts = samples(model, tok)
     for s in sample_texts:
         print("---\n" + s)
-    if args.gpt == default_gpt and args.bert == default_bert:  # the shipped checkpoints
+    shipped = (args.gpt, args.bert, args.chat) == (default_gpt, default_bert, default_chat)
+    if shipped:  # the shipped checkpoints
         log = json.loads((Path(args.gpt) / "training_log.json").read_text())
-        md = _markdown(rows, log, args.seeds, args.n_per_label * 3, args.n_problems, sample_texts)
+        md = _markdown(rows, log, args.seeds, args.n_per_label * 3, args.n_problems, sample_texts,
+                       args.n_instructions)
         write_results("capabilities", {"seeds": args.seeds, "rows": rows,
                                        "samples": sample_texts}, md)
 

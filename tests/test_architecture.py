@@ -44,6 +44,7 @@ LAYERS: dict[str, int] = {
     "course_utils.finetune": TECHNIQUES,
     "course_utils.finetune.lora": TECHNIQUES,
     "course_utils.finetune.costs": TECHNIQUES,
+    "course_utils.finetune.sft": TECHNIQUES,  # instruction tuning: reply-only labels, batches
     "course_utils.metrics": TECHNIQUES,
     "course_utils.metrics.toxicity": TECHNIQUES,
     "course_utils.metrics.paired": TECHNIQUES,  # lesson 04: McNemar exact, paired bootstrap
@@ -80,6 +81,7 @@ LAYERS: dict[str, int] = {
     "course_utils.training": MODELS,
     # The course's world: generated data and the bundled checkpoints.
     "course_utils.data": WORLD,
+    "course_utils.data.instructions": WORLD,  # checkable instruction chats (course-gpt-chat's)
     # Process set-up that anything may use.
     "course_utils.environment": FOUNDATION,
     "course_utils.seeding": FOUNDATION,

@@ -21,7 +21,7 @@ from transformers import (
 
 from course_utils.pretrained import ASSETS_DIR, asset_path, load_pretrained
 
-GPT, BERT = asset_path("course-gpt"), asset_path("course-bert")
+GPT, BERT, CHAT = asset_path("course-gpt"), asset_path("course-bert"), asset_path("course-gpt-chat")
 
 
 @pytest.fixture(scope="module")
@@ -40,8 +40,8 @@ def test_offline_is_set():
 
 def test_assets_are_small_safetensors():
     files = [p for p in ASSETS_DIR.rglob("*") if p.is_file()]
-    assert sum(p.stat().st_size for p in files) < 20 * 2**20
-    for path in (GPT, BERT):
+    assert sum(p.stat().st_size for p in files) < 30 * 2**20
+    for path in (GPT, BERT, CHAT):
         assert (path / "model.safetensors").exists() and (path / "config.json").exists()
         assert (path / "loss_curve.png").exists() and (path / "training_log.json").exists()
 
@@ -72,6 +72,21 @@ def test_gpt_tokenizer_round_trips_and_is_configured(gpt):
                                     {"role": "user", "content": "Hi"}],
                                    tokenize=False, add_generation_prompt=True)
     assert chat == "System: Be brief.\nUser: Hi\nAssistant:"
+
+
+def test_chat_model_is_course_gpt_tuned_with_the_same_tokenizer_and_template(gpt):
+    from course_utils.pretrained.tokenizer_build import CHAT_TEMPLATE
+
+    model, tok = load_pretrained("course-gpt-chat")
+    base, base_tok = gpt
+    assert isinstance(model, GPT2LMHeadModel) and model.config.to_dict() == base.config.to_dict()
+    assert tok.get_vocab() == base_tok.get_vocab() and tok.pad_token == base_tok.pad_token
+    assert tok.chat_template == base_tok.chat_template == CHAT_TEMPLATE
+    ids = tok("User: Hi\nAssistant:", return_tensors="pt")["input_ids"]
+    with torch.no_grad():  # fine-tuned: not the same weights
+        assert not torch.allclose(model(ids).logits, base(ids).logits)
+    log = json.loads((CHAT / "training_log.json").read_text())
+    assert log["base"] == "course-gpt" and log["val_loss"][-1] < log["val_loss"][0]
 
 
 def test_label_words_are_single_tokens_and_held_out_words_never_labels(gpt):
@@ -155,10 +170,16 @@ def test_quick_build_runs_end_to_end(tmp_path):
 
     assert main(["build", "--quick", "--out", str(tmp_path), "--threads", "1"]) == 0
     for name, cls in (("course-gpt", AutoModelForCausalLM),
-                      ("course-bert", AutoModelForPreTraining)):
+                      ("course-bert", AutoModelForPreTraining),
+                      ("course-gpt-chat", AutoModelForCausalLM)):
         out = tmp_path / name
         model = cls.from_pretrained(out)
         tok = AutoTokenizer.from_pretrained(out)
         assert len(tok) == model.config.vocab_size
         log = json.loads((out / "training_log.json").read_text())
         assert len(log["loss"]) == log["recipe"]["steps"] and (out / "loss_curve.png").exists()
+    # course-gpt-chat was tuned from the course-gpt of this build, with its tokenizer
+    assert json.loads((tmp_path / "course-gpt-chat" / "training_log.json").read_text())[
+        "base"] == "course-gpt"
+    assert AutoTokenizer.from_pretrained(tmp_path / "course-gpt-chat").get_vocab() == \
+        AutoTokenizer.from_pretrained(tmp_path / "course-gpt").get_vocab()

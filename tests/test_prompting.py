@@ -107,8 +107,10 @@ def test_word_problem_prompts_direct_and_chain_of_thought():
 def test_chat_and_role_prompts_use_the_chat_template(tok):
     msgs = P.chat_messages("Tell me a story.", system="You are a storyteller.",
                            history=[("Hi", "Hello!")])
+    # an earlier assistant turn ends with the eos token, its end-of-turn token
     assert P.chat_prompt(tok, msgs) == ("System: You are a storyteller.\nUser: Hi\n"
-                                        "Assistant: Hello!\nUser: Tell me a story.\nAssistant:")
+                                        "Assistant: Hello!<|endoftext|>\n"
+                                        "User: Tell me a story.\nAssistant:")
     assert P.role_prompt(tok, "a pirate", "Say hi.") == \
         "System: You are a pirate.\nUser: Say hi.\nAssistant:"
     with pytest.raises(ValueError, match="role"):

@@ -9,6 +9,10 @@ splits are balanced (the same number of examples per label).
 >>> ds["train"][0]                                   # doctest: +SKIP
 {'text': 'I bought the lamp for my mum. It works perfectly.', 'label': 2}
 
+Instruction chats with a scorer each (roles, tasks, templates, conditional and multi-step
+instructions), for instruction tuning and for measuring it, are :func:`instruction_data`
+(:mod:`course_utils.data.instructions`): splits ``"train"`` and held-out ``"eval"``.
+
 Prompt formats shared by the benchmark and lesson 04 live in :mod:`course_utils.data.prompts`;
 the pretraining mixture of the bundled model is in :mod:`course_utils.data.corpus`.
 """
@@ -21,6 +25,7 @@ from collections.abc import Callable
 from datasets import ClassLabel, Dataset, DatasetDict, Features, Value
 
 from course_utils.data import tasks
+from course_utils.data.instructions import Instruction, instruction_data
 from course_utils.data.stories import story
 from course_utils.data.tasks import SENTIMENT_LABELS, TOXICITY_LABELS
 
@@ -113,5 +118,6 @@ def toxic_comments(seed: int = 0) -> DatasetDict:
                      num_labels=len(TOXICITY_LABELS))
 
 
-__all__ = ["SENTIMENT_LABELS", "SIZES", "SPLITS", "TOXICITY_LABELS", "reviews", "stories",
-           "summaries", "toxic_comments", "translations", "word_problems"]
+__all__ = ["SENTIMENT_LABELS", "SIZES", "SPLITS", "TOXICITY_LABELS", "Instruction",
+           "instruction_data", "reviews", "stories", "summaries", "toxic_comments", "translations",
+           "word_problems"]

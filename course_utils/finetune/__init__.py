@@ -11,6 +11,9 @@
   and ``benchmarks/finetune.py`` share, and :func:`finetune`, one ``Trainer`` run with its cost;
 - :mod:`~course_utils.finetune.costs`: what a run costs (parameters, memory, time, size on
   disk), measured one way for every method;
+- :mod:`~course_utils.finetune.sft`: supervised fine-tuning on chats (instruction tuning):
+  :func:`chat_features` (labels on the assistant's replies and their eos only) and
+  :func:`pad_chat_batch`;
 - :mod:`~course_utils.finetune.lora`: LoRA from scratch (lesson 06), matching ``peft``;
 - :mod:`~course_utils.finetune.methods`: the methods lesson 06 compares (``peft`` configs).
 
@@ -52,13 +55,15 @@ from course_utils.finetune.sentiment import (
     store_full_baseline,
     training_arguments,
 )
+from course_utils.finetune.sft import chat_features, pad_chat_batch
 
 __all__ = [
     "LABEL_NAMES", "LossHistory", "Recipe", "Run", "accuracy_from_logits", "balanced_subset",
-    "baseline_dir", "causal_lm_dataset", "causal_lm_loss", "classification_dataset",
-    "collator_for", "compute_metrics", "confusion_matrix", "cpu_training_arguments",
-    "ensure_pad_token", "finetune",
-    "full_finetune_baseline", "label_token_ids", "lm_label_accuracy", "lm_label_predictions",
-    "lm_prompt", "lm_training_text", "plot_confusion", "plot_loss_curves", "sentiment_splits",
-    "store_full_baseline", "tokenize_and_label", "tokenize_for_causal_lm", "training_arguments",
+    "baseline_dir", "causal_lm_dataset", "causal_lm_loss", "chat_features",
+    "classification_dataset", "collator_for", "compute_metrics", "confusion_matrix",
+    "cpu_training_arguments", "ensure_pad_token", "finetune", "full_finetune_baseline",
+    "label_token_ids", "lm_label_accuracy", "lm_label_predictions", "lm_prompt",
+    "lm_training_text", "pad_chat_batch", "plot_confusion", "plot_loss_curves",
+    "sentiment_splits", "store_full_baseline", "tokenize_and_label", "tokenize_for_causal_lm",
+    "training_arguments",
 ]

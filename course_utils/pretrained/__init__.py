@@ -15,6 +15,13 @@ format):
 - ``course-gpt-mini``: a 2-layer, width-128 student distilled from ``course-gpt``, with its
   tokenizer (lesson 09's draft model); ``course-gpt-mini/from-scratch/`` holds the same student
   trained on the same tokens without the teacher.
+- ``course-gpt-chat``: ``course-gpt`` instruction-tuned (supervised fine-tuning with the loss on
+  the assistant's replies only, :mod:`course_utils.finetune.sft`) on the chats of
+  :mod:`course_utils.data.instructions`; same size, same tokenizer and chat template.
+
+All three GPTs share one chat template
+(:data:`course_utils.pretrained.tokenizer_build.CHAT_TEMPLATE`): ``System:/User:/Assistant:``
+lines, each assistant turn ended by the eos token.
 
 Both were trained on :mod:`course_utils.data` (stories plus the task formats of
 :mod:`course_utils.data.corpus`); each directory holds its ``training_log.json`` and
@@ -33,7 +40,7 @@ from pathlib import Path
 from typing import Any
 
 ASSETS_DIR = Path(__file__).resolve().parent.parent / "assets"
-BUNDLED = ("course-gpt", "course-bert", "course-translator", "course-gpt-mini")
+BUNDLED = ("course-gpt", "course-bert", "course-translator", "course-gpt-mini", "course-gpt-chat")
 
 
 def asset_path(name: str) -> Path:

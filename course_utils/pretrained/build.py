@@ -20,6 +20,7 @@ from course_utils.data.corpus import pretraining_corpus
 from course_utils.pretrained import BUNDLED
 from course_utils.pretrained.tokenizer_build import train_bert_tokenizer, train_gpt_tokenizer
 from course_utils.pretrained.train_bert import BertRecipe, train_bert
+from course_utils.pretrained.train_chat import ChatRecipe, train_chat
 from course_utils.pretrained.train_gpt import GPTRecipe, train_gpt
 from course_utils.pretrained.train_mini import MiniRecipe, train_student
 from course_utils.pretrained.train_translator import TranslatorRecipe, build_translator
@@ -32,6 +33,8 @@ QUICK_TRANSLATOR = TranslatorRecipe(d_model=16, nhead=2, num_encoder_layers=1,
                                     num_decoder_layers=1, dim_feedforward=32, steps=20,
                                     batch_size=16, eval_every=10)
 QUICK_MINI = MiniRecipe(n_layer=1, n_embd=32, n_head=2, n_positions=64, steps=20, batch_size=8,
+                        eval_every=10, time_budget=None)
+QUICK_CHAT = ChatRecipe(steps=20, batch_size=4, lm_blocks=1, n_train=200, n_val=20,
                         eval_every=10, time_budget=None)
 ONLY = BUNDLED  # what --only takes: every bundled checkpoint
 
@@ -71,12 +74,14 @@ def _save(model: torch.nn.Module, tokenizer, log: dict, out: Path, metric: str, 
 
 def build(out_dir: Path, quick: bool = False, only: str | None = None, seed: int = 0,
           gpt_recipe: GPTRecipe | None = None, bert_recipe: BertRecipe | None = None,
-          threads: int = 2, mini_recipe: MiniRecipe | None = None) -> dict[str, Path]:
+          threads: int = 2, mini_recipe: MiniRecipe | None = None,
+          chat_recipe: ChatRecipe | None = None) -> dict[str, Path]:
     """Generate the corpus, train both tokenizers and models, save them under ``out_dir``.
 
     ``quick`` uses a tiny slice of the corpus and tiny models (a smoke test, under a minute);
     ``only`` (one of :data:`ONLY`) builds one of them; ``course-gpt-mini`` is distilled from the
-    ``course-gpt`` under ``out_dir`` if there is one, else from the bundled one.
+    ``course-gpt`` under ``out_dir`` if there is one, else from the bundled one, and
+    ``course-gpt-chat`` is fine-tuned from that same ``course-gpt``.
     """
     if only not in (None, *ONLY):
         raise ValueError(f"only must be one of {', '.join(ONLY)}, got {only!r}")
@@ -130,6 +135,9 @@ def build(out_dir: Path, quick: bool = False, only: str | None = None, seed: int
         made["course-gpt-mini"] = _build_mini(out_dir, docs, val_docs,
                                               mini_recipe or (QUICK_MINI if quick else MiniRecipe(
                                                   seed=seed)))
+    if only in (None, "course-gpt-chat"):
+        made["course-gpt-chat"] = _build_chat(out_dir, docs, chat_recipe or (
+            QUICK_CHAT if quick else ChatRecipe(seed=seed)))
     print(f"built {', '.join(made)} in {time.time() - t0:.0f} s under {out_dir}")
     return made
 
@@ -159,4 +167,28 @@ def _build_mini(out_dir: Path, docs: list[str], val_docs: list[str], recipe: Min
     _save(student, tok, log, out, "val_loss", "course-gpt-mini distillation")
     twin.save_pretrained(out / "from-scratch")
     tok.save_pretrained(out / "from-scratch")
+    return out
+
+
+def _build_chat(out_dir: Path, docs: list[str], recipe: ChatRecipe) -> Path:
+    """Instruction-tune ``course-gpt`` (under ``out_dir``, else the bundled one)."""
+    from transformers import AutoTokenizer, GPT2LMHeadModel
+
+    from course_utils.pretrained import ASSETS_DIR
+    from course_utils.pretrained.tokenizer_build import CHAT_TEMPLATE
+
+    base_dir = out_dir / "course-gpt"
+    if not (base_dir / "config.json").exists():
+        base_dir = ASSETS_DIR / "course-gpt"
+    model = GPT2LMHeadModel.from_pretrained(base_dir)
+    tok = AutoTokenizer.from_pretrained(base_dir)
+    tok.chat_template = CHAT_TEMPLATE
+    # A quarter of the (shuffled) pretraining documents: more windows than the run takes.
+    model, log = train_chat(model, tok, docs[: max(50, len(docs) // 4)], recipe)
+    log["base"] = str(base_dir.name)
+    print(f"course-gpt-chat: {len(log['step'])} steps in {log['seconds']} s, loss on held-out "
+          f"replies {log['val_loss'][0]} -> {log['val_loss'][-1]}, held-out instructions "
+          f"followed {log['val_follow']}")
+    out = out_dir / "course-gpt-chat"
+    _save(model, tok, log, out, "val_loss", "course-gpt-chat instruction tuning (reply loss)")
     return out

@@ -15,13 +15,20 @@ from transformers import BertTokenizerFast, PreTrainedTokenizerFast
 
 EOS, PAD = "<|endoftext|>", "<|pad|>"
 
-# Renders messages in the "System:/User:/Assistant:" format the model saw in pretraining.
+# The one chat template of course-gpt, course-gpt-mini and course-gpt-chat: the
+# "System:/User:/Assistant:" lines of the pretraining chats, each assistant turn ended by the
+# eos token (its end-of-turn token: a tuned model learns to stop there). The assistant's content
+# and its eos sit in a {% generation %} block, so apply_chat_template(...,
+# return_assistant_tokens_mask=True) marks exactly the tokens supervised fine-tuning learns
+# (course_utils.finetune.sft). The generation prompt ends "Assistant:" (no space): the reply's
+# first token carries its leading space, as in pretraining. (The newline after a turn is an
+# expression: transformers renders with trim_blocks, which drops a newline after a block tag.)
 CHAT_TEMPLATE = (
     "{% for message in messages %}"
-    "{% if message['role'] == 'system' %}System: "
-    "{% elif message['role'] == 'user' %}User: "
-    "{% else %}Assistant: {% endif %}"
-    "{{ message['content'] }}\n"
+    "{% if message['role'] == 'system' %}System: {{ message['content'] }}\n"
+    "{% elif message['role'] == 'user' %}User: {{ message['content'] }}\n"
+    "{% else %}Assistant:{% generation %} {{ message['content'] }}{{ eos_token }}"
+    "{% endgeneration %}{{ '\\n' }}{% endif %}"
     "{% endfor %}"
     "{% if add_generation_prompt %}Assistant:{% endif %}"
 )

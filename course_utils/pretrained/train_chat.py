@@ -1,0 +1,148 @@
+"""Instruction-tune ``course-gpt`` into ``course-gpt-chat``: supervised fine-tuning on chats.
+
+The chats are the train split of :func:`course_utils.data.instructions.instruction_data` (roles,
+tasks, templates, conditional and multi-step instructions), rendered with the one chat template
+(:data:`course_utils.pretrained.tokenizer_build.CHAT_TEMPLATE`) and labelled by
+:func:`course_utils.finetune.sft.chat_features`: the loss counts only each assistant reply and
+its eos token. So that the tuned model keeps what pretraining taught it (few-shot labels,
+chain-of-thought word problems), every step also takes a few windows of course-gpt's own
+pretraining text with the ordinary next-token loss on all tokens (``lm_weight``).
+
+Weights start from ``course-gpt`` (the one under the build's output directory if there is one,
+else the bundled one); the tokenizer is course-gpt's, so prompts and template do not change.
+The log records the loss on held-out ("eval") chats and, at the end, the share of held-out
+instructions followed (``val_follow``), per technique.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import time
+import warnings
+from dataclasses import dataclass
+
+import torch
+from tqdm.auto import tqdm
+
+from course_utils.data.instructions import instruction_data
+from course_utils.finetune.sft import (
+    IGNORE_INDEX,
+    chat_features,
+    follow_rates,
+    generate_replies,
+    pad_chat_batch,
+)
+from course_utils.pretrained.train_gpt import lr_at, pack
+
+
+@dataclass
+class ChatRecipe:
+    """Settings of the fine-tuning run."""
+
+    steps: int = 1200
+    batch_size: int = 16  # chats per step
+    lm_blocks: int = 2  # pretraining windows per step (0: chats only)
+    lm_weight: float = 0.5
+    lr: float = 1e-3
+    warmup_steps: int = 30
+    weight_decay: float = 0.0
+    n_train: int = 8000
+    n_val: int = 100
+    eval_every: int = 100
+    seed: int = 0
+    time_budget: float | None = 540.0  # seconds; a busy CPU ends the run early, decay done
+
+
+def _features(tok, items, max_length: int) -> tuple[list[dict], int]:
+    """Features of every chat, cut to ``max_length``; chats with no reply token left are
+    dropped. Returns the features and how many chats were cut or dropped."""
+    out, cut = [], 0
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        for it in items:
+            try:
+                out.append(chat_features(tok, it.chat(), max_length=max_length))
+            except ValueError:
+                cut += 1
+    return out, cut + len(caught)
+
+
+@torch.no_grad()
+def reply_loss(model, batches: list[dict]) -> float:
+    """Mean cross-entropy over the reply tokens of ``batches`` (padded chat batches)."""
+    model.eval()
+    total, count = 0.0, 0
+    for b in batches:
+        n = int((b["labels"][:, 1:] != IGNORE_INDEX).sum())
+        total += model(**b).loss.item() * n
+        count += n
+    model.train()
+    return total / max(1, count)
+
+
+def train_chat(model, tokenizer, lm_docs: list[str], recipe: ChatRecipe) -> tuple[object, dict]:
+    """Fine-tune ``model`` (course-gpt) on instruction chats; returns it with its log."""
+    torch.manual_seed(recipe.seed)
+    block = model.config.n_positions
+    train_items = instruction_data(recipe.seed, "train", recipe.n_train)
+    val_items = instruction_data(recipe.seed, "eval", recipe.n_val)
+    train, cut = _features(tokenizer, train_items, block)
+    val, _ = _features(tokenizer, val_items, block)
+    if not train or not val:
+        raise ValueError(f"no chat fits the context of {block} tokens with a reply token left: "
+                         "use a model with a longer context")
+    pad = tokenizer.pad_token_id
+    val_batches = [pad_chat_batch(val[i: i + 32], pad) for i in range(0, len(val), 32)]
+    lm = pack(tokenizer, lm_docs, block) if recipe.lm_blocks else None
+    decay = [p for p in model.parameters() if p.dim() >= 2]
+    no_decay = [p for p in model.parameters() if p.dim() < 2]
+    opt = torch.optim.AdamW([{"params": decay, "weight_decay": recipe.weight_decay},
+                             {"params": no_decay, "weight_decay": 0.0}],
+                            lr=recipe.lr, betas=(0.9, 0.95))
+    rng = random.Random(recipe.seed)
+    order: list[int] = []
+    log: dict = {"recipe": dict(recipe.__dict__), "train_chats": len(train),
+                 "chats_cut_to_context": cut, "step": [], "loss": [], "lm_loss": [],
+                 "val_step": [], "val_loss": []}
+    log["val_step"].append(-1)
+    log["val_loss"].append(round(reply_loss(model, val_batches), 4))
+    start = time.time()
+    model.train()
+    for step in tqdm(range(recipe.steps), desc="course-gpt-chat", unit="step"):
+        frac = (time.time() - start) / recipe.time_budget if recipe.time_budget else 0.0
+        if frac >= 1.0:
+            log["stopped_early_at_step"] = step
+            break
+        if len(order) < recipe.batch_size:
+            fresh = list(range(len(train)))
+            rng.shuffle(fresh)
+            order.extend(fresh)
+        idx, order = order[: recipe.batch_size], order[recipe.batch_size:]
+        for group in opt.param_groups:
+            group["lr"] = lr_at(step, recipe, recipe.steps, frac)
+        loss = model(**pad_chat_batch([train[i] for i in idx], pad)).loss
+        total = loss
+        if lm is not None:
+            x = lm[torch.tensor(rng.sample(range(len(lm)), min(recipe.lm_blocks, len(lm))))]
+            lm_loss = model(input_ids=x, labels=x).loss
+            total = loss + recipe.lm_weight * lm_loss
+            log["lm_loss"].append(round(lm_loss.item(), 4))
+        opt.zero_grad(set_to_none=True)
+        total.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        log["step"].append(step)
+        log["loss"].append(round(loss.item(), 4))
+        if (step + 1) % recipe.eval_every == 0 or step == recipe.steps - 1:
+            log["val_step"].append(step)
+            log["val_loss"].append(round(reply_loss(model, val_batches), 4))
+    if log["step"] and log["val_step"][-1] != log["step"][-1]:
+        log["val_step"].append(log["step"][-1])
+        log["val_loss"].append(round(reply_loss(model, val_batches), 4))
+    log["seconds"] = round(time.time() - start, 1)
+    model.eval()
+    replies = generate_replies(model, tokenizer, val_items, max_new_tokens=min(80, block // 2))
+    log["val_follow"] = {k: round(v, 3) for k, v in follow_rates(val_items, replies).items()}
+    log["val_perplexity_replies"] = round(math.exp(log["val_loss"][-1]), 3)
+    return model, log
