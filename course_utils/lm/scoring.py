@@ -77,8 +77,9 @@ def label_logprobs(model, tokenizer, prompts: str | Sequence[str], label_words: 
     tokens (the mean log-probability per token), so a label of four tokens is not penalised
     for needing four predictions. One prompt (a ``str``) gives ``(len(label_words),)``; a list
     gives ``(len(prompts), len(label_words))``. When every word is one token this is one
-    forward pass per prompt (the next-token distribution); otherwise each (prompt, word) pair
-    runs once, right-padded. A prompt that does not fit beside a word keeps its end.
+    forward pass per prompt (the next-token distribution); otherwise each prompt is read once,
+    with a KV cache, and every word's tokens run on a copy of that cache (``batch_size``
+    prompts at a time). A prompt that does not fit beside the longest word keeps its end.
     """
     single = isinstance(prompts, str)
     prompts = check_texts([prompts] if single else prompts)
@@ -96,25 +97,40 @@ def label_logprobs(model, tokenizer, prompts: str | Sequence[str], label_words: 
         raise ValueError(f"a label word is {longest} tokens, no room for a prompt in the "
                          f"model's context of {n_ctx}")
     ids = encode(tokenizer, prompts, n_ctx - longest)
-    jobs = [(i, j) for i in range(len(prompts)) for j in range(len(pieces))]
     out = torch.empty(len(prompts), len(pieces))
-    pad = pad_token_id(tokenizer)
+    n_labels, pad = len(pieces), pad_token_id(tokenizer)
+    # Every label continues the same prompt: read each prompt once (left-padded, with a KV
+    # cache), then run all its labels' tokens on copies of that cache, right-padded.
+    label_ids = torch.full((n_labels, longest), pad, dtype=torch.long)
+    label_mask = torch.zeros(n_labels, longest, dtype=torch.long)
+    for j, p in enumerate(pieces):
+        label_ids[j, :len(p)] = torch.tensor(p)
+        label_mask[j, :len(p)] = 1
     with torch.inference_mode():
-        for start in range(0, len(jobs), batch_size):
-            batch = jobs[start:start + batch_size]
-            rows = [ids[i] + pieces[j] for i, j in batch]
-            width = max(len(r) for r in rows)
-            input_ids = torch.full((len(rows), width), pad, dtype=torch.long)
-            mask = torch.zeros(len(rows), width, dtype=torch.long)
-            for r, row in enumerate(rows):  # right padding: positions need no correction
-                input_ids[r, :len(row)] = torch.tensor(row)
-                mask[r, :len(row)] = 1
-            logits = model(input_ids=input_ids.to(model.device),
-                           attention_mask=mask.to(model.device)).logits
-            scores = token_logprobs(logits, input_ids.to(model.device)).float().cpu()
-            for r, (i, j) in enumerate(batch):
-                first = len(ids[i]) - 1  # column t scores token t + 1: the word's first token
-                out[i, j] = scores[r, first:first + len(pieces[j])].sum()
+        for batch in length_batches(ids, batch_size):
+            input_ids, mask, positions = (t.to(model.device) for t in
+                                          left_pad([ids[i] for i in batch], pad))
+            read = model(input_ids=input_ids, attention_mask=mask, position_ids=positions,
+                         use_cache=True, logits_to_keep=1)
+            first = read.logits[:, -1].float().log_softmax(-1).cpu()  # the labels' 1st tokens
+            cache = read.cache if getattr(read, "cache", None) is not None \
+                else read.past_key_values
+            cache.batch_repeat_interleave(n_labels)  # rows: prompt 0's labels, prompt 1's, ...
+            rows = len(batch) * n_labels
+            lengths = mask.sum(-1).repeat_interleave(n_labels)
+            cont = model(input_ids=label_ids.repeat(len(batch), 1).to(model.device),
+                         attention_mask=torch.cat([mask.repeat_interleave(n_labels, 0),
+                                                   label_mask.repeat(len(batch), 1).to(
+                                                       model.device)], dim=1),
+                         position_ids=lengths[:, None] + torch.arange(longest,
+                                                                      device=model.device),
+                         cache=cache, use_cache=True)
+            rest = token_logprobs(cont.logits.float(), label_ids.repeat(len(batch), 1).to(
+                model.device)).cpu()  # column t scores label token t + 1
+            for r in range(rows):
+                b, j = divmod(r, n_labels)
+                n = len(pieces[j])
+                out[batch[b], j] = first[b, pieces[j][0]] + rest[r, :n - 1].sum()
     if normalise:
         out = out / torch.tensor([float(len(p)) for p in pieces])
     return out[0] if single else out

@@ -46,6 +46,7 @@ from course_utils.prompting.harness import (
     paired,
     plot_evaluations,
     same_items,
+    subset,
     wilson_interval,
 )
 from course_utils.prompting.runner import (
@@ -63,6 +64,6 @@ __all__ = [
     "few_shot_from_pool", "few_shot_prompt", "fill_template", "format_table", "gain",
     "generate_batch", "iterative_refinement", "label_logprobs", "label_scores",
     "label_token_ids", "load_model", "majority_vote", "order_examples", "paired",
-    "plot_evaluations", "role_prompt", "same_items", "template_slots", "wilson_interval",
-    "word_problem_prompt", "zero_shot_prompt",
+    "plot_evaluations", "role_prompt", "same_items", "subset", "template_slots",
+    "wilson_interval", "word_problem_prompt", "zero_shot_prompt",
 ]

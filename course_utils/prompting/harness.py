@@ -135,6 +135,21 @@ def evaluate(name: str, rows: Sequence[Mapping], build_prompt: Callable[[Mapping
                       list(outputs))
 
 
+def subset(ev: Evaluation, rows: Sequence[int], name: str) -> Evaluation:
+    """``ev`` restricted to the given row indices (e.g. one technique's items), its accuracy
+    and Wilson interval recomputed; its time is the share of the rows."""
+    rows = list(rows)
+    if not rows or any(isinstance(i, bool) or not 0 <= i < ev.n for i in rows):
+        raise ValueError(f"rows must be a non-empty list of indices below {ev.n}, got {rows!r}")
+    pick = lambda xs: [xs[i] for i in rows] if len(xs) == ev.n else []  # noqa: E731
+    predictions, targets = pick(ev.predictions), pick(ev.targets)
+    correct = sum(p is not None and p == t for p, t in zip(predictions, targets, strict=True))
+    low, high = wilson_interval(correct, len(rows))
+    return Evaluation(name, correct / len(rows), low, high, correct, len(rows),
+                      ev.seconds * len(rows) / ev.n, pick(ev.prompts), predictions, targets,
+                      pick(ev.outputs))
+
+
 # ------------------------------------------------------------------------------- predictors
 Predictor = Callable[[list[str]], tuple[list, list]]
 
