@@ -4,8 +4,8 @@
 sum of the log-probabilities of the tokens of ``" " + label`` after the prompt (each token
 given the prompt and the label's tokens before it), or their mean per token with
 ``normalise=True``. Graded on ``course-gpt-mini`` (the course's smallest trained GPT, so the
-cases are quick and its probabilities are far from uniform) against
-:func:`course_utils.lm.label_logprobs`.
+cases are quick and its probabilities are far from uniform) against the LM layer's
+:func:`course_utils.lm.label_logprobs` (which takes one prompt or a list).
 """
 
 from __future__ import annotations
@@ -32,12 +32,6 @@ def _model_and_tokenizer() -> tuple[Any, Any]:
 
     model, tok = load_pretrained("course-gpt-mini")
     return model.eval(), tok
-
-
-def label_logprobs(model, tokenizer, prompt: str, labels, normalise: bool = False
-                   ) -> torch.Tensor:
-    """The reference: the LM layer's :func:`course_utils.lm.label_logprobs` on one prompt."""
-    return lm.label_logprobs(model, tokenizer, prompt, list(labels), normalise)
 
 
 def _cases(rng: torch.Generator):
@@ -218,11 +212,11 @@ def _ll_no_space(model, tokenizer, prompt, labels, normalise=False):
 
 
 def _ll_argmax(model, tokenizer, prompt, labels, normalise=False):
-    return int(label_logprobs(model, tokenizer, prompt, labels, normalise).argmax())
+    return int(lm.label_logprobs(model, tokenizer, prompt, labels, normalise).argmax())
 
 
 register(Exercise(
-    id="04.2", title="choose a label by likelihood", reference=label_logprobs, cases=_cases,
+    id="04.2", title="choose a label by likelihood", reference=lm.label_logprobs, cases=_cases,
     compare=_compare_scores, time_limit=30.0,
     hint="ids = prompt's ids + the ids of ' ' + label; log_softmax the model's logits; the "
          "label's token j sits at position len(prompt_ids) + j and is predicted by position "
