@@ -417,6 +417,19 @@ def test_gain_on_the_same_rows_is_paired():
     assert "independent samples" in P.gain(a, c)
 
 
+def test_subset_keeps_the_chosen_rows_and_recomputes_the_interval():
+    ev = _ev("all", [True, False, True, True, False, False])
+    part = P.subset(ev, [0, 1, 3], "part")
+    assert (part.correct, part.n, part.accuracy) == (2, 3, 2 / 3)
+    assert (part.low, part.high) == P.wilson_interval(2, 3)
+    assert part.prompts == [ev.prompts[i] for i in (0, 1, 3)] and part.outcomes() == [
+        True, False, True]
+    with pytest.raises(ValueError, match="indices below 6"):
+        P.subset(ev, [6], "bad")
+    with pytest.raises(ValueError, match="non-empty"):
+        P.subset(ev, [], "bad")
+
+
 def test_reports_table_and_chart():
     import matplotlib
 
