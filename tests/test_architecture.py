@@ -47,6 +47,7 @@ LAYERS: dict[str, int] = {
     "course_utils.finetune.sft": TECHNIQUES,  # instruction tuning: reply-only labels, batches
     "course_utils.metrics": TECHNIQUES,
     "course_utils.metrics.toxicity": TECHNIQUES,
+    "course_utils.metrics.paired": TECHNIQUES,  # lesson 04: McNemar exact, paired bootstrap
     "course_utils.serving": TECHNIQUES,
     "course_utils.serving.chat": TECHNIQUES,  # /v1/chat/completions: chat templates, chunks
     # Timeouts, the connection bound, JSON-only bodies, CORS and the SIGTERM drain (issue 21).

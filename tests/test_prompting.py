@@ -74,8 +74,10 @@ def test_choose_examples_is_balanced_and_seeded():
     assert picks == P.choose_examples(pool, 7, words, seed=1)
     assert picks != P.choose_examples(pool, 7, words, seed=2)
     assert len(P.choose_examples(pool, 5, words, balanced=False)) == 5
-    with pytest.raises(ValueError, match="more than the 30 rows"):
+    with pytest.raises(ValueError, match="a balanced set of k=31 needs 11 "):
         P.choose_examples(pool, 31, words)
+    with pytest.raises(ValueError, match="more than the 30 rows"):
+        P.choose_examples(pool, 31, words, balanced=False)
 
 
 def test_order_examples():
@@ -196,6 +198,70 @@ def test_label_scores_match_an_unpadded_forward(model, tok):
         torch.testing.assert_close(row, ref, atol=1e-5, rtol=1e-5)
     with pytest.raises(ValueError, match="not one"):
         P.label_scores(model, tok, PROMPTS, ["food", "zebracorn"])
+
+
+def _direct_label_logprob(model, tok, prompt, word, keep=None):
+    """log p(" " + word | prompt) from one unpadded transformers forward, token by token."""
+    p = tok(prompt)["input_ids"]
+    w = tok(" " + word)["input_ids"]
+    p = p[-keep:] if keep else p
+    with torch.no_grad():
+        logits = model(torch.tensor([p + w])).logits[0]
+    total = 0.0
+    for j, t in enumerate(w):
+        total += torch.log_softmax(logits[len(p) - 1 + j].double(), -1)[t].item()
+    return total, len(w)
+
+
+@pytest.mark.parametrize("normalise", [False, True])
+def test_label_logprobs_match_a_direct_forward_on_multi_token_words(model, tok, normalise):
+    words = ["zebracorn", "food", "the film was", "cat sat"]
+    assert max(len(tok(" " + w)["input_ids"]) for w in words) > 1
+    got = P.label_logprobs(model, tok, PROMPTS, words, normalise=normalise, batch_size=3)
+    assert got.shape == (len(PROMPTS), len(words))
+    for row, prompt in zip(got, PROMPTS, strict=True):
+        for score, word in zip(row.tolist(), words, strict=True):
+            total, n = _direct_label_logprob(model, tok, prompt, word)
+            assert score == pytest.approx(total / n if normalise else total, abs=1e-4)
+    one = P.label_logprobs(model, tok, PROMPTS[1], words, normalise=normalise)
+    torch.testing.assert_close(one, got[1], atol=1e-5, rtol=1e-5)
+
+
+def test_label_logprobs_of_one_token_words_are_the_next_token_scores(model, tok):
+    words = ["food", "cat", "film"]
+    scores = P.label_scores(model, tok, PROMPTS, words)
+    torch.testing.assert_close(P.label_logprobs(model, tok, PROMPTS, words), scores)
+    torch.testing.assert_close(P.label_logprobs(model, tok, PROMPTS, words, normalise=True),
+                               scores)
+
+
+def test_label_logprobs_keep_the_end_of_a_prompt_too_long_for_the_context(model, tok):
+    long = "Review: the food was great. " * 12  # more than the 48 positions
+    words = ["zebracorn", "food"]
+    longest = max(len(tok(" " + w)["input_ids"]) for w in words)
+    with pytest.warns(UserWarning, match="lost their beginning"):
+        got = P.label_logprobs(model, tok, long, words)
+    for score, word in zip(got.tolist(), words, strict=True):
+        total, _ = _direct_label_logprob(model, tok, long, word, keep=48 - longest)
+        assert score == pytest.approx(total, abs=1e-4)
+
+
+def test_label_logprobs_say_what_is_wrong_with_the_labels(model, tok):
+    with pytest.raises(ValueError, match="non-empty list of words"):
+        P.label_logprobs(model, tok, PROMPTS, [])
+    with pytest.raises(ValueError, match="non-empty list of words"):
+        P.label_logprobs(model, tok, PROMPTS, "food")
+    with pytest.raises(ValueError, match="no room for a prompt"):
+        P.label_logprobs(model, tok, PROMPTS, ["food " * 60])
+
+
+def test_by_label_scores_chooses_multi_token_labels_by_likelihood(model, tok):
+    words = ["zebracorn", "the film was"]
+    for normalise in (False, True):
+        preds, _ = P.by_label_scores(model, tok, words, normalise=normalise)(PROMPTS)
+        want = [max(range(2), key=lambda j, p=p: (lambda t, n: t / n if normalise else t)(
+            *_direct_label_logprob(model, tok, p, words[j]))) for p in PROMPTS]
+        assert preds == want
 
 
 def test_sampling_is_seeded_and_leaves_the_global_rng_alone(model, tok):
@@ -325,6 +391,43 @@ def test_predictors_run_on_a_model(model, tok):
     direct = P.by_answer(model, tok, direct=True, max_new_tokens=4)
     preds, texts = direct([probs[0]["q"]])
     assert preds[0] == P.extract_answer("The answer is" + texts[0])
+
+
+def _ev(name, outcomes):
+    rows = list(range(len(outcomes)))
+    preds = [r if ok else -1 for r, ok in zip(rows, outcomes, strict=True)]
+    return P.evaluate(name, [{"label": r} for r in rows], str, lambda ps: (preds, ps))
+
+
+def test_gain_on_the_same_rows_is_paired():
+    # 30 rows: both right on 15, only a on 9, only b on 1, both wrong on 5
+    a = _ev("a", [True] * 15 + [True] * 9 + [False] * 1 + [False] * 5)
+    b = _ev("b", [True] * 15 + [False] * 9 + [True] * 1 + [False] * 5)
+    assert P.same_items(a, b) and a.outcomes()[:25] == [True] * 24 + [False]
+    (d, low, high), test = P.paired(a, b)
+    assert (test.a_only, test.b_only) == (9, 1)
+    assert test.p_value == pytest.approx(2 * (1 + 10) / 2 ** 10)  # two-sided binomial, 1 of 10
+    assert d == pytest.approx(8 / 30) and low <= d <= high
+    sentence = P.gain(a, b)
+    assert "McNemar exact p = 0.021" in sentence and "a clear gain" in sentence
+    assert "a clear loss" in P.gain(b, a) and "not distinguishable" in P.gain(a, a)
+    c = _ev("c", [True] * 20)
+    with pytest.raises(ValueError, match="did not answer the same rows"):
+        P.paired(a, c)
+    assert "independent samples" in P.gain(a, c)
+
+
+def test_subset_keeps_the_chosen_rows_and_recomputes_the_interval():
+    ev = _ev("all", [True, False, True, True, False, False])
+    part = P.subset(ev, [0, 1, 3], "part")
+    assert (part.correct, part.n, part.accuracy) == (2, 3, 2 / 3)
+    assert (part.low, part.high) == P.wilson_interval(2, 3)
+    assert part.prompts == [ev.prompts[i] for i in (0, 1, 3)] and part.outcomes() == [
+        True, False, True]
+    with pytest.raises(ValueError, match="indices below 6"):
+        P.subset(ev, [6], "bad")
+    with pytest.raises(ValueError, match="non-empty"):
+        P.subset(ev, [], "bad")
 
 
 def test_reports_table_and_chart():

@@ -7,7 +7,7 @@ widgets: each idea here is written once, with one behaviour at the edges.
 - :mod:`~course_utils.lm.batching`: :func:`encode` (a too-long prompt keeps its end, with a
   warning), :func:`left_pad` and the one :func:`position_ids` formula of a padded row;
 - :mod:`~course_utils.lm.scoring`: :func:`next_token_logits`, :func:`label_token_ids`,
-  :func:`perplexity` (sliding window);
+  :func:`label_logprobs` (choosing a label by likelihood), :func:`perplexity` (sliding window);
 - :mod:`~course_utils.lm.generate`: batched generation over token ids with a KV cache
   (:func:`generate_ids`, what the server runs) and over strings through ``model.generate``
   (:func:`generate_text`, what lesson 04 runs).
@@ -35,6 +35,7 @@ from course_utils.lm.loading import (
     size_on_disk,
 )
 from course_utils.lm.scoring import (
+    label_logprobs,
     label_token_ids,
     next_token_logits,
     perplexity,
@@ -44,7 +45,8 @@ from course_utils.lm.scoring import (
 
 __all__ = [
     "DEFAULT_MODEL", "ModelLoadError", "check_texts", "context_length", "cut_at_stop", "encode",
-    "generate_ids", "generate_text", "label_token_ids", "left_pad", "length_batches",
+    "generate_ids", "generate_text", "label_logprobs", "label_token_ids", "left_pad",
+    "length_batches",
     "load_model", "next_token_logits", "pad_token_id", "perplexity", "position_ids",
     "random_tiny", "sample_next", "shared_prompt_cache", "size_on_disk", "token_logprobs",
     "windows",

@@ -1,5 +1,6 @@
 """What a causal LM says about text without generating: next-token logits, label-word ids,
-and perplexity (with a sliding window for texts longer than the context)."""
+the likelihood of each label's continuation (choosing by likelihood), and perplexity (with a
+sliding window for texts longer than the context)."""
 
 from __future__ import annotations
 
@@ -64,6 +65,75 @@ def token_logprobs(logits: torch.Tensor, input_ids: torch.Tensor) -> torch.Tenso
     """
     logprobs = torch.log_softmax(logits[:, :-1].float(), dim=-1)
     return logprobs.gather(-1, input_ids[:, 1:, None]).squeeze(-1)
+
+
+def label_logprobs(model, tokenizer, prompts: str | Sequence[str], label_words: Sequence[str],
+                   normalise: bool = False, batch_size: int = 16) -> torch.Tensor:
+    """``log p(" " + word | prompt)`` for each label word: the sum of the log-probabilities of
+    the word's tokens, each given the prompt and the word's tokens before it.
+
+    This is *choosing by likelihood*: the argmax over the labels is the model's answer, and it
+    is always one of the labels. ``normalise=True`` divides each sum by the word's number of
+    tokens (the mean log-probability per token), so a label of four tokens is not penalised
+    for needing four predictions. One prompt (a ``str``) gives ``(len(label_words),)``; a list
+    gives ``(len(prompts), len(label_words))``. When every word is one token this is one
+    forward pass per prompt (the next-token distribution); otherwise each prompt is read once,
+    with a KV cache, and every word's tokens run on a copy of that cache (``batch_size``
+    prompts at a time). A prompt that does not fit beside the longest word keeps its end.
+    """
+    single = isinstance(prompts, str)
+    prompts = check_texts([prompts] if single else prompts)
+    if isinstance(label_words, str) or not isinstance(label_words, Sequence) \
+            or not label_words or not all(isinstance(w, str) and w.strip() for w in label_words):
+        raise ValueError(f"label_words must be a non-empty list of words, got {label_words!r}")
+    pieces = [tokenizer(" " + w, add_special_tokens=False)["input_ids"] for w in label_words]
+    if all(len(p) == 1 for p in pieces):
+        logits = next_token_logits(model, tokenizer, prompts, batch_size)
+        out = logits.log_softmax(-1)[:, [p[0] for p in pieces]]
+        return out[0] if single else out
+    n_ctx = context_length(model, tokenizer)
+    longest = max(len(p) for p in pieces)
+    if longest >= n_ctx:
+        raise ValueError(f"a label word is {longest} tokens, no room for a prompt in the "
+                         f"model's context of {n_ctx}")
+    ids = encode(tokenizer, prompts, n_ctx - longest)
+    out = torch.empty(len(prompts), len(pieces))
+    n_labels, pad = len(pieces), pad_token_id(tokenizer)
+    # Every label continues the same prompt: read each prompt once (left-padded, with a KV
+    # cache), then run all its labels' tokens on copies of that cache, right-padded.
+    label_ids = torch.full((n_labels, longest), pad, dtype=torch.long)
+    label_mask = torch.zeros(n_labels, longest, dtype=torch.long)
+    for j, p in enumerate(pieces):
+        label_ids[j, :len(p)] = torch.tensor(p)
+        label_mask[j, :len(p)] = 1
+    with torch.inference_mode():
+        for batch in length_batches(ids, batch_size):
+            input_ids, mask, positions = (t.to(model.device) for t in
+                                          left_pad([ids[i] for i in batch], pad))
+            read = model(input_ids=input_ids, attention_mask=mask, position_ids=positions,
+                         use_cache=True, logits_to_keep=1)
+            first = read.logits[:, -1].float().log_softmax(-1).cpu()  # the labels' 1st tokens
+            cache = read.cache if getattr(read, "cache", None) is not None \
+                else read.past_key_values
+            cache.batch_repeat_interleave(n_labels)  # rows: prompt 0's labels, prompt 1's, ...
+            rows = len(batch) * n_labels
+            lengths = mask.sum(-1).repeat_interleave(n_labels)
+            cont = model(input_ids=label_ids.repeat(len(batch), 1).to(model.device),
+                         attention_mask=torch.cat([mask.repeat_interleave(n_labels, 0),
+                                                   label_mask.repeat(len(batch), 1).to(
+                                                       model.device)], dim=1),
+                         position_ids=lengths[:, None] + torch.arange(longest,
+                                                                      device=model.device),
+                         cache=cache, use_cache=True)
+            rest = token_logprobs(cont.logits.float(), label_ids.repeat(len(batch), 1).to(
+                model.device)).cpu()  # column t scores label token t + 1
+            for r in range(rows):
+                b, j = divmod(r, n_labels)
+                n = len(pieces[j])
+                out[batch[b], j] = first[b, pieces[j][0]] + rest[r, :n - 1].sum()
+    if normalise:
+        out = out / torch.tensor([float(len(p)) for p in pieces])
+    return out[0] if single else out
 
 
 def windows(n_tokens: int, max_length: int, stride: int) -> list[tuple[int, int, int]]:

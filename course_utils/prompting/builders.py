@@ -59,34 +59,58 @@ def few_shot_prompt(text: str, examples: Sequence[tuple[str, str]], k: int | Non
 
 
 def choose_examples(pool: Sequence[Mapping], k: int, label_words: Sequence[str],
-                    seed: int = 0, balanced: bool = True) -> list[tuple[str, str]]:
-    """Pick ``k`` demonstrations from rows ``{"text", "label"}`` as (text, label word) pairs.
+                    seed: int = 0, balanced: bool = True, exclude: str | None = None
+                    ) -> list[tuple[str, str]]:
+    """Draw ``k`` demonstrations from rows ``{"text", "label"}`` as (text, label word) pairs.
 
-    ``balanced`` cycles through the labels so every label appears (as evenly as ``k``
-    allows), in the order they were drawn; otherwise the rows are a plain random sample.
+    Rows whose text is ``exclude`` (the test item's, so a copy of it in the pool cannot leak
+    its answer) are never drawn. ``balanced`` gives each label ``k // L`` rows of the ``L``
+    labels, and ``k % L`` labels chosen at random one more, drawn without replacement and
+    returned shuffled, so the labels never come in blocks; a label with too few rows is a
+    ``ValueError``. Otherwise the rows are a plain random sample. Everything random comes from
+    ``random.Random(seed)``: the same seed gives the same draw, and the global state is left
+    alone.
     """
     if isinstance(k, bool) or not isinstance(k, int) or k < 0:
         raise ValueError(f"k must be an int >= 0, got {k!r}")
-    rows = list(pool)
-    if k > len(rows):
-        raise ValueError(f"k={k} is more than the {len(rows)} rows in the pool")
+    if isinstance(label_words, str) or len(label_words) < 1:
+        raise ValueError(f"label_words must be a list of label words, got {label_words!r}")
+    rows = [r for r in pool if exclude is None or r["text"] != exclude]
+    for r in rows:
+        if isinstance(r["label"], bool) or r["label"] not in range(len(label_words)):
+            raise ValueError(f"row {r['text']!r:.40} has label {r['label']!r}; labels must be "
+                             f"indices of label_words {list(label_words)}")
     rng = random.Random(seed)
     if not balanced:
+        if k > len(rows):
+            raise ValueError(f"k={k} is more than the {len(rows)} rows in the pool"
+                             + (" once the test item is left out" if len(rows) < len(pool)
+                                else ""))
         picks = rng.sample(rows, k)
     else:
-        by_label: dict[int, list] = {}
-        for r in rows:
-            by_label.setdefault(r["label"], []).append(r)
-        for lab in by_label.values():
-            rng.shuffle(lab)
-        labels = sorted(by_label)
-        rng.shuffle(labels)
+        n_labels = len(label_words)
+        extra = set(rng.sample(range(n_labels), k % n_labels))
         picks = []
-        while len(picks) < k:
-            for lab in labels:
-                if len(picks) < k and by_label[lab]:
-                    picks.append(by_label[lab].pop())
+        for lab, word in enumerate(label_words):
+            have = [r for r in rows if r["label"] == lab]
+            need = k // n_labels + (lab in extra)
+            if len(have) < need:
+                raise ValueError(f"a balanced set of k={k} needs {need} {word!r} rows, but the "
+                                 f"pool has {len(have)}" + (" besides the test item"
+                                                            if exclude is not None else "")
+                                 + ": use a larger pool or a smaller k")
+            picks += rng.sample(have, need)
+        rng.shuffle(picks)
     return [(r["text"], label_words[r["label"]]) for r in picks]
+
+
+def few_shot_from_pool(test: Mapping, pool: Sequence[Mapping], k: int,
+                       label_words: Sequence[str], seed: int,
+                       instruction: str | None = SENTIMENT_INSTRUCTION) -> str:
+    """A k-shot prompt for ``test`` (a row ``{"text", ...}``), its demonstrations drawn from
+    ``pool`` by :func:`choose_examples`: balanced, shuffled, seeded, never the test's text."""
+    demos = choose_examples(pool, k, label_words, seed=seed, exclude=test["text"])
+    return few_shot_prompt(test["text"], demos, k, instruction)
 
 
 def order_examples(examples: Sequence[tuple[str, str]], order: str = "given",

@@ -3,8 +3,10 @@
 A *strategy* is a pair: ``build_prompt(row) -> str`` and a predictor
 ``predict(prompts) -> (predictions, raw_outputs)``. :func:`evaluate` runs both over the rows and
 reports accuracy with a Wilson confidence interval, because on 60-90 examples an accuracy is
-a noisy estimate and two strategies only differ when their intervals say so. The predictors
-read an answer off the model: the best label word (scores), the label word in generated text,
+a noisy estimate. Two strategies run on the same rows are compared *paired* (:func:`gain`:
+McNemar's exact test and a paired bootstrap interval, :mod:`course_utils.metrics.paired`). The
+predictors read an answer off the model: the most likely label (choosing by likelihood), the
+label word in generated text,
 the number after "The answer is", or the majority vote over sampled chains of thought
 (self-consistency).
 """
@@ -20,6 +22,7 @@ from dataclasses import dataclass, field
 from statistics import NormalDist
 from typing import Any
 
+from course_utils.metrics.paired import McNemar, PairedInterval, mcnemar_exact, paired_bootstrap
 from course_utils.prompting import runner
 
 _END_OF_ANSWER = re.compile(r"\n\s*\n|\nQ:")
@@ -99,6 +102,11 @@ class Evaluation:
     targets: list = field(repr=False, default_factory=list)
     outputs: list = field(repr=False, default_factory=list)
 
+    def outcomes(self) -> list[bool]:
+        """Per row: was the prediction right? (``None``, no answer, is wrong.)"""
+        return [p is not None and p == t
+                for p, t in zip(self.predictions, self.targets, strict=True)]
+
     def row(self) -> dict[str, Any]:
         """The summary as a dict (one table row)."""
         return {"strategy": self.name, "accuracy": round(self.accuracy, 3),
@@ -127,15 +135,33 @@ def evaluate(name: str, rows: Sequence[Mapping], build_prompt: Callable[[Mapping
                       list(outputs))
 
 
+def subset(ev: Evaluation, rows: Sequence[int], name: str) -> Evaluation:
+    """``ev`` restricted to the given row indices (e.g. one technique's items), its accuracy
+    and Wilson interval recomputed; its time is the share of the rows."""
+    rows = list(rows)
+    if not rows or any(isinstance(i, bool) or not 0 <= i < ev.n for i in rows):
+        raise ValueError(f"rows must be a non-empty list of indices below {ev.n}, got {rows!r}")
+    pick = lambda xs: [xs[i] for i in rows] if len(xs) == ev.n else []  # noqa: E731
+    predictions, targets = pick(ev.predictions), pick(ev.targets)
+    correct = sum(p is not None and p == t for p, t in zip(predictions, targets, strict=True))
+    low, high = wilson_interval(correct, len(rows))
+    return Evaluation(name, correct / len(rows), low, high, correct, len(rows),
+                      ev.seconds * len(rows) / ev.n, pick(ev.prompts), predictions, targets,
+                      pick(ev.outputs))
+
+
 # ------------------------------------------------------------------------------- predictors
 Predictor = Callable[[list[str]], tuple[list, list]]
 
 
-def by_label_scores(model, tokenizer, label_words: Sequence[str], batch_size: int = 16
-                    ) -> Predictor:
-    """Predict the label index whose word the model finds most likely next (one forward)."""
+def by_label_scores(model, tokenizer, label_words: Sequence[str], batch_size: int = 16,
+                    normalise: bool = False) -> Predictor:
+    """Choosing by likelihood: predict the label index whose word (" " + word, one token or
+    several) the model finds most likely after the prompt (:func:`runner.label_logprobs`;
+    ``normalise`` compares the mean log-probability per token instead of the sum)."""
     def predict(prompts: list[str]) -> tuple[list[int], list[list[float]]]:
-        scores = runner.label_scores(model, tokenizer, prompts, label_words, batch_size)
+        scores = runner.label_logprobs(model, tokenizer, prompts, label_words, normalise,
+                                       batch_size)
         return scores.argmax(-1).tolist(), scores.exp().tolist()
     return predict
 
@@ -194,13 +220,44 @@ def difference(a: Evaluation, b: Evaluation, confidence: float = 0.95
             d + math.sqrt((ha - a.accuracy) ** 2 + (b.accuracy - lb) ** 2))
 
 
+def same_items(a: Evaluation, b: Evaluation) -> bool:
+    """Did both evaluations answer the same rows (same number, same targets in order), and do
+    both keep their per-row predictions (a paired test needs them)?"""
+    return (a.n == b.n == len(a.targets) == len(a.predictions) == len(b.predictions)
+            and a.targets == b.targets)
+
+
+def paired(a: Evaluation, b: Evaluation, seed: int = 0) -> tuple[PairedInterval, McNemar]:
+    """The paired comparison of two evaluations of the same rows: the bootstrap interval of
+    ``a.accuracy - b.accuracy`` and McNemar's exact test on the rows where they disagree."""
+    if not same_items(a, b):
+        raise ValueError(f"{a.name!r} and {b.name!r} did not answer the same rows ({a.n} and "
+                         f"{b.n} rows, or different targets): compare them with difference()")
+    return (paired_bootstrap(a.outcomes(), b.outcomes(), seed=seed),
+            mcnemar_exact(a.outcomes(), b.outcomes()))
+
+
 def gain(a: Evaluation, b: Evaluation) -> str:
-    """One sentence: how far ``a`` is above ``b``, its interval, and whether it is clear."""
-    d, low, high = difference(a, b)
-    verdict = ("a clear gain" if low > 0 else "a clear loss" if high < 0
+    """One sentence: how far ``a`` is above ``b``, its interval, and whether it is clear.
+
+    On the same rows the comparison is paired (a bootstrap interval over the rows, McNemar's
+    exact test on the rows only one of them got right: "clear" means p < 0.05); otherwise the
+    two are independent samples (Newcombe's interval: "clear" when it excludes 0).
+    """
+    if same_items(a, b):
+        (d, low, high), test = paired(a, b)
+        clear = test.p_value < 0.05
+        detail = (f"paired bootstrap 95% interval {100 * low:+.0f} to {100 * high:+.0f}; "
+                  f"right only with the first on {test.a_only}, only with the second on "
+                  f"{test.b_only}, McNemar exact p = {test.p_value:.3f}")
+    else:
+        d, low, high = difference(a, b)
+        clear = low > 0 or high < 0
+        detail = (f"independent samples, 95% interval {100 * low:+.0f} to "
+                  f"{100 * high:+.0f}")
+    verdict = ("a clear gain" if clear and d > 0 else "a clear loss" if clear and d < 0
                else "not distinguishable from no difference at this sample size")
-    return (f"{a.name} vs {b.name}: {100 * d:+.0f} points (95% interval {100 * low:+.0f} to "
-            f"{100 * high:+.0f}), {verdict}")
+    return f"{a.name} vs {b.name}: {100 * d:+.0f} points ({detail}), {verdict}"
 
 
 # ---------------------------------------------------------------------------------- reports
