@@ -73,8 +73,9 @@ def sample_rows(logits: torch.Tensor, temperature: torch.Tensor, top_p: torch.Te
         if temperature[row] > 0:
             try:
                 chosen[row] = torch.multinomial(probs[row], 1, generator=generators[row])[0]
-            except RuntimeError as exc:
-                errors[row] = exc
+            except (RuntimeError, TypeError, ValueError) as exc:
+                errors[row] = RuntimeError(f"no next token could be sampled from this "
+                                           f"request's scores ({exc})")
     return chosen, errors
 
 

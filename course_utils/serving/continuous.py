@@ -64,11 +64,12 @@ def _tensors(cache: DynamicCache) -> list[torch.Tensor]:
     return [t for layer in cache.layers for t in (layer.keys, layer.values)]
 
 
-def _cache_of(tensors: list[torch.Tensor], model) -> DynamicCache:
-    """A ``DynamicCache`` holding these keys and values (no copy)."""
-    cache = DynamicCache(config=model.config)
+def _hold(cache: DynamicCache, tensors: list[torch.Tensor]) -> DynamicCache:
+    """``cache`` made to hold these keys and values (no copy; building a new ``DynamicCache``
+    at every step would cost more than the step's arithmetic on a small model)."""
     for layer, keys, values in zip(cache.layers, tensors[0::2], tensors[1::2], strict=True):
-        layer.lazy_initialization(keys, values)
+        if not layer.is_initialized:
+            layer.lazy_initialization(keys, values)
         layer.keys, layer.values = keys, values
     return cache
 
@@ -83,6 +84,7 @@ class ContinuousBatcher(DynamicBatcher):
         self._waiting: deque[_Row] = deque()
         self.steps = 0
         self.row_steps = 0
+        self._kv: DynamicCache | None = None  # the decoding steps' cache object, reused
 
     @property
     def waiting(self) -> int:
@@ -192,7 +194,9 @@ class ContinuousBatcher(DynamicBatcher):
         device = self.model.device
         tokens = torch.tensor([[r.next_token] for r in rows], device=device)
         grown = torch.cat([mask, mask.new_ones(len(rows), 1)], dim=1)
-        kv = _cache_of(cache, self.model)
+        if self._kv is None:
+            self._kv = DynamicCache(config=self.model.config)
+        kv = _hold(self._kv, cache)
         try:
             logits = self.model(input_ids=tokens, attention_mask=grown,
                                 position_ids=position_ids(grown)[:, -1:], cache=kv,
