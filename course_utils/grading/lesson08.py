@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import torch
 
+from course_utils.grading import lesson08_scheduler  # noqa: F401  (08.4, registered at import)
 from course_utils.grading.core import Case, Exercise, register
 from course_utils.serving.generation import left_pad
 from course_utils.serving.streaming import sse_event
