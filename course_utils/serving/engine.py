@@ -84,7 +84,8 @@ class Engine:
         running batch at every step), ``"static"`` (:class:`DynamicBatcher`: a batch runs until
         its last row is done) or ``"none"`` (one request at a time). With a ``draft`` (and its
         tokenizer, which must be the target's), greedy requests are decoded speculatively
-        (:mod:`.speculative_step`, on the static batcher); the text is the same."""
+        (:mod:`.speculative_step`, which extends the static batcher: ``"continuous"`` then
+        means ``"static"``); the text is the same."""
         self.model = model.eval()
         self.tokenizer = tokenizer
         self.name = name
@@ -104,6 +105,8 @@ class Engine:
 
         check_draft(model, tokenizer, draft, draft_tokenizer or tokenizer,
                     draft_name=draft_name or "the draft")
+        if self.batching == "continuous":  # the speculative step extends the static batcher
+            self.batching = "static"
         # Both models see prompt + new tokens: the shorter context is the service's.
         self.context_length = min(self.context_length, context_length(draft))
         self.batcher = SpeculativeBatcher(model, draft, num_draft_tokens=num_draft_tokens,
