@@ -238,8 +238,8 @@ def main(argv: list[str] | None = None) -> dict:
                         else "random-tiny",
                         help="course-gpt (default when bundled), a checkpoint dir, random-tiny")
     parser.add_argument("--clients", type=int, nargs="+", default=[1, 4, 16, 64])
-    parser.add_argument("--rounds", type=int, default=2, help="turns per mode and level")
-    parser.add_argument("--seconds", type=float, default=4.0,
+    parser.add_argument("--rounds", type=int, default=3, help="turns per mode and level")
+    parser.add_argument("--seconds", type=float, default=3.0,
                         help="length of a round (clients send no new request after it)")
     parser.add_argument("--short", type=int, default=8, help="max_tokens of most requests")
     parser.add_argument("--long", type=int, default=96, help="max_tokens of the long ones")
