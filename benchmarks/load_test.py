@@ -1,27 +1,36 @@
-"""Load test of lesson 08's service: one request at a time (the cheat-sheet design) vs batching.
+"""Load test of lesson 08's service: one request at a time vs static vs continuous batching.
 
-    python benchmarks/load_test.py [--model course-gpt] [--clients 1 4 16] [--tokens 32]
+    python benchmarks/load_test.py [--model course-gpt] [--clients 1 4 16 64]
+    python benchmarks/load_test.py --quick                         # a smoke run (CI)
     python benchmarks/load_test.py --draft-model course-gpt-mini   # + a speculative server
 
-The script starts one server per mode (``python -m course_utils.serving`` on 127.0.0.1, free
-ports), warms them up, then for each number of concurrent clients runs closed loops: every
-client sends a request, waits for the answer, sends the next. The two modes take turns in
-``--rounds`` short rounds of ``--requests`` requests per client; a level stops early after
-``--seconds``, so the run is bounded. With ``--draft-model`` a third server decodes the same
-greedy requests speculatively (lesson 09); its results go to ``results/load_test_draft``. It
-reports throughput (requests/s and generated tokens/s,
-from the API's ``usage``; medians over rounds) and p50/p99 latency, writes
-``results/load_test.json`` and ``.md``, and prints the table.
+The script starts one server per mode (``python -m course_utils.serving --batching
+{none,static,continuous}`` on 127.0.0.1, free ports), side by side, warms them up, then for
+each number of concurrent clients runs closed loops: every client sends a request, reads the
+streamed answer, sends the next. Output lengths are mixed: most requests ask for ``--short``
+tokens, every ``--long-every``-th one for ``--long`` (a chat answer vs a story), which is what
+makes a static batch wait for its longest row. The modes take turns in ``--rounds`` rounds of
+``--seconds`` each per level (a client sends no new request after that; the ones in flight
+finish), so drift in the shared machine's load hits them alike and the run is bounded.
 
-Requests go to the OpenAI-compatible ``/v1/completions`` (greedy, fixed ``max_tokens``) so every
-request asks for the same work and the token count is exact. The load generator shares the
-machine with the server: on a 2-core machine both compete for the CPU.
+It reports throughput (generated tokens/s from the API's ``usage``, and requests/s; medians
+over rounds), time to first token (TTFT: from sending to the first streamed text, queueing
+included) at p50 and p99, latency p99, and failed requests; writes ``results/load_test.json``
+and ``.md``, and prints the table and the ratios the issue asks for (continuous vs one at a
+time and vs static at 16 clients). With ``--draft-model`` a fourth server decodes the same
+greedy requests speculatively on the static batcher (lesson 09); its results go to
+``results/load_test_draft``.
+
+Requests go to the OpenAI-compatible ``/v1/completions`` (greedy, streamed with
+``stream_options.include_usage`` so the token count is exact). The load generator shares the
+machine with the servers: on a 2-core machine they compete for the CPU.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import statistics
 import sys
 import time
@@ -38,13 +47,16 @@ from course_utils.serving.background import ServerProcess  # noqa: E402
 
 PROMPTS = ["Once upon a time", "The little robot", "Tom had three apples", "In the forest",
            "Question: what is two plus three?", "Anna went to the market and"]
-MODES = {"one at a time": ["--no-batching"], "batched": []}
-DRAFT_MODE = "batched + draft"
+MODES = {"one at a time": ["--batching", "none"], "static": ["--batching", "static"],
+         "continuous": ["--batching", "continuous"]}
+DRAFT_MODE = "static + draft"
 
 
 def percentile(values: list[float], q: float) -> float:
     """The q-th percentile (0-100) by linear interpolation between order statistics."""
     ordered = sorted(values)
+    if not ordered:
+        return float("nan")
     if len(ordered) == 1:
         return ordered[0]
     pos = (len(ordered) - 1) * q / 100
@@ -53,99 +65,169 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[low] + (ordered[high] - ordered[low]) * (pos - low)
 
 
-async def run_round(url: str, model: str, clients: int, requests_per_client: int,
-                    deadline: float, tokens: int) -> tuple[list[float], int, int, float]:
-    """``clients`` closed-loop clients; returns latencies, tokens, failures, elapsed seconds."""
-    latencies: list[float] = []
-    generated, failures = 0, 0
+async def one_request(c: httpx.AsyncClient, body: dict) -> tuple[float, float, int]:
+    """Send a streamed completion; (time to first text, total latency, completion tokens)."""
+    sent = time.perf_counter()
+    first, tokens = None, 0
+    async with c.stream("POST", "/v1/completions", json=body) as r:
+        if r.status_code != 200:
+            await r.aread()
+            raise RuntimeError(f"HTTP {r.status_code}")
+        async for line in r.aiter_lines():
+            if not line.startswith("data: ") or line == "data: [DONE]":
+                continue
+            event = json.loads(line[len("data: "):])
+            if "error" in event:
+                raise RuntimeError(event["error"].get("message", "stream error"))
+            if first is None and any(ch.get("text") for ch in event.get("choices", [])):
+                first = time.perf_counter() - sent
+            if event.get("usage"):
+                tokens = event["usage"]["completion_tokens"]
+    latency = time.perf_counter() - sent
+    return (latency if first is None else first), latency, tokens
+
+
+async def run_round(url: str, model: str, clients: int, seconds: float,
+                    lengths: list[int]) -> dict:
+    """``clients`` closed-loop clients for ``seconds``; what they measured."""
+    ttft, latency = [], []
+    tokens, failed, sent = 0, 0, 0
+    deadline = time.perf_counter() + seconds
 
     async def client(c: httpx.AsyncClient, k: int) -> None:
-        nonlocal generated, failures
-        for i in range(requests_per_client):
-            if time.perf_counter() > deadline:
-                return
+        nonlocal tokens, failed, sent
+        i = 0
+        while time.perf_counter() < deadline:
+            n = sent
+            sent += 1
             body = {"model": model, "prompt": PROMPTS[(k + i) % len(PROMPTS)],
-                    "max_tokens": tokens, "temperature": 0}
-            start = time.perf_counter()
-            r = await c.post("/v1/completions", json=body)
-            latencies.append(time.perf_counter() - start)
-            if r.status_code == 200:
-                generated += r.json()["usage"]["completion_tokens"]
-            else:
-                failures += 1
+                    "max_tokens": lengths[n % len(lengths)], "temperature": 0, "stream": True,
+                    "stream_options": {"include_usage": True}}
+            i += 1
+            try:
+                first, total, got = await one_request(c, body)
+            except (httpx.HTTPError, RuntimeError):
+                failed += 1
+                continue
+            ttft.append(first)
+            latency.append(total)
+            tokens += got
 
     limits = httpx.Limits(max_connections=clients)
-    async with httpx.AsyncClient(base_url=url, timeout=120, limits=limits) as c:
+    async with httpx.AsyncClient(base_url=url, timeout=300, limits=limits) as c:
         start = time.perf_counter()
         await asyncio.gather(*(client(c, k) for k in range(clients)))
-        return latencies, generated, failures, time.perf_counter() - start
+        elapsed = time.perf_counter() - start
+    return {"ttft": ttft, "latency": latency, "tokens": tokens, "failed": failed,
+            "seconds": elapsed}
 
 
-def measure(args: argparse.Namespace) -> list[dict]:
-    """Both servers run side by side and take turns in short rounds at each level, so that
-    drift in the machine's load (it is shared) hits both modes alike. Throughput is the
-    median over rounds; latency percentiles pool every request of the level."""
+def summarise(mode: str, clients: int, rounds: list[dict]) -> dict:
+    ttft = [x for r in rounds for x in r["ttft"]]
+    latency = [x for r in rounds for x in r["latency"]]
+    return {"mode": mode, "clients": clients, "requests": len(latency),
+            "failed": sum(r["failed"] for r in rounds),
+            "requests_per_s": round(statistics.median(len(r["latency"]) / r["seconds"]
+                                                      for r in rounds), 2),
+            "tokens_per_s": round(statistics.median(r["tokens"] / r["seconds"]
+                                                    for r in rounds), 1),
+            "ttft_p50_ms": round(1000 * percentile(ttft, 50), 1),
+            "ttft_p99_ms": round(1000 * percentile(ttft, 99), 1),
+            "latency_p50_ms": round(1000 * percentile(latency, 50), 1),
+            "latency_p99_ms": round(1000 * percentile(latency, 99), 1)}
+
+
+def measure(args: argparse.Namespace) -> tuple[list[dict], dict]:
+    """The servers run side by side and take turns at each level (the first mode changes
+    every round). Throughput is the median over rounds; percentiles pool every request."""
     threads = ["--threads", str(args.threads)] if args.threads else []
     modes = dict(MODES)
     if args.draft_model:
-        modes[DRAFT_MODE] = ["--draft-model", args.draft_model,
+        modes[DRAFT_MODE] = ["--batching", "static", "--draft-model", args.draft_model,
                              "--num-draft-tokens", str(args.num_draft_tokens)]
-    rows = []
+    size = ["--max-batch-size", str(args.max_batch_size)]
+    lengths = [args.long if (i + 1) % args.long_every == 0 else args.short
+               for i in range(args.long_every)]
+    rows, health = [], {}
     with ExitStack() as stack:
-        servers = {mode: stack.enter_context(ServerProcess("--model", args.model, *flags,
-                                                           *threads, startup_timeout=180))
-                   for mode, flags in modes.items()}
-        name = httpx.get(f"{servers['batched'].url}/v1/models").json()["data"][0]["id"]
-        for server in servers.values():  # warm-up
-            asyncio.run(run_round(server.url, name, 2, 2, time.perf_counter() + 30,
-                                  args.tokens))
+        servers = {}
+        for mode, flags in modes.items():  # all load at once
+            srv = ServerProcess("--model", args.model, *flags, *size, *threads,
+                                startup_timeout=300)
+            srv.start(wait=False)
+            stack.callback(srv.stop)
+            servers[mode] = srv
+        for srv in servers.values():
+            srv.wait_ready()
+        first = next(iter(servers.values()))
+        name = httpx.get(f"{first.url}/v1/models").json()["data"][0]["id"]
+        for srv in servers.values():  # warm-up: one-off costs, and every prompt length
+            asyncio.run(run_round(srv.url, name, 2, 0.5, lengths))
         for clients in args.clients:
             results: dict[str, list] = {mode: [] for mode in servers}
-            deadline = time.perf_counter() + args.seconds
-            for _ in range(args.rounds):
-                for mode, server in servers.items():
+            order = list(servers)
+            for turn in range(args.rounds):
+                for mode in order[turn % len(order):] + order[:turn % len(order)]:
                     results[mode].append(asyncio.run(run_round(
-                        server.url, name, clients, args.requests, deadline, args.tokens)))
+                        servers[mode].url, name, clients, args.seconds, lengths)))
             for mode, rounds in results.items():
-                latencies = [x for r in rounds for x in r[0]]
-                row = {"mode": mode, "clients": clients, "requests": len(latencies),
-                       "failed": sum(r[2] for r in rounds),
-                       "requests_per_s": round(statistics.median(
-                           len(r[0]) / r[3] for r in rounds), 2),
-                       "tokens_per_s": round(statistics.median(r[1] / r[3] for r in rounds), 1),
-                       "p50_ms": round(1000 * percentile(latencies, 50), 1),
-                       "p99_ms": round(1000 * percentile(latencies, 99), 1)}
+                row = summarise(mode, clients, rounds)
                 rows.append(row)
-                print(f"  {clients:>2} clients, {mode:>13}: {row['requests_per_s']:6.2f} req/s,"
-                      f" p50 {row['p50_ms']:7.1f} ms", flush=True)
-        for mode, server in servers.items():
-            stats = httpx.get(f"{server.url}/health").json()
-            print(f"  {mode}: {stats['requests']} requests in {stats['batches']} batches "
-                  f"(mean batch size {stats['mean_batch_size']})")
-            if "speculative" in stats:
-                print(f"  {mode}: acceptance rate {stats['speculative']['acceptance_rate']}")
-    return rows
+                print(f"  {clients:>2} clients, {mode:>14}: {row['tokens_per_s']:7.1f} tok/s, "
+                      f"TTFT p50 {row['ttft_p50_ms']:7.1f} p99 {row['ttft_p99_ms']:7.1f} ms, "
+                      f"latency p99 {row['latency_p99_ms']:7.1f} ms, {row['failed']} failed",
+                      flush=True)
+        for mode, srv in servers.items():
+            health[mode] = httpx.get(f"{srv.url}/health").json()
+    return rows, health
 
 
-def table(rows: list[dict], clients: list[int]) -> str:
-    lines = ["| clients | mode | requests | req/s | tokens/s | p50 ms | p99 ms | failed |",
-             "|---:|---|---:|---:|---:|---:|---:|---:|"]
+def ratios(rows: list[dict], clients: int) -> dict | None:
+    """The issue's targets at ``clients``: continuous vs one at a time and vs static."""
+    by = {r["mode"]: r for r in rows if r["clients"] == clients}
+    if not {"one at a time", "static", "continuous"} <= set(by):
+        return None
+    one, static, cont = by["one at a time"], by["static"], by["continuous"]
+    return {"clients": clients,
+            "continuous_vs_one_at_a_time_throughput": round(
+                cont["tokens_per_s"] / one["tokens_per_s"], 2),
+            "continuous_vs_static_throughput": round(
+                cont["tokens_per_s"] / static["tokens_per_s"], 2),
+            "continuous_vs_static_ttft_p99": round(
+                cont["ttft_p99_ms"] / static["ttft_p99_ms"], 3),
+            "failed": sum(r["failed"] for r in by.values())}
+
+
+def table(rows: list[dict], clients: list[int], health: dict) -> str:
+    lines = ["| clients | mode | requests | tokens/s | req/s | TTFT p50 ms | TTFT p99 ms | "
+             "latency p50 ms | latency p99 ms | failed |",
+             "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for c in clients:
         for r in (r for r in rows if r["clients"] == c):
-            lines.append(f"| {c} | {r['mode']} | {r['requests']} | {r['requests_per_s']} | "
-                         f"{r['tokens_per_s']} | {r['p50_ms']} | {r['p99_ms']} | {r['failed']} |")
+            lines.append(f"| {c} | {r['mode']} | {r['requests']} | {r['tokens_per_s']} | "
+                         f"{r['requests_per_s']} | {r['ttft_p50_ms']} | {r['ttft_p99_ms']} | "
+                         f"{r['latency_p50_ms']} | {r['latency_p99_ms']} | {r['failed']} |")
     lines.append("")
     for c in clients:
-        one = next(r for r in rows if r["clients"] == c and r["mode"] == "one at a time")
-        bat = next(r for r in rows if r["clients"] == c and r["mode"] == "batched")
-        speedup = bat["tokens_per_s"] / one["tokens_per_s"]
-        lines.append(f"- {c} clients: batched gives {speedup:.1f}x the throughput of one at a "
-                     f"time.")
-        draft = next((r for r in rows if r["clients"] == c and r["mode"] == DRAFT_MODE), None)
-        if draft is not None:
-            ratio = draft["tokens_per_s"] / bat["tokens_per_s"]
-            lines.append(f"- {c} clients: the draft gives {ratio:.2f}x the batched throughput "
-                         "(its greedy rows are decoded one after the other).")
+        ratio = ratios(rows, c)
+        if ratio is None:
+            continue
+        lines.append(
+            f"- {c} clients: continuous gives {ratio['continuous_vs_one_at_a_time_throughput']}x "
+            f"the throughput of one at a time and {ratio['continuous_vs_static_throughput']}x "
+            f"static batching's; its p99 time to first token is "
+            f"{ratio['continuous_vs_static_ttft_p99']} of static's; {ratio['failed']} failed.")
+        by = {r["mode"]: r for r in rows if r["clients"] == c}
+        if DRAFT_MODE in by:
+            lines.append(f"- {c} clients: the draft gives "
+                         f"{by[DRAFT_MODE]['tokens_per_s'] / by['static']['tokens_per_s']:.2f}x "
+                         "the static throughput (its greedy rows are decoded one after the "
+                         "other).")
+    for mode, stats in health.items():
+        extra = (f", {stats['steps']} decoding steps with {stats['mean_rows_per_step']} rows "
+                 "on average" if "steps" in stats else "")
+        lines.append(f"- {mode}: {stats['requests']} requests in {stats['batches']} batches "
+                     f"(mean {stats['mean_batch_size']}){extra}.")
     return "\n".join(lines)
 
 
@@ -155,23 +237,42 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--model", default="course-gpt" if (bundled / "config.json").exists()
                         else "random-tiny",
                         help="course-gpt (default when bundled), a checkpoint dir, random-tiny")
-    parser.add_argument("--clients", type=int, nargs="+", default=[1, 4, 16])
-    parser.add_argument("--rounds", type=int, default=4, help="turns per mode and level")
-    parser.add_argument("--requests", type=int, default=3, help="per client and round")
-    parser.add_argument("--seconds", type=float, default=60.0, help="cap per level")
-    parser.add_argument("--tokens", type=int, default=32, help="max_tokens per request")
+    parser.add_argument("--clients", type=int, nargs="+", default=[1, 4, 16, 64])
+    parser.add_argument("--rounds", type=int, default=3, help="turns per mode and level")
+    parser.add_argument("--seconds", type=float, default=3.0,
+                        help="length of a round (clients send no new request after it)")
+    parser.add_argument("--short", type=int, default=8, help="max_tokens of most requests")
+    parser.add_argument("--long", type=int, default=96, help="max_tokens of the long ones")
+    parser.add_argument("--long-every", type=int, default=4,
+                        help="every n-th request is a long one")
+    parser.add_argument("--max-batch-size", type=int, default=16)
     parser.add_argument("--threads", type=int, default=None, help="server torch threads")
+    parser.add_argument("--quick", action="store_true",
+                        help="a smoke run: random-tiny, 1 and 4 clients, short rounds; "
+                             "prints the table without writing results/")
     parser.add_argument("--draft-model", default=None,
                         help="also serve with this draft model (e.g. course-gpt-mini)")
     parser.add_argument("--num-draft-tokens", type=int, default=4)
     args = parser.parse_args(argv)
-    print(f"model {args.model}, {args.tokens} tokens per request, clients {args.clients}")
-    rows = measure(args)
-    data = {"model": args.model, "tokens_per_request": args.tokens, "rows": rows}
+    if args.quick:
+        args.model, args.clients, args.rounds, args.seconds = "random-tiny", [1, 4], 1, 1.0
+    print(f"model {args.model}, max_tokens {args.short} (and {args.long} for every "
+          f"{args.long_every}th request), clients {args.clients}, {args.rounds} rounds of "
+          f"{args.seconds} s per mode and level")
+    started = time.perf_counter()
+    rows, health = measure(args)
+    data = {"model": args.model, "short_tokens": args.short, "long_tokens": args.long,
+            "long_every": args.long_every, "max_batch_size": args.max_batch_size,
+            "rounds": args.rounds, "round_seconds": args.seconds, "rows": rows,
+            "ratios": [r for c in args.clients if (r := ratios(rows, c))],
+            "seconds": round(time.perf_counter() - started, 1)}
     if args.draft_model:
         data |= {"draft_model": args.draft_model, "num_draft_tokens": args.num_draft_tokens}
+    if args.quick:  # a smoke run: printed, not written over the real results
+        print(table(rows, args.clients, health))
+        return data
     write_results("load_test_draft" if args.draft_model else "load_test", data,
-                  table(rows, args.clients))
+                  table(rows, args.clients, health))
     return data
 
 

@@ -36,8 +36,10 @@ BENCHMARKS = [
      "Lesson 02's encoder-decoder translator: held-out BLEU, and greedy tokens per second with "
      "the cache (encoder output and cross-attention K/V once per source) vs without."),
     ("load_test.py", "load_test", "Serving",
-     "Lesson 08's load test: one request at a time vs dynamic batching, 1/4/16 clients. Goal: "
-     "batched >= 3x throughput at 16 clients."),
+     "Lesson 08's load test: one request at a time vs static vs continuous batching, mixed "
+     "output lengths, 1/4/16/64 clients: throughput, time to first token, p99 latency. Goals at "
+     "16 clients: continuous >= 5x one at a time and >= 1.3x static throughput, p99 TTFT <= 1/3 "
+     "of static's, 0 failed."),
     ("finetune.py", "finetune", "Fine-tuning",
      "Full fine-tuning vs LoRA vs prompt tuning: time per step and peak memory."),
     ("../scripts/binder_rehearsal.py", "binder_rehearsal", "Binder rehearsal",

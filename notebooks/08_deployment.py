@@ -681,129 +681,234 @@ print("greedy continuations, batched == one at a time:", together == one_by_one)
 # predictions. `generate_batch` then decodes all rows together with a KV cache, dropping each
 # row when it finishes.
 #
-# ### A short load test
+# ### Continuous batching: a new batch at every step
 #
-# Now the question that matters: how many tokens per second does the service deliver as more
-# users arrive? A **closed-loop** load generator simulates `clients` users, each sending a
-# request, waiting for the answer, and sending the next, for a fixed number of seconds. `async`
-# `httpx` keeps all of them in flight from one thread. Every request asks for the same work
-# (greedy, 16 new tokens, via `/v1/completions`, whose `usage` counts the tokens exactly).
+# A batch formed once and run to its end (**static** batching) has two costs when requests
+# ask for different lengths. A request that arrives while a batch runs waits for the whole
+# batch, its longest row included, before it even starts; and each row that finishes early
+# leaves an empty slot that nobody uses until the last row is done.
 #
-# The first sketch served **one request at a time**: the others wait in line. We get exactly
-# that behaviour from our server by letting only one request be in flight at a time (an
-# `asyncio.Lock`, which serves waiters in order) and timing each request from the moment its
-# user wanted to send it, wait in line included. (It is slightly unfair to that design: each
-# lone request also pays the batcher's few milliseconds of waiting for company, and the server
-# idles for a round trip between requests. `benchmarks/load_test.py` compares two real servers,
-# `--no-batching` against batched, for longer.)
+# **Continuous batching** (iteration-level scheduling, from the Orca paper, and what vLLM, TGI
+# and TensorRT-LLM do) decides the batch anew before *every* decoding step:
 #
-# The numbers depend on the machine and on what else runs on it: the load generator shares the
-# CPU with the server.
+# 1. rows whose request finished (end-of-text, its `max_tokens`) or was cancelled (the client
+#    went away) leave at once, with their rows of the attention mask and of the KV cache;
+# 2. the columns that are now padding in every remaining row are cut off (rows are
+#    left-padded, so such columns are a prefix): a long prompt that left no longer makes every
+#    later step attend over its length;
+# 3. waiting requests join, oldest first, as many as the batch limit leaves room for. The
+#    server reads their prompts in one prefill pass, samples their first token and appends
+#    their cache rows to the batch (left-padded to a common width), so they take part in the
+#    very next step.
+#
+# ```
+# before:  a [0 1 1 1 1]   finished   ->   after:  c [0 1 1 1]     (one column cut)
+#          b [1 1 1 1 1]   finished             d [1 1 1 1]
+#          c [0 0 1 1 1]                        + e (waiting, admitted: prefilled, then joins)
+#          d [0 1 1 1 1]
+# ```
+#
+# Every row keeps its own positions (the mask says which columns are real, and the position
+# of a row's next token counts its real tokens, the formula of exercise 08.2), so a row gives
+# the same tokens whatever shares its batch. `python -m course_utils.serving` does this by
+# default (`--batching continuous`); `--batching static` and `--batching none` are the two
+# designs it replaces.
+#
+# ### Exercise 08.4: the scheduler step
+#
+# Write `schedule_step(running, waiting, max_batch_size, mask, cache)`. `running` is the list
+# of requests in the batch (row `i` of `mask` and of every cache tensor is `running[i]`),
+# `waiting` the queue in arrival order; a request has the flags `.finished` and `.cancelled`.
+# `mask` is the `(rows, columns)` attention mask (1 on real tokens), `cache` a list of tensors
+# shaped `(rows, heads, columns, head_dim)` (a KV cache's keys and values). Return
+# `(running, admitted, waiting, mask, cache)`: the rows that stay (in order), the requests to
+# admit now (oldest first, never a cancelled one, at most `max_batch_size` minus the rows that
+# stay), the requests still waiting, and the mask and cache of the rows that stay with the
+# all-padding columns cut. The grader plays scripted arrival sequences (bursts, cancellations
+# while waiting, a long prompt that leaves, a batch that empties) and checks every step.
 
 # %%
+def schedule_step(running, waiting, max_batch_size, mask, cache):
+    ### BEGIN SOLUTION
+    keep = [i for i, r in enumerate(running) if not (r.finished or r.cancelled)]
+    index = torch.tensor(keep, dtype=torch.long)
+    mask = mask.index_select(0, index)
+    cache = [c.index_select(0, index) for c in cache]
+    real = (mask != 0).any(dim=0).nonzero()
+    start = int(real[0]) if len(real) else mask.shape[1]
+    mask, cache = mask[:, start:], [c[..., start:, :] for c in cache]
+    line = [r for r in waiting if not r.cancelled]
+    room = max(max_batch_size - len(keep), 0)
+    return [running[i] for i in keep], line[:room], line[room:], mask, cache
+    ### END SOLUTION
+
+
+# %%
+check("08.4", schedule_step)
+
+# %% [markdown]
+# The server's version is `course_utils.serving.scheduler.schedule`. On the picture above,
+# with a batch limit of 3:
+
+# %%
+from course_utils.serving.scheduler import Request, schedule
+
+rows = [Request("a", finished=True), Request("b", finished=True), Request("c"), Request("d")]
+queue = [Request("e"), Request("f", cancelled=True), Request("g")]
+mask = torch.tensor([[0, 1, 1, 1, 1], [1, 1, 1, 1, 1], [0, 0, 1, 1, 1], [0, 1, 1, 1, 1]])
+keys = torch.arange(4 * 5, dtype=torch.float32).reshape(4, 1, 5, 1)  # one number per entry
+step = schedule(rows, queue, 3, mask, [keys])
+print("stay:", [r.id for r in step.running], " admitted:", [r.id for r in step.admitted],
+      " still waiting:", [r.id for r in step.waiting])
+print("mask:\n", step.mask, "\ncache entries of the rows that stay:\n", step.cache[0][:, 0, :, 0])
+
+# %% [markdown]
+# ### A short load test: three ways to serve
+#
+# Now the question that matters: how many tokens per second does the service deliver as more
+# users arrive, and how long does each user wait for its first token? A **closed-loop** load
+# generator simulates `clients` users, each sending a request, reading the streamed answer,
+# and sending the next, for a fixed time. `async` `httpx` keeps all of them in flight from one
+# thread. Output lengths are **mixed**, as real traffic is: three requests in four ask for 4
+# tokens, every fourth for 32 (greedy, via `/v1/completions`, whose `usage` counts the tokens
+# exactly). For each request we record the **time to first token** (TTFT: from sending to the
+# first streamed text, waiting in line included) and the whole latency.
+#
+# Three servers run the same model in this kernel (`ServerThread`, each on its own port):
+# one request at a time (the first sketch), static batching and continuous batching. They take
+# turns in short rounds, so a burst of other work on the machine hits them alike. The numbers
+# depend on the machine and on what else runs on it: the load generator shares the CPU with
+# the servers. (`benchmarks/load_test.py` runs the same comparison longer, with real server
+# processes and up to 64 clients.)
+
+# %%
+from course_utils.serving import ServerThread, create_app
+
 PROMPTS = ["Once upon a time", "The little robot", "Tom had three apples", "In the forest",
            "Anna went to the market and", "The sky was"]
+LENGTHS = [4, 4, 4, 32]  # max_tokens of successive requests: mostly short, some long
 
 
-async def closed_loop(url: str, clients: int, seconds: float, one_at_a_time: bool = False,
-                      max_tokens: int = 16) -> dict:
-    """`clients` users, each sending requests back to back for `seconds`; what they got.
-
-    With `one_at_a_time`, requests wait in line for the previous one to finish."""
-    latencies, tokens = [], 0
+async def closed_loop(url: str, clients: int, seconds: float) -> dict:
+    """`clients` users, each streaming requests back to back for `seconds`; what they got."""
+    ttft, latencies, tokens, sent = [], [], 0, 0
     deadline = time.perf_counter() + seconds
-    line = asyncio.Lock() if one_at_a_time else contextlib.nullcontext()
 
     async def user(c: httpx.AsyncClient, k: int) -> None:
-        nonlocal tokens
+        nonlocal tokens, sent
         while time.perf_counter() < deadline:
-            body = {"model": "course-gpt", "prompt": PROMPTS[(k + len(latencies)) % 6],
-                    "max_tokens": max_tokens, "temperature": 0}
-            sent = time.perf_counter()
-            async with line:
-                r = await c.post("/v1/completions", json=body)
-            r.raise_for_status()
-            latencies.append(time.perf_counter() - sent)
-            tokens += r.json()["usage"]["completion_tokens"]
+            body = {"model": "course-gpt", "prompt": PROMPTS[(k + sent) % 6],
+                    "max_tokens": LENGTHS[sent % len(LENGTHS)], "temperature": 0,
+                    "stream": True, "stream_options": {"include_usage": True}}
+            sent += 1
+            start, first = time.perf_counter(), None
+            async with c.stream("POST", "/v1/completions", json=body) as r:
+                r.raise_for_status()
+                async for line in r.aiter_lines():
+                    if not line.startswith("data: {"):
+                        continue
+                    event = json.loads(line[len("data: "):])
+                    if first is None and event["choices"] and event["choices"][0]["text"]:
+                        first = time.perf_counter() - start
+                    if event.get("usage"):
+                        tokens += event["usage"]["completion_tokens"]
+            latencies.append(time.perf_counter() - start)
+            ttft.append(latencies[-1] if first is None else first)
 
     limits = httpx.Limits(max_connections=clients)
     async with httpx.AsyncClient(base_url=url, timeout=120, limits=limits) as c:
         start = time.perf_counter()
         await asyncio.gather(*(user(c, k) for k in range(clients)))
-        return {"latencies": latencies, "tokens": tokens,
+        return {"ttft": ttft, "latencies": latencies, "tokens": tokens,
                 "seconds": time.perf_counter() - start}
 
 
+def p99(values: list[float]) -> float:
+    values = sorted(values)
+    return values[min(len(values) - 1, int(0.99 * len(values)))]
+
+
 def summary(rounds: list[dict]) -> dict:
-    """Median tokens per second over the rounds; latency percentiles over all requests."""
-    latencies = sorted(x for r in rounds for x in r["latencies"])
+    """Median tokens per second over the rounds; percentiles over all requests, in ms."""
+    ttft = [x for r in rounds for x in r["ttft"]]
+    latencies = [x for r in rounds for x in r["latencies"]]
     return {"requests": len(latencies),
             "tokens_per_s": statistics.median(r["tokens"] / r["seconds"] for r in rounds),
-            "p50_ms": 1000 * statistics.median(latencies),
-            "p99_ms": 1000 * latencies[min(len(latencies) - 1, int(0.99 * len(latencies)))]}
+            "ttft_p50_ms": 1000 * statistics.median(ttft), "ttft_p99_ms": 1000 * p99(ttft),
+            "p99_ms": 1000 * p99(latencies)}
 
 
-# warm-up: the first requests pay one-off costs (Jupyter runs a top-level `await`)
-await closed_loop(server.url, clients=2, seconds=0.3)  # noqa: F704
+modes = {"one at a time": "none", "static": "static", "continuous": "continuous"}
+kernel_threads = torch.get_num_threads()  # each app sets torch's threads as the server does
+servers = {mode: ServerThread(create_app(model, tok, model_name="course-gpt", batching=kind,
+                                         max_batch_size=16), startup_timeout=60).start()
+           for mode, kind in modes.items()}
+for srv in servers.values():  # warm-up: the first requests pay one-off costs
+    await closed_loop(srv.url, clients=2, seconds=0.2)  # noqa: F704
 
-# The two modes take turns in short rounds, so a burst of other work on the machine hits both.
-modes = {"one at a time": True, "batched": False}
+print(f"max_tokens of successive requests: {LENGTHS} (then again)")
 levels, results = [1, 4, 16], {mode: [] for mode in modes}
 for clients in levels:
     rounds = {mode: [] for mode in modes}
-    batched = {"requests": 0, "batches": 0}  # the server's own count, batched rounds only
-    for turn in range(4):  # alternate which mode goes first
-        for mode, one_at_a_time in list(modes.items())[::1 if turn % 2 else -1]:
-            before = http.get("/health").json()
+    for turn in range(2):  # alternate which mode goes first
+        for mode in list(modes)[::1 if turn % 2 else -1]:
             rounds[mode].append(await closed_loop(  # noqa: F704
-                server.url, clients, seconds=0.4, one_at_a_time=one_at_a_time))
-            if not one_at_a_time:
-                after = http.get("/health").json()
-                for key in batched:
-                    batched[key] += after[key] - before[key]
+                servers[mode].url, clients, seconds=0.4))
     for mode in modes:
         row = summary(rounds[mode])
         results[mode].append(row)
-        print(f"{clients:>2} client{'s' if clients > 1 else ' '}, {mode:<13}: {row['requests']:>3} requests, "
-              f"{row['tokens_per_s']:6.0f} tokens/s, p50 {row['p50_ms']:6.0f} ms, "
-              f"p99 {row['p99_ms']:6.0f} ms")
-    print(f"{'':>26}mean batch size {batched['requests'] / batched['batches']:.1f}")
+        print(f"{clients:>2} client{'s' if clients > 1 else ' '}, {mode:<13}: "
+              f"{row['requests']:>3} requests, {row['tokens_per_s']:5.0f} tokens/s, TTFT p50 "
+              f"{row['ttft_p50_ms']:5.0f} ms, p99 {row['ttft_p99_ms']:5.0f} ms; latency p99 "
+              f"{row['p99_ms']:5.0f} ms")
+continuous_stats = httpx.get(f"{servers['continuous'].url}/health").json()
+for srv in servers.values():
+    srv.stop()
+torch.set_num_threads(kernel_threads)
+print(f"continuous: {continuous_stats['steps']} decoding steps, "
+      f"{continuous_stats['mean_rows_per_step']} rows per step on average")
 
 # %%
-fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 3.8))
+fig, axes = plt.subplots(1, 3, figsize=(14, 3.8))
 for mode, rows in results.items():
-    ax1.plot(levels, [r["tokens_per_s"] for r in rows], "o-", label=mode)
-    ax2.plot(levels, [r["p50_ms"] for r in rows], "o-", label=mode)
-for ax, ylabel in ((ax1, "generated tokens per second"), (ax2, "median latency (ms)")):
+    for ax, key in zip(axes, ("tokens_per_s", "ttft_p99_ms", "p99_ms"), strict=True):
+        ax.plot(levels, [r[key] for r in rows], "o-", label=mode)
+titles = ("throughput (tokens/s): higher is better", "time to first token, p99 (ms)",
+          "latency p99 (ms): lower is better")
+for ax, title in zip(axes, titles, strict=True):
     ax.set_xscale("log", base=2)
     ax.set_xticks(levels, [str(c) for c in levels])
     ax.set_xlabel("concurrent clients")
-    ax.set_ylabel(ylabel)
+    ax.set_title(title)
     ax.set_ylim(bottom=0)
     ax.legend()
-ax1.set_title("throughput: higher is better")
-ax2.set_title("latency: lower is better")
 plt.tight_layout()
 plt.show()
 
-for clients, one, both in zip(levels, results["one at a time"], results["batched"],
-                              strict=True):
-    print(f"{clients:>2} client{'s' if clients > 1 else ' '}: batched gives "
-          f"{both['tokens_per_s'] / one['tokens_per_s']:.1f}x the throughput; median latency "
-          f"{both['p50_ms']:.0f} ms instead of {one['p50_ms']:.0f} ms")
+by_mode = {mode: dict(zip(levels, rows, strict=True)) for mode, rows in results.items()}
+for clients in levels:
+    one, static, cont = (by_mode[m][clients] for m in modes)
+    print(f"{clients:>2} client{'s' if clients > 1 else ' '}: continuous gives "
+          f"{cont['tokens_per_s'] / one['tokens_per_s']:.1f}x the throughput of one at a time "
+          f"and {cont['tokens_per_s'] / static['tokens_per_s']:.1f}x static's; its p99 time to "
+          f"first token is {cont['ttft_p99_ms']:.0f} ms against static's "
+          f"{static['ttft_p99_ms']:.0f} ms")
 
 # %% [markdown]
-# With one client there is nothing to batch: both modes run exactly the same requests, so any
+# With one client there is nothing to batch: all three modes run the same requests, so any
 # gap between them there is the noise of a shared machine (the measure of how far to trust the
 # other points). As clients arrive, one-at-a-time throughput stays flat, so each user waits in a
-# longer line: its latency grows in step with the number of clients. The batched server serves
-# them together (the mean batch size follows the number of clients): throughput grows with load,
-# and latency grows much more slowly. This is the single most important idea in LLM serving: a
-# decoding step is cheap to share.
+# longer line: its time to first token grows in step with the number of clients. Both batching
+# servers share each decoding step, so their throughput grows with load; this is the single
+# most important idea in LLM serving: a decoding step is cheap to share.
 #
-# Our batcher is **static once formed**: a batch runs until its last request finishes, and a
-# request that arrives meanwhile waits for the next batch. Section 10 shows how production
-# servers remove that wait.
+# The two batching modes differ in *when* a request may join. Under static batching a short
+# request that arrives behind a long one waits for the whole batch, so its time to first token
+# includes someone else's 32 tokens, and the slots of the rows that finished early stay empty
+# until the longest is done. Under continuous batching it joins at the next step: compare the
+# p99 times to first token printed above at 4 and 16 clients, and the throughput the filled
+# slots give. `benchmarks/load_test.py` measures the same three servers as separate processes
+# at 1 to 64 clients.
 #
 # ## 7. Smaller weights: int8 dynamic quantization
 #

@@ -52,6 +52,9 @@ LAYERS: dict[str, int] = {
     "course_utils.serving.chat": TECHNIQUES,  # /v1/chat/completions: chat templates, chunks
     # Timeouts, the connection bound, JSON-only bodies, CORS and the SIGTERM drain (issue 21).
     "course_utils.serving.connections": TECHNIQUES,
+    # Lesson 08's batching modes: the scheduler step (exercise 08.4) and the continuous worker.
+    "course_utils.serving.scheduler": TECHNIQUES,
+    "course_utils.serving.continuous": TECHNIQUES,
     "course_utils.evaluate_modules": TECHNIQUES,  # `evaluate.load(path)` wrappers of metrics
     # Lesson 09, smaller and faster: each idea its own module (`course_utils.speculative` is the
     # name the lesson and its issue give the library function).

@@ -15,6 +15,7 @@ import torch
 
 from course_utils.grading import (  # noqa: F401  (registered at import)
     lesson08_endpoint,  # 08.1: the /generate endpoint
+    lesson08_scheduler,  # 08.4: the continuous-batching scheduler step
 )
 from course_utils.grading.core import Case, Exercise, register
 from course_utils.serving.generation import left_pad

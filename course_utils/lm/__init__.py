@@ -23,6 +23,8 @@ from course_utils.lm.generate import (
     generate_ids,
     generate_text,
     sample_next,
+    sample_rows,
+    sampling_probs,
     shared_prompt_cache,
 )
 from course_utils.lm.loading import (
@@ -48,6 +50,6 @@ __all__ = [
     "generate_ids", "generate_text", "label_logprobs", "label_token_ids", "left_pad",
     "length_batches",
     "load_model", "next_token_logits", "pad_token_id", "perplexity", "position_ids",
-    "random_tiny", "sample_next", "shared_prompt_cache", "size_on_disk", "token_logprobs",
-    "windows",
+    "random_tiny", "sample_next", "sample_rows", "sampling_probs", "shared_prompt_cache",
+    "size_on_disk", "token_logprobs", "windows",
 ]

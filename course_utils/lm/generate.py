@@ -27,28 +27,65 @@ from course_utils.lm.batching import (
 from course_utils.lm.loading import context_length, pad_token_id
 
 
-def sample_next(logits: torch.Tensor, temperature: torch.Tensor, top_p: torch.Tensor,
-                generators: Sequence[torch.Generator | None]) -> torch.Tensor:
-    """Pick one token per row: greedy where ``temperature == 0``, else nucleus sampling.
+def sampling_probs(logits: torch.Tensor, temperature: torch.Tensor,
+                   top_p: torch.Tensor) -> torch.Tensor:
+    """The (unnormalised) distribution each row samples from: temperature, then nucleus.
 
-    Each row draws from its own generator (or torch's global one when it is ``None``), so a
-    request with a seed gets the same tokens whichever other requests share its batch.
+    Safe for every accepted value: the logits are shifted by their row maximum *before* the
+    division, so a tiny temperature (1e-30) sends the others to ``-inf`` (probability 0) and
+    leaves the top token at ``exp(0) = 1``, never ``inf / inf = NaN``; and the most likely token
+    always survives nucleus filtering, even when ``top_p`` underflows to 0 in float32
+    (transformers' ``TopPLogitsWarper`` keeps it too, with ``min_tokens_to_keep=1``). Rows
+    with ``temperature == 0`` are greedy and not sampled; their row here is the greedy one-hot.
     """
-    greedy = logits.argmax(dim=-1)
-    if bool((temperature == 0).all()):
-        return greedy
-    scaled = logits.float() / temperature.clamp(min=1e-6).unsqueeze(-1)
-    probs = scaled.softmax(dim=-1)
+    logits = logits.float()
+    shifted = logits - logits.max(dim=-1, keepdim=True).values
+    safe_t = torch.where(temperature > 0, temperature, torch.ones_like(temperature)).float()
+    probs = (shifted / safe_t.unsqueeze(-1)).softmax(dim=-1)
     sorted_probs, order = probs.sort(dim=-1, descending=True)
-    # Keep the smallest set of tokens whose probability reaches top_p (always the first one).
+    # Drop a token when the tokens before it already reach top_p; the first one never goes.
     outside = ((sorted_probs.cumsum(-1) - sorted_probs >= top_p.unsqueeze(-1))
                & (top_p < 1).unsqueeze(-1))
-    sorted_probs = sorted_probs.masked_fill(outside, 0.0)
-    chosen = greedy.clone()
+    outside[:, 0] = False
+    kept = sorted_probs.masked_fill(outside, 0.0)
+    probs = torch.zeros_like(probs).scatter_(-1, order, kept)
+    greedy = torch.nn.functional.one_hot(logits.argmax(-1), logits.shape[-1]).to(probs.dtype)
+    return torch.where((temperature > 0).unsqueeze(-1), probs, greedy)
+
+
+def sample_rows(logits: torch.Tensor, temperature: torch.Tensor, top_p: torch.Tensor,
+                generators: Sequence[torch.Generator | None]
+                ) -> tuple[torch.Tensor, dict[int, Exception]]:
+    """Pick one token per row, with row-level isolation: ``(tokens, {row: error})``.
+
+    Greedy where ``temperature == 0``, else a draw from :func:`sampling_probs`. Each row draws
+    from its own generator (or torch's global one when it is ``None``), so a request with a
+    seed gets the same tokens whichever other requests share its batch. A row that cannot be
+    sampled (its logits hold NaN, say) is reported in the dict and the other rows keep their
+    tokens; a failed row's token is meaningless, drop that row.
+    """
+    chosen = logits.argmax(dim=-1)
+    if bool((temperature == 0).all()):
+        return chosen, {}
+    probs = sampling_probs(logits, temperature, top_p)
+    errors: dict[int, Exception] = {}
     for row in range(logits.shape[0]):
         if temperature[row] > 0:
-            pick = torch.multinomial(sorted_probs[row], 1, generator=generators[row])
-            chosen[row] = order[row, pick.item()]
+            try:
+                chosen[row] = torch.multinomial(probs[row], 1, generator=generators[row])[0]
+            except (RuntimeError, TypeError, ValueError) as exc:
+                errors[row] = RuntimeError(f"no next token could be sampled from this "
+                                           f"request's scores ({exc})")
+    return chosen, errors
+
+
+def sample_next(logits: torch.Tensor, temperature: torch.Tensor, top_p: torch.Tensor,
+                generators: Sequence[torch.Generator | None]) -> torch.Tensor:
+    """:func:`sample_rows` for callers that fail as a whole: raises the first row's error."""
+    chosen, errors = sample_rows(logits, temperature, top_p, generators)
+    if errors:
+        row, exc = next(iter(errors.items()))
+        raise RuntimeError(f"row {row} could not be sampled: {exc}") from exc
     return chosen
 
 
@@ -64,6 +101,7 @@ def generate_ids(
     eos_token_id: int | None = None,
     pad_token_id: int = 0,
     on_token: Callable[[int, int], bool] | None = None,
+    on_error: Callable[[int, Exception], None] | None = None,
 ) -> list[list[int]]:
     """Generate continuations for several prompts in one batch; return the new token ids.
 
@@ -98,9 +136,15 @@ def generate_ids(
     active = list(range(n))  # original row index of each row still in the batch
     next_position = positions[:, -1:] + 1
     while True:
-        tokens = sample_next(logits, temps, tops, [gens[r] for r in active])
+        tokens, errors = sample_rows(logits, temps, tops, [gens[r] for r in active])
+        if errors and on_error is None:
+            i, exc = next(iter(errors.items()))
+            raise RuntimeError(f"row {active[i]} could not be sampled: {exc}") from exc
         keep = []
         for i, row in enumerate(active):
+            if i in errors:
+                on_error(row, errors[i])
+                continue
             token = int(tokens[i])
             outputs[row].append(token)
             wanted = on_token(row, token) if on_token is not None else True

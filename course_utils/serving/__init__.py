@@ -5,7 +5,10 @@ runs it with uvicorn. The pieces, one module per idea:
 
 - :mod:`.generation`: batched generation with left padding and a KV cache (built on
   :mod:`course_utils.lm`);
-- :mod:`.batching`: the dynamic batcher, one worker thread that groups concurrent requests;
+- :mod:`.batching`: the static batcher, one worker thread that groups concurrent requests
+  (``max_batch_size=1``: one at a time), and ``ServerShuttingDown``;
+- :mod:`.scheduler`, :mod:`.continuous`: continuous batching, the batch decided anew before
+  every decoding step (the scheduler step is exercise 08.4), the server's default;
 - :mod:`.engine`: the bridge between async handlers and that thread;
 - :mod:`.streaming`: server-sent event frames and incremental decoding;
 - :mod:`.schemas`, :mod:`.errors`: validated requests and error bodies;
@@ -33,7 +36,8 @@ from importlib import import_module
 from typing import Any
 
 _WHERE = {"create_app": "app", "ServerProcess": "background", "ServerThread": "background",
-          "DynamicBatcher": "batching", "generate_batch": "generation", "left_pad": "generation",
+          "ContinuousBatcher": "continuous", "DynamicBatcher": "batching",
+          "generate_batch": "generation", "left_pad": "generation",
           "load_model": "models", "IncrementalDecoder": "streaming", "sse_event": "streaming"}
 __all__ = sorted(_WHERE)
 

@@ -2,11 +2,12 @@
 
     python -m course_utils.serving --model course-gpt --port 8000
     python -m course_utils.serving --host 0.0.0.0          # in a container
+    python -m course_utils.serving --batching static       # batches fixed once they start
     python -m course_utils.serving --no-batching           # the cheat-sheet's one-at-a-time design
     python -m course_utils.serving --draft-model course-gpt-mini   # speculative greedy decoding
     python -m course_utils.serving --cors-origin http://localhost:3000   # let one page call it
 
-One worker process: the model lives in memory once, and the dynamic batcher, not extra
+One worker process: the model lives in memory once, and the batcher, not extra
 processes, is what uses the CPU under load. Run more replicas behind a load balancer to scale.
 
 Slow and idle clients are bounded (``--header-timeout``, ``--body-timeout``,
@@ -36,8 +37,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--port", type=int, default=8000)
     parser.add_argument("--model", default=DEFAULT_MODEL,
                         help="course-gpt, a checkpoint directory, or random-tiny")
+    parser.add_argument("--batching", choices=["continuous", "static", "none"],
+                        default="continuous",
+                        help="continuous: requests join and leave the running batch at every "
+                             "step (default); static: a batch runs until its last request is "
+                             "done; none: one request at a time")
     parser.add_argument("--no-batching", action="store_true",
-                        help="serve one request at a time (the cheat-sheet design)")
+                        help="the same as --batching none (the cheat-sheet design)")
     parser.add_argument("--max-batch-size", type=int, default=16)
     parser.add_argument("--max-wait-ms", type=float, default=5.0,
                         help="how long the batcher waits for more requests to join a batch")
@@ -80,7 +86,7 @@ def main(argv: list[str] | None = None) -> None:
                                   grace_seconds=args.grace_period)
     except ValueError as exc:
         parser.error(str(exc))
-    app = create_app(model_name=args.model, batching=not args.no_batching,
+    app = create_app(model_name=args.model, batching="none" if args.no_batching else args.batching,
                      max_batch_size=args.max_batch_size, max_wait_ms=args.max_wait_ms,
                      num_threads=args.threads, quantize=args.quantize,
                      draft_model=args.draft_model, num_draft_tokens=args.num_draft_tokens,

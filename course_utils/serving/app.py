@@ -24,7 +24,7 @@ from course_utils.serving.chat import router as chat_router
 from course_utils.serving.connections import ConnectionLimits
 from course_utils.serving.connections import install as install_connection_guards
 from course_utils.serving.deps import SSE_HEADERS, EngineDep, collect_all, error_responses
-from course_utils.serving.engine import Engine, TokenStream
+from course_utils.serving.engine import Engine, TokenStream, batching_mode
 from course_utils.serving.errors import (
     APIError,
     body_schema,
@@ -45,16 +45,22 @@ _ERRORS = error_responses(400, 413, 415, 503)
 def create_app(model: PreTrainedModel | None = None,
                tokenizer: PreTrainedTokenizerBase | None = None, *,
                model_name: str = DEFAULT_MODEL, loader: Loader = load_model,
-               batching: bool = True, max_batch_size: int = 16, max_wait_ms: float = 5.0,
-               max_queue: int = 256, num_threads: int | None = None, quantize: bool = False,
+               batching: str | bool = "continuous", max_batch_size: int = 16,
+               max_wait_ms: float = 5.0, max_queue: int = 256, num_threads: int | None = None,
+               quantize: bool = False,
                max_body_bytes: int = 64 * 1024, draft_model: str | None = None,
                num_draft_tokens: int = 4, limits: ConnectionLimits | None = None,
                cors_origins: Sequence[str] = ()) -> FastAPI:
     """Build the service around ``(model, tokenizer)``, or around ``loader(model_name)``.
 
-    ``batching=False`` serves one request at a time (the cheat-sheet design); otherwise up to
-    ``max_batch_size`` concurrent requests share each forward pass. ``quantize=True`` serves
-    the int8 dynamically quantized model. Bodies over ``max_body_bytes`` get 413.
+    ``batching`` is ``"continuous"`` (the default: requests join and leave the running batch
+    at every decoding step), ``"static"`` (a batch runs until its last request is done) or
+    ``"none"`` (one request at a time, the cheat-sheet design); ``True``/``False`` mean
+    ``"static"``/``"none"``. Up to ``max_batch_size`` requests share each forward pass.
+    ``quantize=True`` serves int8 weights (per output channel, dequantized in the forward
+    pass: :func:`course_utils.quantization.quantize_model`), so a request's output does not
+    depend on what shares its batch, as it would with activation scales computed per batch.
+    Bodies over ``max_body_bytes`` get 413.
     ``draft_model`` (a name for ``loader``, e.g. ``"course-gpt-mini"``) decodes greedy
     requests speculatively, ``num_draft_tokens`` drafted per round, with the same text as
     without it; sampling requests take the ordinary path. A draft whose tokenizer is not the
@@ -68,6 +74,7 @@ def create_app(model: PreTrainedModel | None = None,
     """
     if (model is None) != (tokenizer is None):
         raise TypeError("pass both model and tokenizer, or neither (then model_name is loaded)")
+    mode = batching_mode(batching)
     if draft_model is not None and (isinstance(num_draft_tokens, bool)
                                     or not isinstance(num_draft_tokens, int)
                                     or num_draft_tokens < 1):
@@ -78,14 +85,14 @@ def create_app(model: PreTrainedModel | None = None,
         threads = configure_torch_threads(num_threads)
         m, tok = (model, tokenizer) if model is not None else loader(model_name)
         if quantize:
-            from course_utils.serving.quantize import quantize_int8
+            from course_utils.quantization import quantize_model
 
-            m = quantize_int8(m)
+            m = quantize_model(m, bits=8)
         draft, draft_tok = _load_draft(loader, draft_model) if draft_model else (None, None)
-        engine = Engine(m, tok, name=model_name, max_batch_size=max_batch_size if batching else 1,
+        engine = Engine(m, tok, name=model_name, max_batch_size=max_batch_size,
                         max_wait_ms=max_wait_ms, max_queue=max_queue, draft=draft,
                         draft_tokenizer=draft_tok, draft_name=draft_model,
-                        num_draft_tokens=num_draft_tokens)
+                        num_draft_tokens=num_draft_tokens, batching=mode)
         engine.start()
         app.state.engine, app.state.threads = engine, threads
         app.state.quantized = quantize
@@ -160,7 +167,7 @@ def _add_routes(app: FastAPI) -> None:
     @app.get("/health", summary="Liveness and load")
     async def health(request: Request, engine: EngineDep) -> dict:
         return {"status": "ok", "model": engine.name, "context_length": engine.context_length,
-                "max_batch_size": engine.batcher.max_batch_size,
+                "max_batch_size": engine.batcher.max_batch_size, "batching": engine.batching,
                 "torch_threads": request.app.state.threads,
                 "quantized": request.app.state.quantized, "draft_model": engine.draft_name,
                 **engine.batcher.stats()}

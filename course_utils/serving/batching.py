@@ -31,7 +31,11 @@ class QueueFull(RuntimeError):
 
 
 class ServerShuttingDown(RuntimeError):
-    """The error a job ends with when :meth:`DynamicBatcher.stop` cuts it short (answer 503)."""
+    """The error every in-flight and queued request ends with when the batcher stops: a
+    stream can then say so and end properly (an error event, then ``[DONE]``)."""
+
+    def __init__(self, message: str = "the server is shutting down"):
+        super().__init__(message)
 
 
 @dataclass
@@ -51,6 +55,13 @@ class Job:
     top_p: float = 1.0
     seed: int | None = None
     cancelled: threading.Event = field(default_factory=threading.Event)
+    done: bool = False
+
+    def finish(self, reason: str, error: BaseException | None = None) -> None:
+        """Call ``on_done`` once (a second call, e.g. at shutdown, is ignored)."""
+        if not self.done:
+            self.done = True
+            self.on_done(reason, error)
 
 
 _STOP = object()
@@ -81,12 +92,16 @@ class DynamicBatcher:
     def start(self) -> None:
         """Start the worker thread (idempotent)."""
         if self._thread is None or not self._thread.is_alive():
+            self._stopping.clear()
             self._thread = threading.Thread(target=self._run, name="dynamic-batcher", daemon=True)
             self._thread.start()
 
     def stop(self, timeout: float = 10.0) -> None:
-        """End the batch in progress at its next step and what is still queued, each job with
-        ``on_done("error", ServerShuttingDown(...))``, and join the thread."""
+        """End every request promptly with :class:`ServerShuttingDown` and join the thread.
+
+        Rows in flight leave at their next step; queued jobs never start. Each gets
+        ``on_done("error", ServerShuttingDown())`` (a job already finished is left alone).
+        """
         if self._thread is None:
             return
         self._stopping.set()
@@ -99,13 +114,13 @@ class DynamicBatcher:
             except queue.Empty:
                 break
             if isinstance(job, Job):
-                job.on_done("error", ServerShuttingDown("the server is shutting down"))
+                job.finish("error", ServerShuttingDown())
 
     def submit(self, job: Job) -> None:
         """Queue a job; raises :class:`QueueFull` when ``max_queue`` jobs already wait."""
         if self._thread is None or not self._thread.is_alive():
             raise RuntimeError("the batcher is not running: call start() first")
-        if self._queue.qsize() >= self.max_queue:
+        if self.waiting >= self.max_queue:
             raise QueueFull(f"{self.max_queue} requests are already waiting")
         self._queue.put(job)
 
@@ -147,8 +162,10 @@ class DynamicBatcher:
             batch, stopping = self._collect(first)
             live = []
             for job in batch:
-                if job.cancelled.is_set():
-                    job.on_done("stop", None)
+                if stopping or self._stopping.is_set():
+                    job.finish("error", ServerShuttingDown())
+                elif job.cancelled.is_set():
+                    job.finish("stop")
                 else:
                     live.append(job)
             if live:
@@ -160,10 +177,15 @@ class DynamicBatcher:
 
         def on_token(row: int, token: int) -> bool:
             job = batch[row]
-            if job.cancelled.is_set() or self._stopping.is_set():
+            if self._stopping.is_set():
+                job.finish("error", ServerShuttingDown())
+            if job.cancelled.is_set() or job.done:
                 return False
             job.on_token(token)
             return not job.cancelled.is_set()
+
+        def on_error(row: int, exc: Exception) -> None:  # only this row fails
+            batch[row].finish("error", exc)
 
         started = time.perf_counter()
         try:
@@ -173,18 +195,14 @@ class DynamicBatcher:
                 generators=[None if j.seed is None else torch.Generator().manual_seed(j.seed)
                             for j in batch],
                 eos_token_id=self.eos_token_id, pad_token_id=self.pad_token_id,
-                on_token=on_token)
+                on_token=on_token, on_error=on_error)
         except Exception as exc:  # a bug must fail these requests, not kill the worker
             for job in batch:
-                job.on_done("error", exc)
+                job.finish("error", exc)
             return
         finally:
             self.busy_seconds += time.perf_counter() - started
         for job, out in zip(batch, outputs, strict=True):
             hit_eos = bool(out) and out[-1] == self.eos_token_id
-            if self._stopping.is_set() and not hit_eos and len(out) < job.max_new_tokens \
-                    and not job.cancelled.is_set():
-                job.on_done("error", ServerShuttingDown("the server is shutting down"))
-                continue
-            job.on_done("length" if len(out) >= job.max_new_tokens and not hit_eos
-                        else "stop", None)
+            job.finish("length" if len(out) >= job.max_new_tokens and not hit_eos
+                       else "stop")

@@ -18,7 +18,21 @@ from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from course_utils.lm import context_length
 from course_utils.serving.batching import DynamicBatcher, Job
+from course_utils.serving.continuous import ContinuousBatcher
 from course_utils.serving.streaming import IncrementalDecoder
+
+BATCHING_MODES = ("continuous", "static", "none")
+
+
+def batching_mode(batching: str | bool) -> str:
+    """``"continuous"``, ``"static"`` or ``"none"``; ``True``/``False`` are the old spellings of
+    static batching and of one request at a time."""
+    if batching is True or batching is False:
+        return "static" if batching else "none"
+    if batching not in BATCHING_MODES:
+        raise ValueError(f"batching must be one of {', '.join(map(repr, BATCHING_MODES))}, "
+                         f"got {batching!r}")
+    return batching
 
 
 class ContextTooLong(ValueError):
@@ -64,9 +78,14 @@ class Engine:
                  name: str, max_batch_size: int = 16, max_wait_ms: float = 5.0,
                  max_queue: int = 256, draft: PreTrainedModel | None = None,
                  draft_tokenizer: PreTrainedTokenizerBase | None = None,
-                 draft_name: str | None = None, num_draft_tokens: int = 4):
-        """With a ``draft`` (and its tokenizer, which must be the target's), greedy requests
-        are decoded speculatively (:mod:`.speculative_step`); the text is the same."""
+                 draft_name: str | None = None, num_draft_tokens: int = 4,
+                 batching: str | bool = "continuous"):
+        """``batching`` is ``"continuous"`` (:mod:`.continuous`: requests join and leave the
+        running batch at every step), ``"static"`` (:class:`DynamicBatcher`: a batch runs until
+        its last row is done) or ``"none"`` (one request at a time). With a ``draft`` (and its
+        tokenizer, which must be the target's), greedy requests are decoded speculatively
+        (:mod:`.speculative_step`, which extends the static batcher: ``"continuous"`` then
+        means ``"static"``); the text is the same."""
         self.model = model.eval()
         self.tokenizer = tokenizer
         self.name = name
@@ -74,16 +93,20 @@ class Engine:
         self.eos_token_id = tokenizer.eos_token_id
         self.draft_name = draft_name if draft is not None else None
         pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else self.eos_token_id
+        self.batching = batching_mode(batching)
         options = dict(eos_token_id=self.eos_token_id, pad_token_id=pad if pad is not None else 0,
-                       max_batch_size=max_batch_size, max_wait_ms=max_wait_ms,
-                       max_queue=max_queue)
+                       max_batch_size=1 if self.batching == "none" else max_batch_size,
+                       max_wait_ms=max_wait_ms, max_queue=max_queue)
         if draft is None:
-            self.batcher = DynamicBatcher(model, **options)
+            kind = ContinuousBatcher if self.batching == "continuous" else DynamicBatcher
+            self.batcher = kind(model, **options)
             return
         from course_utils.serving.speculative_step import SpeculativeBatcher, check_draft
 
         check_draft(model, tokenizer, draft, draft_tokenizer or tokenizer,
                     draft_name=draft_name or "the draft")
+        if self.batching == "continuous":  # the speculative step extends the static batcher
+            self.batching = "static"
         # Both models see prompt + new tokens: the shorter context is the service's.
         self.context_length = min(self.context_length, context_length(draft))
         self.batcher = SpeculativeBatcher(model, draft, num_draft_tokens=num_draft_tokens,

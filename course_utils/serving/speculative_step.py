@@ -22,7 +22,7 @@ from typing import Any
 
 from transformers import PreTrainedModel
 
-from course_utils.serving.batching import DynamicBatcher, Job
+from course_utils.serving.batching import DynamicBatcher, Job, ServerShuttingDown
 from course_utils.speculative import speculative_rounds
 
 SAMPLING_NOTE = "greedy requests (temperature 0) only; sampling requests use the ordinary path"
@@ -81,8 +81,11 @@ class SpeculativeBatcher(DynamicBatcher):
 
     def _run_speculative(self, job: Job) -> None:
         """One greedy job: hand over each round's tokens; stop when it is cancelled."""
+        if self._stopping.is_set():
+            job.finish("error", ServerShuttingDown())
+            return
         if job.cancelled.is_set():
-            job.on_done("stop", None)
+            job.finish("stop")
             return
         self.batches += 1
         self.requests += 1
@@ -95,18 +98,20 @@ class SpeculativeBatcher(DynamicBatcher):
         try:
             for new in rounds:
                 for token in new:
-                    if job.cancelled.is_set():
+                    if self._stopping.is_set():
+                        job.finish("error", ServerShuttingDown())
+                    if job.cancelled.is_set() or job.done:
                         break
                     job.on_token(token)
                     if token == self.eos_token_id:
                         reason = "stop"
-                if job.cancelled.is_set():
+                if job.cancelled.is_set() or job.done:
                     reason = "stop"
                     break
         except Exception as exc:  # a bug must fail this request, not kill the worker
-            job.on_done("error", exc)
+            job.finish("error", exc)
             return
         finally:
             rounds.close()  # counts the forward passes of a row stopped early
             self.busy_seconds += time.perf_counter() - started
-        job.on_done(reason, None)  # "length" unless end-of-text or cancelled, as without a draft
+        job.finish(reason)  # "length" unless end-of-text or cancelled, as without a draft

@@ -1,0 +1,362 @@
+"""Continuous batching, numerically safe sampling, row-level isolation, cancellation and
+shutdown in every batching mode; the HTTP parts over real uvicorn on 127.0.0.1.
+
+References are independent: transformers' ``TemperatureLogitsWarper``/``TopPLogitsWarper`` for
+the sampling distribution, transformers' ``generate`` for greedy text, and each request served
+alone for "the same tokens whatever shares the batch".
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import threading
+import time
+
+import httpx
+import pytest
+import torch
+from serving_helpers import hf_greedy, tiny_model, tiny_tokenizer
+from transformers import TemperatureLogitsWarper, TopPLogitsWarper
+
+from course_utils.lm import sample_next, sample_rows, sampling_probs
+from course_utils.serving import ServerThread, create_app
+from course_utils.serving.batching import DynamicBatcher, Job, ServerShuttingDown
+from course_utils.serving.continuous import ContinuousBatcher
+from course_utils.serving.scheduler import Request, append_rows, schedule
+
+PROMPTS = ["Once upon a", "The", "Tea or coffee? The café on the corner", "Two plus two is four",
+           "Snow fell on the quiet", "A"]
+TIMEOUT = httpx.Timeout(60.0)
+MODES = ["continuous", "static", "none"]
+
+
+def run_in_fresh_loop(coro):
+    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(asyncio.run, coro).result()
+
+
+@pytest.fixture(scope="module")
+def tok():
+    return tiny_tokenizer()
+
+
+@pytest.fixture(scope="module")
+def model(tok):
+    return tiny_model(tok)
+
+
+# --------------------------------------------------------------------------- numerics
+
+
+def hf_probs(logits: torch.Tensor, temperature: float, top_p: float) -> torch.Tensor:
+    """transformers' own warpers, then softmax: the distribution generate() samples from."""
+    scores = TemperatureLogitsWarper(temperature)(None, logits.clone())
+    if top_p < 1:
+        scores = TopPLogitsWarper(top_p)(None, scores)
+    return scores.softmax(-1)
+
+
+@pytest.mark.parametrize("temperature,top_p", [(1.0, 1.0), (0.7, 0.9), (1.3, 0.5), (0.2, 0.95),
+                                               (1.0, 1e-50), (5.0, 1e-3), (0.05, 0.3)])
+def test_sampling_probs_equal_transformers_warpers(temperature, top_p):
+    g = torch.Generator().manual_seed(0)
+    logits = torch.randn(5, 300, generator=g) * 4
+    got = sampling_probs(logits, torch.full((5,), temperature), torch.full((5,), top_p))
+    got = got / got.sum(-1, keepdim=True)
+    torch.testing.assert_close(got, hf_probs(logits, temperature, top_p), atol=1e-6, rtol=1e-5)
+
+
+def test_top_p_that_underflows_to_zero_keeps_the_top_token():
+    logits = torch.tensor([[0.1, 3.0, -2.0, 2.9], [5.0, 5.0 - 1e-3, 0.0, 1.0]])
+    tops = torch.tensor([1e-50, 1e-50])
+    assert float(tops[0]) == 0.0  # float32: this is the case of the issue
+    probs = sampling_probs(logits, torch.ones(2), tops)
+    ref = hf_probs(logits, 1.0, 1e-50)  # min_tokens_to_keep=1: the top token only
+    assert torch.equal(probs > 0, ref > 0)
+    gens = [torch.Generator().manual_seed(s) for s in (1, 2)]
+    assert sample_next(logits, torch.ones(2), tops, gens).tolist() == [1, 0]
+
+
+@pytest.mark.parametrize("temperature", [1e-30, 1e-38, 1e-45, 1e-12])
+def test_tiny_temperatures_are_the_greedy_limit_not_nan(temperature):
+    logits = torch.randn(4, 500, generator=torch.Generator().manual_seed(3)) * 30
+    logits[1, 7] = 1e4  # a huge logit: logits / 1e-30 would overflow to inf
+    temps = torch.full((4,), temperature)
+    probs = sampling_probs(logits, temps, torch.ones(4))
+    assert torch.isfinite(probs).all()
+    assert torch.equal(probs.argmax(-1), logits.argmax(-1))
+    assert torch.equal(probs > 0, torch.nn.functional.one_hot(logits.argmax(-1), 500) > 0)
+    # transformers' warper, for comparison, gives NaN in float32 at the smallest of these.
+    gens = [torch.Generator().manual_seed(i) for i in range(4)]
+    assert torch.equal(sample_next(logits, temps, torch.ones(4), gens), logits.argmax(-1))
+    # ... and the limit is continuous: at 1e-3 transformers agrees on the support.
+    assert torch.equal(sampling_probs(logits, torch.full((4,), 1e-3), torch.ones(4)) > 1e-30,
+                       hf_probs(logits, 1e-3, 1.0) > 1e-30)
+
+
+def test_a_row_that_cannot_be_sampled_fails_alone():
+    logits = torch.randn(3, 50, generator=torch.Generator().manual_seed(4))
+    bad = logits.clone()
+    bad[1] = float("nan")
+    temps, tops = torch.full((3,), 0.9), torch.full((3,), 0.9)
+
+    def gens():
+        return [torch.Generator().manual_seed(s) for s in (10, 11, 12)]
+    tokens, errors = sample_rows(bad, temps, tops, gens())
+    assert list(errors) == [1] and "could be sampled" in str(errors[1])
+    clean = sample_next(logits, temps, tops, gens())
+    assert tokens[0] == clean[0] and tokens[2] == clean[2]  # the others' draws are unchanged
+    with pytest.raises(RuntimeError, match="row 1"):
+        sample_next(bad, temps, tops, gens())
+
+
+# --------------------------------------------------------------------------- the scheduler
+
+
+def test_schedule_drops_trims_and_admits_in_order():
+    a, b, c = Request("a"), Request("b", finished=True), Request("c")
+    w = [Request("w1"), Request("w2", cancelled=True), Request("w3"), Request("w4")]
+    mask = torch.tensor([[0, 0, 1, 1], [1, 1, 1, 1], [0, 1, 1, 1]])
+    keys = torch.arange(3 * 4).reshape(3, 1, 4, 1).float()
+    step = schedule([a, b, c], w, 4, mask, [keys])
+    assert [r.id for r in step.running] == ["a", "c"]
+    assert [r.id for r in step.admitted] == ["w1", "w3"]
+    assert [r.id for r in step.waiting] == ["w4"]
+    assert step.mask.tolist() == [[0, 1, 1], [1, 1, 1]]  # b's long row gone: one column cut
+    assert step.cache[0][:, 0, :, 0].tolist() == [[1, 2, 3], [9, 10, 11]]
+    mask2, cache2 = append_rows(step.mask, step.cache, torch.tensor([[1, 1, 1, 1, 1]]),
+                                [torch.full((1, 1, 5, 1), 7.0)])
+    assert mask2.tolist() == [[0, 0, 0, 1, 1], [0, 0, 1, 1, 1], [1, 1, 1, 1, 1]]
+    assert cache2[0][:, 0, :, 0].tolist() == [[0, 0, 1, 2, 3], [0, 0, 9, 10, 11], [7] * 5]
+
+
+# --------------------------------------------------------------------------- the batchers
+
+
+class Recorder:
+    """on_token / on_done of several jobs, and an event when all are done."""
+
+    def __init__(self, n: int):
+        self.tokens = {i: [] for i in range(n)}
+        self.done: dict[int, tuple] = {}
+        self.all_done = threading.Event()
+        self.n = n
+
+    def job(self, i: int, ids: list[int], new: int, **kw) -> Job:
+        def finish(reason, error):
+            self.done[i] = (reason, error)
+            if len(self.done) == self.n:
+                self.all_done.set()
+        return Job(ids, new, on_token=self.tokens[i].append, on_done=finish, **kw)
+
+
+def batcher(kind: str, model, tok, **kw):
+    cls = ContinuousBatcher if kind == "continuous" else DynamicBatcher
+    size = kw.pop("max_batch_size", 4)
+    size = 1 if kind == "none" else size
+    b = cls(model, eos_token_id=None, pad_token_id=tok.pad_token_id, max_batch_size=size,
+            max_wait_ms=kw.pop("max_wait_ms", 0), **kw)
+    b.start()
+    return b
+
+
+@pytest.mark.parametrize("kind", MODES)
+def test_staggered_requests_get_their_solo_tokens(kind, tok):
+    model = tiny_model(tok).double()  # float64: no near-tie can flip an argmax
+    rec = Recorder(8)
+    b = batcher(kind, model, tok, max_batch_size=3)
+    budgets = [30, 5, 12, 1, 20, 8, 3, 16]
+    seeds = [None, 7, None, 3, 11, None, 5, 2]
+    try:
+        for i, (budget, seed) in enumerate(zip(budgets, seeds, strict=True)):
+            ids = tok(PROMPTS[i % len(PROMPTS)])["input_ids"]
+            b.submit(rec.job(i, ids, budget, temperature=0.0 if seed is None else 0.9,
+                             top_p=0.9, seed=seed))
+            time.sleep(0.003 * (i % 3))  # arrivals while others run
+        assert rec.all_done.wait(60)
+    finally:
+        b.stop()
+    for i, (budget, seed) in enumerate(zip(budgets, seeds, strict=True)):
+        ids = tok(PROMPTS[i % len(PROMPTS)])["input_ids"]
+        assert rec.done[i] == ("length", None)
+        if seed is None:
+            assert rec.tokens[i] == hf_greedy(model, ids, budget), i
+        else:
+            alone = Recorder(1)
+            solo = batcher("none", model, tok)
+            solo.submit(alone.job(0, ids, budget, temperature=0.9, top_p=0.9, seed=seed))
+            assert alone.all_done.wait(30)
+            solo.stop()
+            assert rec.tokens[i] == alone.tokens[0], i
+
+
+def test_a_new_request_joins_the_running_batch_at_the_next_step(tok, model):
+    """Continuous: a short request sent while a long one runs is done long before it."""
+    for kind, joins in (("continuous", True), ("static", False)):
+        rec = Recorder(2)
+        b = batcher(kind, model, tok, max_batch_size=4)
+        started = threading.Event()
+        long_job = rec.job(0, tok("Once")["input_ids"], 100)
+        long_job.on_token = lambda t, rec=rec, started=started: (rec.tokens[0].append(t),
+                                                                 started.set())
+        try:
+            b.submit(long_job)
+            assert started.wait(30)
+            b.submit(rec.job(1, tok("The")["input_ids"], 3))
+            assert rec.all_done.wait(60)
+        finally:
+            b.stop()
+        order = list(rec.done)
+        assert (order == [1, 0]) is joins, (kind, order)
+        if kind == "continuous":
+            assert b.stats()["mean_rows_per_step"] > 1
+
+
+@pytest.mark.parametrize("kind", MODES)
+def test_a_cancelled_row_leaves_at_the_next_step(kind, tok, model):
+    rec = Recorder(3)
+    b = batcher(kind, model, tok)
+    jobs = [rec.job(i, tok(PROMPTS[i])["input_ids"], 40) for i in range(3)]
+
+    def cancel_after_4(token, job=jobs[1]):
+        rec.tokens[1].append(token)
+        if len(rec.tokens[1]) == 4:
+            job.cancelled.set()
+    jobs[1].on_token = cancel_after_4
+    queued_then_cancelled = rec.job(2, tok(PROMPTS[2])["input_ids"], 40)
+    try:
+        b.submit(jobs[0])
+        b.submit(jobs[1])
+        b.submit(queued_then_cancelled)
+        queued_then_cancelled.cancelled.set()
+        assert rec.all_done.wait(60)
+    finally:
+        b.stop()
+    assert len(rec.tokens[1]) == 4 and rec.done[1] == ("stop", None)
+    assert rec.done[0] == ("length", None) and len(rec.tokens[0]) == 40
+    assert rec.done[2] == ("stop", None) and rec.tokens[2] == []
+
+
+@pytest.mark.parametrize("kind", MODES)
+def test_stop_ends_every_row_and_queued_job_with_server_shutting_down(kind, tok, model):
+    rec = Recorder(6)
+    b = batcher(kind, model, tok, max_batch_size=2)
+    started = threading.Event()
+    try:
+        for i in range(6):
+            job = rec.job(i, tok(PROMPTS[i])["input_ids"], 120)
+            if i == 0:
+                job.on_token = lambda t: (rec.tokens[0].append(t), started.set())
+            b.submit(job)
+        assert started.wait(30)
+    finally:
+        t0 = time.perf_counter()
+        b.stop()
+        took = time.perf_counter() - t0
+    assert rec.all_done.wait(5) and took < 5
+    for reason, error in rec.done.values():
+        assert reason == "error" and isinstance(error, ServerShuttingDown)
+        assert "shutting down" in str(error)
+    assert len(rec.tokens[0]) < 120
+
+
+class Poisoned(torch.nn.Module):
+    """The tiny model, but its scores are NaN wherever the last input token is ``token``."""
+
+    def __init__(self, inner, token: int):
+        super().__init__()
+        self.inner, self.token = inner, token
+        self.config = inner.config
+
+    @property
+    def device(self):
+        return self.inner.device
+
+    def forward(self, **kw):
+        out = self.inner(**kw)
+        out.logits[kw["input_ids"][:, -1] == self.token, -1] = float("nan")
+        return out
+
+
+@pytest.mark.parametrize("kind", ["continuous", "static"])
+def test_a_failing_row_fails_alone_and_the_batch_finishes(kind, tok, model):
+    poison = tok("Once")["input_ids"][-1]
+    rec = Recorder(3)
+    b = batcher(kind, Poisoned(model, poison), tok, max_wait_ms=100)
+    try:
+        b.submit(rec.job(0, tok("The robot")["input_ids"], 10, temperature=0.0))
+        b.submit(rec.job(1, tok("Once")["input_ids"], 10, temperature=0.8))
+        b.submit(rec.job(2, tok("Two plus")["input_ids"], 10, temperature=0.8, seed=1))
+        assert rec.all_done.wait(60)
+    finally:
+        b.stop()
+    assert rec.done[1][0] == "error" and "sampled" in str(rec.done[1][1])
+    assert rec.done[0] == ("length", None) and rec.done[2] == ("length", None)
+    assert rec.tokens[0] == hf_greedy(model, tok("The robot")["input_ids"], 10)
+
+
+# --------------------------------------------------------------------------- over HTTP
+
+
+@pytest.fixture(scope="module", params=[(m, q) for q in (False, True) for m in MODES],
+                ids=lambda p: f"{p[0]}{'-int8' if p[1] else ''}")
+def server(request, model, tok):
+    mode, quantize = request.param
+    app = create_app(model, tok, model_name="tiny", batching=mode, quantize=quantize,
+                     max_batch_size=8, max_wait_ms=30, num_threads=1)
+    with ServerThread(app, startup_timeout=60) as srv:
+        yield srv, mode
+
+
+BODIES = [{"prompt": "Once upon a", "max_tokens": 14, "temperature": 0},
+          {"prompt": "The robot counted", "max_tokens": 6, "temperature": 0.9, "seed": 3},
+          {"prompt": "Tea or coffee?", "max_tokens": 11, "temperature": 1.0, "top_p": 1e-50,
+           "seed": 4},
+          {"prompt": "Snow fell", "max_tokens": 9, "temperature": 1e-30, "seed": 5},
+          {"prompt": "Two plus two", "max_tokens": 20, "temperature": 0.7, "top_p": 0.9,
+           "seed": 6},
+          {"prompt": "A", "max_tokens": 3, "temperature": 0}]
+
+
+def test_every_request_gets_its_solo_text_whatever_shares_the_batch(server):
+    """Greedy, seeded, top_p=1e-50 and temperature=1e-30 requests together: all succeed, each
+    with the text it gets alone, in every mode, int8 included."""
+    srv, mode = server
+    with httpx.Client(base_url=srv.url, timeout=TIMEOUT) as c:
+        alone = []
+        for body in BODIES:
+            r = c.post("/v1/completions", json={"model": "tiny", **body})
+            assert r.status_code == 200, r.text
+            alone.append(r.json()["choices"][0]["text"])
+        before = c.get("/health").json()
+
+    async def together() -> list[httpx.Response]:
+        async with httpx.AsyncClient(base_url=srv.url, timeout=TIMEOUT) as c:
+            return await asyncio.gather(*(c.post("/v1/completions", json={"model": "tiny",
+                                                                          **b}) for b in BODIES))
+
+    responses = run_in_fresh_loop(together())
+    after = httpx.get(f"{srv.url}/health").json()
+    for body, r, text in zip(BODIES, responses, alone, strict=True):
+        assert r.status_code == 200, (body, r.text)
+        assert r.json()["choices"][0]["text"] == text, body
+    assert after["batching"] == mode
+    if mode != "none":
+        assert after["batches"] - before["batches"] < len(BODIES), "nothing was batched"
+
+
+def test_batching_modes_and_their_old_spellings(model, tok):
+    from course_utils.serving.__main__ import main
+    from course_utils.serving.engine import Engine
+
+    for given, mode in (("continuous", "continuous"), ("static", "static"), ("none", "none"),
+                        (True, "static"), (False, "none")):
+        engine = Engine(model, tok, name="t", batching=given)
+        assert engine.batching == mode
+        assert isinstance(engine.batcher, ContinuousBatcher) == (mode == "continuous")
+        assert engine.batcher.max_batch_size == (1 if mode == "none" else 16)
+    with pytest.raises(ValueError, match="continuous"):
+        create_app(model, tok, batching="dynamic")
+    with pytest.raises(SystemExit):
+        main(["--batching", "sometimes"])
