@@ -76,7 +76,7 @@ def test_the_names_lessons_use_are_the_one_implementation():
     from course_utils.widgets import sampling_explorer
 
     assert generation.left_pad is lm.left_pad
-    assert get_exercise("08.2").reference is lm.left_pad
+    assert get_exercise("08.3").reference is lm.left_pad
     assert generation.generate_batch is lm.generate_ids
     assert generation.context_length is lm.context_length
     assert prompting.generate_batch is lm.generate_text

@@ -296,6 +296,24 @@ def test_a_failing_row_fails_alone_and_the_batch_finishes(kind, tok, model):
     assert rec.tokens[0] == hf_greedy(model, tok("The robot")["input_ids"], 10)
 
 
+@pytest.mark.parametrize("kind", MODES)
+def test_a_prompt_the_worker_cannot_prefill_fails_alone_and_the_worker_lives(kind, tok, model):
+    """An empty prompt (a caller that skipped validation) once killed the continuous worker
+    thread, so every later request hung; now that request fails and the next one is served."""
+    rec = Recorder(2)
+    b = batcher(kind, model, tok)
+    try:
+        b.submit(rec.job(0, [], 5, temperature=0.0))
+        time.sleep(0.2)
+        b.submit(rec.job(1, tok("The robot")["input_ids"], 5, temperature=0.0))
+        assert rec.all_done.wait(60), "the worker stopped serving"
+    finally:
+        b.stop()
+    assert rec.done[0][0] == "error" and "at least one token" in str(rec.done[0][1])
+    assert rec.done[1] == ("length", None)
+    assert rec.tokens[1] == hf_greedy(model, tok("The robot")["input_ids"], 5)
+
+
 # --------------------------------------------------------------------------- over HTTP
 
 

@@ -141,6 +141,11 @@ class ContinuousBatcher(DynamicBatcher):
                     rows, mask, cache = self._admit(step.admitted, rows, mask, cache)
                 if rows:
                     mask, cache = self._decode(rows, mask, cache)
+            except Exception as exc:  # a bug in a step fails its rows, never the worker
+                for row in [*rows, *step.admitted]:
+                    if not row.finished:
+                        row.finish("error", exc)
+                rows, mask, cache = [], torch.zeros(0, 0, dtype=torch.long), []
             finally:
                 self.busy_seconds += time.perf_counter() - started
 
@@ -164,10 +169,10 @@ class ContinuousBatcher(DynamicBatcher):
         self.batches += 1
         self.requests += len(admitted)
         device = self.model.device
-        ids, new_mask, positions = (t.to(device) for t in left_pad(
-            [r.job.prompt_ids for r in admitted], self.pad_token_id))
         new_cache = DynamicCache(config=self.model.config)
-        try:
+        try:  # e.g. an empty prompt from a caller that did not validate: left_pad refuses it
+            ids, new_mask, positions = (t.to(device) for t in left_pad(
+                [r.job.prompt_ids for r in admitted], self.pad_token_id))
             logits = self.model(input_ids=ids, attention_mask=new_mask, position_ids=positions,
                                 cache=new_cache, use_cache=True).logits[:, -1, :]
         except Exception as exc:  # these prompts fail; the running rows go on

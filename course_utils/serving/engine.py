@@ -141,6 +141,9 @@ class Engine:
         (``aclose()``, e.g. when the client has gone) cancels the request's row in its batch.
         Call from the event loop.
         """
+        if len(prompt_ids) == 0:
+            raise ValueError("prompt_ids is empty: a model needs at least one token to continue "
+                             "from (refuse empty prompts in the request schema)")
         self.check_budget(prompt_ids, max_new_tokens)
         loop = asyncio.get_running_loop()
         events: asyncio.Queue = asyncio.Queue()
