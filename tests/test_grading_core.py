@@ -544,13 +544,15 @@ def test_an_old_progress_file_is_renumbered_exactly_once(monkeypatch, tmp_path):
     target.write_text(json.dumps(old))
     monkeypatch.setenv("COURSE_PROGRESS_FILE", str(target))
     first = store.load()
-    assert first["05.3"]["attempts"] == 1 and first["05.2"]["attempts"] == 4
-    assert first["08.2"]["status"] == "passed" and "08.1" not in first
+    # accuracy went 05.2 -> 05.3 (version 2) and was dropped when 05.3 became compute_metrics
+    assert "05.3" not in first and first["05.2"]["attempts"] == 4
+    # left padding went 08.1 -> 08.2 (version 2) -> 08.3 (version 5, the endpoint came first)
+    assert first["08.3"]["status"] == "passed" and not {"08.1", "08.2"} & set(first)
     assert json.loads(target.read_text())["_version"] == store.VERSION
     assert store.load() == first  # read again: not swapped back
     store.record("05.2", "passed")
     again = store.load()
-    assert again["05.2"]["attempts"] == 5 and again["05.3"]["attempts"] == 1
+    assert again["05.2"]["attempts"] == 5 and "05.3" not in again
     assert "_version" not in again and again["01.1"]["status"] == "passed"
 
 
@@ -566,6 +568,23 @@ def test_a_version_2_file_gets_lesson_03s_new_numbers_once(monkeypatch, tmp_path
     assert first["03.11"]["attempts"] == 2 and first["03.13"]["attempts"] == 3
     assert not {"03.1", "03.2", "01.3", "03.3", "03.4"} & set(first)
     assert first["02.1"]["status"] == "passed"
+    assert store.load() == first
+
+
+def test_a_version_4_file_gets_lessons_04_05_and_08_new_numbers_once(monkeypatch, tmp_path):
+    v4 = {"04.1": {"status": "passed"}, "04.2": {"status": "failed", "attempts": 3},
+          "04.3": {"status": "passed"}, "05.3": {"status": "passed"},
+          "05.2": {"status": "passed", "attempts": 2}, "08.1": {"status": "passed",
+                                                               "attempts": 1},
+          "08.2": {"status": "failed", "attempts": 6}, "_version": 4}
+    target = tmp_path / "p.json"
+    target.write_text(json.dumps(v4))
+    monkeypatch.setenv("COURSE_PROGRESS_FILE", str(target))
+    first = store.load()
+    assert first["04.3"]["attempts"] == 3 and "04.1" not in first and "04.2" not in first
+    assert "05.3" not in first and first["05.2"]["attempts"] == 2
+    assert first["08.2"]["attempts"] == 1 and first["08.3"]["attempts"] == 6
+    assert "08.1" not in first and "08.4" not in first
     assert store.load() == first
 
 

@@ -16,7 +16,7 @@ import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
 
-VERSION = 4
+VERSION = 5
 _VERSION_KEY = "_version"
 # Old id -> new id (None: that exercise is gone, its progress is dropped), for files written
 # before each version. Version 3: lesson 03 became the whole GPT; its old top-k and KV-cache
@@ -31,6 +31,13 @@ _RENAMES: dict[int, dict[str, str | None]] = {
     # 07.2's progress is dropped), ROUGE-L took 07.4, so perplexity moved to 07.5; lesson 06's
     # forward and merge formulas (06.1, 06.3) gave way to the LoRA layer class and injection.
     4: {"07.2": None, "07.4": "07.5", "06.1": None, "06.3": None},
+    # Version 5: lesson 04's few-shot string (04.1) and majority vote (04.3) gave way to a
+    # few-shot prompt drawn from a pool (04.1) and choosing by likelihood (04.2); answer
+    # extraction moved to 04.3. Lesson 05's accuracy from logits (05.3) became compute_metrics.
+    # Lesson 08's /generate endpoint came first as 08.1, so the SSE frame and left padding
+    # moved to 08.2 and 08.3 (08.4, the scheduler step, is new).
+    5: {"04.1": None, "04.2": "04.3", "04.3": None, "05.3": None,
+        "08.1": "08.2", "08.2": "08.3"},
 }
 
 
