@@ -942,8 +942,15 @@ print(f"\nint8 is {fp32['size_mb'] / int8['size_mb']:.1f}x smaller, "
 # every step costs about as much as the int8 arithmetic saves, and int8 may even be slower.
 # Quantization pays on big models, where decoding is limited by reading the weights from memory:
 # 4x fewer bytes is up to 4x faster, and a model that did not fit in memory now does. That is
-# why servers for billion-parameter models run int8, int4 or fp8 weights. (`python -m
-# course_utils.serving --quantize` serves the int8 model.)
+# why servers for billion-parameter models run int8, int4 or fp8 weights.
+#
+# The server's `--quantize` does *not* serve this dynamic model. Dynamic quantization picks the
+# activations' scale from the whole tensor it multiplies, and in a server that tensor holds
+# every row of the batch: a request's answer would change with whoever shares its batch. So
+# `python -m course_utils.serving --quantize` serves int8 *weights* only (one scale per group
+# of 32 weights, dequantized in the forward pass: lesson 09's `quantize_model`), and every
+# request gets the tokens it would get alone, a promise the test suite checks in every
+# batching mode.
 #
 # ## 8. Shipping it: the Dockerfile
 #
@@ -1068,6 +1075,8 @@ print(f"\nthis notebook ran in {time.perf_counter() - started:.0f} s")
 #   arrives long before the last.
 # - Batching shares each decoding step between requests: throughput grows with load instead of
 #   latency. Left padding, the attention mask and position ids keep every row's answer intact.
+#   Continuous batching re-decides the batch at every step, so a new request starts at once and
+#   a finished one frees its slot.
 # - Int8 quantization shrinks weights with almost no loss of quality; speed gains come on big,
 #   memory-bound models.
 # - A container image pins the dependencies, bakes in the model, runs as a non-root user and

@@ -57,7 +57,7 @@ def create_app(model: PreTrainedModel | None = None,
     at every decoding step), ``"static"`` (a batch runs until its last request is done) or
     ``"none"`` (one request at a time, the cheat-sheet design); ``True``/``False`` mean
     ``"static"``/``"none"``. Up to ``max_batch_size`` requests share each forward pass.
-    ``quantize=True`` serves int8 weights (per output channel, dequantized in the forward
+    ``quantize=True`` serves int8 weights (a scale per group of 32, dequantized in the forward
     pass: :func:`course_utils.quantization.quantize_model`), so a request's output does not
     depend on what shares its batch, as it would with activation scales computed per batch.
     Bodies over ``max_body_bytes`` get 413.
