@@ -159,7 +159,8 @@ def test_bad_arguments_are_clear_errors():
     with pytest.raises(ValueError, match="split"):
         I.instruction_data(0, "test")
     with pytest.raises(ValueError, match="seed"):
-        I.instruction_data(-1)
+        I.instruction_data("0")
+    assert I.instruction_data(-3, "eval", 5) != I.instruction_data(3, "eval", 5)
     with pytest.raises(ValueError, match="techniques"):
         I.instruction_data(0, "eval", 5, techniques=("magic",))
     with pytest.raises(TypeError, match="reply must be a str"):
