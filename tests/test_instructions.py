@@ -80,8 +80,8 @@ def wrong_replies(it) -> list[str]:
     question = it.messages[-1]["content"]
     kind = it.kind
     if kind == "role/brief":
-        return ["2 + 3 = 5. The answer is 5.", f"{r} Mia was glad.", "Once upon a time, Mia "
-                "ended up with 5 apples.", "The answer is five."]
+        return ["2 + 3 = 5. The answer is 5.", f"{r} Mia was glad.", "In the end, Mia had 5 "
+                "apples.", "The answer is five."]
     if kind in ("role/teacher", "conditional/level") and s.get("level", "beginner") == \
             "beginner":
         return ["The answer is 5.", "2 + 3 = 6. The answer is 6.", "2 + 3 = 5. The answer is 6.",
@@ -89,7 +89,7 @@ def wrong_replies(it) -> list[str]:
     if kind == "conditional/level":  # an expert: only the answer
         return ["2 + 3 = 5. The answer is 5.", "I am an expert. The answer is 5.", "Expert here."]
     if kind == "role/storyteller":
-        return ["2 + 3 = 5. The answer is 5.", r.replace("Once upon a time, ", ""),
+        return ["2 + 3 = 5. The answer is 5.", r.replace("In the end, ", ""),
                 r + " Then they went home.", r.replace(s["name"], "somebody")]
     if kind == "task/sentiment":
         other = next(x for x in ("negative", "neutral", "positive") if x != s["label"])
@@ -159,7 +159,8 @@ def test_bad_arguments_are_clear_errors():
     with pytest.raises(ValueError, match="split"):
         I.instruction_data(0, "test")
     with pytest.raises(ValueError, match="seed"):
-        I.instruction_data(-1)
+        I.instruction_data("0")
+    assert I.instruction_data(-3, "eval", 5) != I.instruction_data(3, "eval", 5)
     with pytest.raises(ValueError, match="techniques"):
         I.instruction_data(0, "eval", 5, techniques=("magic",))
     with pytest.raises(TypeError, match="reply must be a str"):

@@ -79,7 +79,10 @@ def test_chat_model_is_course_gpt_tuned_with_the_same_tokenizer_and_template(gpt
 
     model, tok = load_pretrained("course-gpt-chat")
     base, base_tok = gpt
-    assert isinstance(model, GPT2LMHeadModel) and model.config.to_dict() == base.config.to_dict()
+    shape = ("vocab_size", "n_positions", "n_embd", "n_layer", "n_head", "eos_token_id",
+             "pad_token_id")
+    assert isinstance(model, GPT2LMHeadModel)
+    assert [getattr(model.config, k) for k in shape] == [getattr(base.config, k) for k in shape]
     assert tok.get_vocab() == base_tok.get_vocab() and tok.pad_token == base_tok.pad_token
     assert tok.chat_template == base_tok.chat_template == CHAT_TEMPLATE
     ids = tok("User: Hi\nAssistant:", return_tensors="pt")["input_ids"]

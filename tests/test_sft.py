@@ -123,3 +123,21 @@ def test_pad_chat_batch_rejects_bad_input(tok):
         pad_chat_batch([f], None)
     with pytest.raises(ValueError, match="non-empty"):
         pad_chat_batch([], 0)
+
+
+def test_follow_rates_and_replies_of_a_model():
+    from course_utils.data import instruction_data
+    from course_utils.finetune.sft import follow_rates, generate_replies
+
+    items = instruction_data(0, "eval", 10)
+    rates = follow_rates(items, [it.reply for it in items])
+    assert rates == {"role": 1.0, "task": 1.0, "template": 1.0, "conditional": 1.0,
+                     "iterative": 1.0, "all": 1.0}
+    wrong = follow_rates(items, [""] * 5 + [it.reply for it in items[5:]])
+    assert wrong["all"] == 0.5 and set(wrong.values()) == {0.5}
+    with pytest.raises(ValueError, match="one reply per item"):
+        follow_rates(items, ["x"])
+    model, tok = load_pretrained("course-gpt")
+    replies = generate_replies(model, tok, items[:3], max_new_tokens=24)
+    assert len(replies) == 3 and all(isinstance(r, str) for r in replies)
+    assert not any("\nUser:" in r for r in replies)

@@ -6,7 +6,7 @@ exercises, and :meth:`Instruction.check`, a scorer that says whether a reply *fo
 
 - ``"role"``: a system role changes the reply checkably: a brief answerer gives only the result
   (``The answer is N.``), a teacher the worked steps (true equations, then the answer), a
-  storyteller one story sentence (``Once upon a time, ...``);
+  storyteller one story sentence (``In the end, ...`` or ``Once upon a time, ...``);
 - ``"task"``: the world's tasks asked in words: sentiment, Lingo translation, ``TL;DR``
   summaries, word problems (the right label, translation, answer; a one-line summary that names
   only people of the text);
@@ -213,7 +213,8 @@ def _invents(text: str, allowed: set[str]) -> bool:
 
 
 def _story_sentence(spec: Mapping, reply: str) -> bool:
-    return (reply.startswith("Once upon a time") and "\n" not in reply and reply.endswith(".")
+    return (reply.startswith(("Once upon a time", "In the end,")) and "\n" not in reply
+            and reply.endswith(".")
             and reply.count(".") == 1 and spec["name"] in reply and "=" not in reply
             and len(reply.split()) <= 25)
 
@@ -316,7 +317,7 @@ def _role(rng: random.Random, kind: str, held: int) -> Instruction:
     name = r["question"].split()[0]
     things = re.search(r"How many (\w+)", r["question"]).group(1)
     reply = {"brief": f"The answer is {r['answer']}.", "teacher": r["solution"],
-             "storyteller": f"Once upon a time, {name} ended up with {r['answer']} {things}."}[kind]
+             "storyteller": f"In the end, {name} had {r['answer']} {things}."}[kind]
     return Instruction(_user(user, rng.choice(pool)), reply, "role", f"role/{kind}",
                        {"num_steps": r["num_steps"], "name": name, "answer": r["answer"]})
 
@@ -439,8 +440,8 @@ def instruction_data(seed: int = 0, split: str = "train", n: int | None = None,
     Techniques take turns (so any ``n`` is balanced over them), and so do the kinds within a
     technique; no prompt appears twice. ``n`` defaults to :data:`INSTRUCTION_SIZES`.
     """
-    if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
-        raise ValueError(f"seed must be a non-negative int, got {seed!r}")
+    if not isinstance(seed, int) or isinstance(seed, bool):  # any int: the benchmark's seeds
+        raise ValueError(f"seed must be an int, got {seed!r}")
     if split not in INSTRUCTION_SPLITS:
         raise ValueError(f"split must be one of {INSTRUCTION_SPLITS}, got {split!r}")
     bad = [t for t in techniques if t not in TECHNIQUES]

@@ -40,11 +40,12 @@ from course_utils.pretrained.train_gpt import lr_at, pack
 class ChatRecipe:
     """Settings of the fine-tuning run."""
 
-    steps: int = 1200
-    batch_size: int = 16  # chats per step
-    lm_blocks: int = 2  # pretraining windows per step (0: chats only)
-    lm_weight: float = 0.5
+    steps: int = 2400
+    batch_size: int = 8  # chats per step: more, smaller steps learned more in the same time
+    lm_blocks: int = 1  # pretraining windows per step (0: chats only)
+    lm_weight: float = 1.0
     lr: float = 1e-3
+    copy_share: float = 0.25  # extra "repeat after me" chats, as a share of the train chats
     warmup_steps: int = 30
     weight_decay: float = 0.0
     n_train: int = 8000
@@ -54,15 +55,37 @@ class ChatRecipe:
     time_budget: float | None = 540.0  # seconds; a busy CPU ends the run early, decay done
 
 
-def _features(tok, items, max_length: int) -> tuple[list[dict], int]:
+def copy_drills(seed: int, n: int) -> list[list[dict[str, str]]]:
+    """``n`` chats asking the assistant to repeat a sentence of the world word for word (train
+    names and made-up ones only): the tuned model is asked to copy names, things and phrases
+    from the request into its reply, and these drills practise just that."""
+    from course_utils.data import world as w
+    from course_utils.data.instructions import MADE_UP_NAMES, TRAIN_PLACES, TRAIN_THINGS
+
+    rng = random.Random(f"copy/{seed}")
+    asks = ("Repeat after me: ", "Say this back: ", "Copy this: ", "Repeat: ")
+    names = w.names_for("train") + MADE_UP_NAMES
+    chats = []
+    for _ in range(n):
+        n1, n2 = rng.sample(names, 2)
+        text = rng.choice((f"{n1} and {n2} went to the {rng.choice(TRAIN_PLACES)}.",
+                           f"{n1} gave the {rng.choice(TRAIN_THINGS)} to {n2}.",
+                           f"{n1}, {n2}, {rng.choice(TRAIN_THINGS)}, {rng.choice(TRAIN_PLACES)}.",
+                           rng.choice(w.FRIENDLY_PHRASES + w.NEUTRAL_PHRASES).capitalize() + "."))
+        chats.append([{"role": "user", "content": rng.choice(asks) + text},
+                      {"role": "assistant", "content": text}])
+    return chats
+
+
+def _features(tok, chats: list[list[dict]], max_length: int) -> tuple[list[dict], int]:
     """Features of every chat, cut to ``max_length``; chats with no reply token left are
     dropped. Returns the features and how many chats were cut or dropped."""
     out, cut = [], 0
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        for it in items:
+        for chat in chats:
             try:
-                out.append(chat_features(tok, it.chat(), max_length=max_length))
+                out.append(chat_features(tok, chat, max_length=max_length))
             except ValueError:
                 cut += 1
     return out, cut + len(caught)
@@ -87,8 +110,9 @@ def train_chat(model, tokenizer, lm_docs: list[str], recipe: ChatRecipe) -> tupl
     block = model.config.n_positions
     train_items = instruction_data(recipe.seed, "train", recipe.n_train)
     val_items = instruction_data(recipe.seed, "eval", recipe.n_val)
-    train, cut = _features(tokenizer, train_items, block)
-    val, _ = _features(tokenizer, val_items, block)
+    drills = copy_drills(recipe.seed, int(recipe.copy_share * len(train_items)))
+    train, cut = _features(tokenizer, [it.chat() for it in train_items] + drills, block)
+    val, _ = _features(tokenizer, [it.chat() for it in val_items], block)
     if not train or not val:
         raise ValueError(f"no chat fits the context of {block} tokens with a reply token left: "
                          "use a model with a longer context")
