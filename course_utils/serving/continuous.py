@@ -25,6 +25,7 @@ from collections import deque
 
 import torch
 from transformers import DynamicCache
+from transformers.cache_utils import DynamicLayer
 
 from course_utils.lm import left_pad, position_ids, sample_rows
 from course_utils.serving.batching import _STOP, DynamicBatcher, Job, ServerShuttingDown
@@ -58,6 +59,49 @@ class _Row:
     def finish(self, reason: str, error: BaseException | None = None) -> None:
         self.finished = True
         self.job.finish(reason, error)
+
+
+SPARE_COLUMNS = 64  # room a decoding cache is given to grow in place
+
+
+class _SpareLayer(DynamicLayer):
+    """A ``DynamicLayer`` whose keys and values are views of a buffer with spare columns: a
+    decoding step writes its new column in place instead of concatenating (copying) the whole
+    cache, as ``DynamicLayer.update`` does at every step. After the scheduler has changed the
+    batch (rows left, columns cut, rows joined) the tensors are new, and the first step copies
+    them once into a fresh buffer."""
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self._buffers: tuple[torch.Tensor, torch.Tensor] | None = None
+
+    def _in_buffer(self, width: int) -> bool:
+        if self._buffers is None:
+            return False
+        buf = self._buffers[0]
+        return (self.keys.data_ptr() == buf.data_ptr() and self.keys.stride() == buf.stride()
+                and self.keys.shape[:2] == buf.shape[:2] and width <= buf.shape[2]
+                and self.values.data_ptr() == self._buffers[1].data_ptr())
+
+    def update(self, key_states: torch.Tensor, value_states: torch.Tensor, *args, **kwargs
+               ) -> tuple[torch.Tensor, torch.Tensor]:
+        if not self.is_initialized:
+            self.lazy_initialization(key_states, value_states)
+        start = self.keys.shape[-2] if self.keys.dim() == 4 else 0
+        width = start + key_states.shape[-2]
+        if not self._in_buffer(width):
+            buffers = []
+            for old, new in ((self.keys, key_states), (self.values, value_states)):
+                buf = new.new_empty(*new.shape[:2], width + SPARE_COLUMNS, new.shape[-1])
+                if start:
+                    buf[:, :, :start] = old
+                buffers.append(buf)
+            self._buffers = (buffers[0], buffers[1])
+        keys, values = self._buffers
+        keys[:, :, start:width] = key_states
+        values[:, :, start:width] = value_states
+        self.keys, self.values = keys[:, :, :width], values[:, :, :width]
+        return self.keys, self.values
 
 
 def _tensors(cache: DynamicCache) -> list[torch.Tensor]:
@@ -174,7 +218,8 @@ class ContinuousBatcher(DynamicBatcher):
             ids, new_mask, positions = (t.to(device) for t in left_pad(
                 [r.job.prompt_ids for r in admitted], self.pad_token_id))
             logits = self.model(input_ids=ids, attention_mask=new_mask, position_ids=positions,
-                                cache=new_cache, use_cache=True).logits[:, -1, :]
+                                cache=new_cache, use_cache=True,
+                                logits_to_keep=1).logits[:, -1, :]
         except Exception as exc:  # these prompts fail; the running rows go on
             for row in admitted:
                 row.finish("error", exc)
@@ -201,6 +246,7 @@ class ContinuousBatcher(DynamicBatcher):
         grown = torch.cat([mask, mask.new_ones(len(rows), 1)], dim=1)
         if self._kv is None:
             self._kv = DynamicCache(config=self.model.config)
+            self._kv.layers = [_SpareLayer() for _ in self._kv.layers]
         kv = _hold(self._kv, cache)
         try:
             logits = self.model(input_ids=tokens, attention_mask=grown,
