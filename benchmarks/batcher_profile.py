@@ -45,7 +45,7 @@ def run(batcher: DynamicBatcher, prompts: list[list[int]], lengths: list[int], c
                 tokens[k] += 1
 
             batcher.submit(Job(prompts[(k + n) % len(prompts)], lengths[n % len(lengths)],
-                               on_token, lambda reason, error: finished.set(),
+                               on_token, lambda reason, error, f=finished: f.set(),
                                temperature=0.0))
             finished.wait()
             done_requests[k] += 1
@@ -89,7 +89,7 @@ def main() -> None:
             profiler = cProfile.Profile() if mode == args.profile else None
             if profiler:
                 original = batcher._run
-                batcher._run = lambda: profiler.runcall(original)  # type: ignore[method-assign]
+                batcher._run = lambda p=profiler, o=original: p.runcall(o)  # type: ignore
             batcher.start()
             run(batcher, prompts, lengths, 2, 0.5)  # warm-up
             stats = run(batcher, prompts, lengths, clients, args.seconds)
