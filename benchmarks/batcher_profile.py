@@ -96,7 +96,7 @@ def main() -> None:
             batcher.stop()
             print(f"{clients:>3} clients {mode:>10}: {stats}", flush=True)
             if profiler:
-                pstats.Stats(profiler).sort_stats("tottime").print_stats(25)
+                pstats.Stats(profiler).sort_stats("cumulative").print_stats(45)
 
 
 if __name__ == "__main__":
