@@ -165,23 +165,11 @@ class Engine:
     @staticmethod
     async def _chunks(job: Job, events: asyncio.Queue,
                       decoder: IncrementalDecoder) -> AsyncIterator[Chunk]:
-        held = None  # an event taken while joining tokens, handled next
         try:
             while True:
-                kind, *rest = held or await events.get()
-                held = None
+                kind, *rest = await events.get()
                 if kind == "token":
-                    # Tokens that arrived while this handler waited for the loop go out as
-                    # one chunk: under load, one event per token would cost the server and
-                    # the client more than the model does.
-                    parts = [decoder.push(rest[0])]
-                    while not decoder.stopped and not events.empty():
-                        held = events.get_nowait()
-                        if held[0] != "token":
-                            break
-                        parts.append(decoder.push(held[1]))
-                        held = None
-                    text = "".join(parts)
+                    text = decoder.push(rest[0])
                     if decoder.stopped:
                         job.cancelled.set()
                         yield Chunk(text, "stop", decoder.tokens)
