@@ -1,12 +1,16 @@
 """The batchers without HTTP: how fast each mode generates when nothing else uses the CPU.
 
     python benchmarks/batcher_profile.py [--clients 16] [--seconds 5] [--profile continuous]
+    python benchmarks/batcher_profile.py --forward-costs    # one forward pass by batch shape
 
 Closed-loop client threads submit :class:`~course_utils.serving.batching.Job` s straight to the
 worker (the load test's prompts and mixed output lengths, greedy) and wait for each to finish,
 so the figures are the model-side ceiling of ``benchmarks/load_test.py``: what is lost between
 them is the HTTP server, the event loop and the load generator. ``--profile MODE`` runs that
-mode's worker thread under cProfile and prints where its time goes. Prints only; writes nothing.
+mode's worker thread under cProfile and prints where its time goes. ``--forward-costs`` times
+the model alone (median of 60): a decoding step by rows and cache length, and a prefill, which
+bounds what batching can gain (16 rows cost ``t16``, one row ``t1``: at most ``16 t1 / t16``
+times one-at-a-time). Prints only; writes nothing.
 """
 
 from __future__ import annotations
@@ -18,6 +22,9 @@ import sys
 import threading
 import time
 from pathlib import Path
+
+import torch
+from transformers import DynamicCache
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from load_test import PROMPTS  # noqa: E402
@@ -61,6 +68,45 @@ def run(batcher: DynamicBatcher, prompts: list[list[int]], lengths: list[int], c
             "requests_per_s": round(sum(done_requests) / elapsed, 2), **batcher.stats()}
 
 
+@torch.inference_mode()
+def forward_costs(model, reps: int = 60) -> None:
+    """Median ms of one forward pass: decoding steps by (rows, cache columns), prefills."""
+    def median_ms(call) -> float:
+        times = []
+        for _ in range(reps):
+            start = time.perf_counter()
+            call()
+            times.append(time.perf_counter() - start)
+        return 1000 * sorted(times)[len(times) // 2]
+
+    def decode(rows: int, columns: int) -> float:
+        ids = torch.randint(5, 1000, (rows, columns))
+        past = DynamicCache(config=model.config)
+        model(input_ids=ids, cache=past, use_cache=True)
+        mask = torch.ones(rows, columns + 1, dtype=torch.long)
+        pos = torch.full((rows, 1), columns)
+
+        def step() -> None:
+            cache = DynamicCache(config=model.config)
+            for layer, held in zip(cache.layers, past.layers, strict=True):
+                layer.lazy_initialization(held.keys, held.values)
+                layer.keys, layer.values = held.keys, held.values
+            model(input_ids=ids[:, :1], attention_mask=mask, position_ids=pos, cache=cache,
+                  use_cache=True)
+        return median_ms(step)
+
+    for rows, columns in [(1, 10), (1, 50), (4, 30), (8, 30), (11, 30), (16, 30), (16, 60),
+                          (16, 100)]:
+        print(f"decoding step, {rows:2d} rows, {columns:3d} cached columns: "
+              f"{decode(rows, columns):.2f} ms", flush=True)
+    for rows, length in [(1, 6), (2, 6), (4, 8)]:
+        ids = torch.randint(5, 1000, (rows, length))
+        cost = median_ms(lambda ids=ids: model(input_ids=ids, use_cache=True,
+                                               cache=DynamicCache(config=model.config),
+                                               logits_to_keep=1))
+        print(f"prefill, {rows} prompts of {length} tokens: {cost:.2f} ms", flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--model", default="course-gpt")
@@ -73,10 +119,15 @@ def main() -> None:
     parser.add_argument("--modes", nargs="+", default=["none", "static", "continuous"])
     parser.add_argument("--profile", default=None, help="cProfile this mode's worker")
     parser.add_argument("--threads", type=int, default=None)
+    parser.add_argument("--forward-costs", action="store_true",
+                        help="time single forward passes instead")
     args = parser.parse_args()
     print("torch threads", configure_torch_threads(args.threads))
     model, tok = load_model(args.model)
     model.eval()
+    if args.forward_costs:
+        forward_costs(model)
+        return
     prompts = [tok(p)["input_ids"] for p in PROMPTS]
     lengths = [args.long if (i + 1) % args.long_every == 0 else args.short
                for i in range(args.long_every)]
