@@ -202,8 +202,10 @@ class ContinuousBatcher(DynamicBatcher):
         layers = self._layers()
         if layers and layers[0].buffers[0].shape[2] >= columns:
             return
-        columns = max(columns, getattr(self.model.config, "n_positions", 0) or 0, 64)
-        if layers:  # widening (a context beyond n_positions): keep what the rows hold
+        # twice what is needed: a longer row widens them again (rarely: a copy each doubling),
+        # and a model with a long context does not hold max_batch_size x context columns
+        columns = max(2 * columns, 64)
+        if layers:  # widening: keep what the rows hold
             shaped = [layer.buffers for layer in layers]
         else:
             shaped = [(source.keys, source.values) for source in like.layers]
