@@ -191,6 +191,27 @@ def test_staggered_requests_get_their_solo_tokens(kind, tok):
             assert rec.tokens[i] == alone.tokens[0], i
 
 
+def test_rows_longer_than_the_first_cache_buffer_keep_their_solo_tokens(tok):
+    """The continuous worker's cache buffers start narrow and widen (copying the rows) when a
+    row outgrows them, here twice while other rows come and go."""
+    model = tiny_model(tok).double()
+    budgets = [120, 5, 70, 12, 3, 100]
+    rec = Recorder(len(budgets))
+    b = batcher("continuous", model, tok, max_batch_size=3)
+    try:
+        for i, budget in enumerate(budgets):
+            b.submit(rec.job(i, tok(PROMPTS[i % len(PROMPTS)])["input_ids"], budget,
+                             temperature=0.0))
+            time.sleep(0.01)
+        assert rec.all_done.wait(60)
+    finally:
+        b.stop()
+    for i, budget in enumerate(budgets):
+        assert rec.done[i] == ("length", None)
+        assert rec.tokens[i] == hf_greedy(model, tok(PROMPTS[i % len(PROMPTS)])["input_ids"],
+                                          budget), i
+
+
 def test_a_new_request_joins_the_running_batch_at_the_next_step(tok, model):
     """Continuous: a short request sent while a long one runs is done long before it."""
     for kind, joins in (("continuous", True), ("static", False)):
