@@ -16,11 +16,14 @@ exercises, and :meth:`Instruction.check`, a scorer that says whether a reply *fo
   positive reply X, otherwise Y": the right branch taken;
 - ``"iterative"``: "first ..., then ..., finally ...": every step done, in order.
 
-:func:`instructions` generates a split from a seed. The ``"eval"`` split is held out: its
+:func:`instruction_data` generates a split from a seed. The ``"eval"`` split is held out: its
 phrasings (system roles, requests, step wordings, canned replies), its names (the world's
 held-out names), its objects, animals, places and topics never occur in ``"train"``, for any
-seed. A base model continuing the text fails most checks; a model tuned on ``"train"``
-(``course-gpt-chat``) should pass most of ``"eval"``.
+seed. Train wordings are many (:func:`_combos` joins openers, slot lists, content orders and
+step words in every way), so a held-out wording is a new mix of pieces the tuned model knows,
+never a string it saw. The held-out names occur in course-gpt's pretraining stories
+(:mod:`course_utils.data.stories`) but in no train chat. A base model continuing the text fails
+most checks; a model tuned on ``"train"`` (``course-gpt-chat``) should pass most of ``"eval"``.
 
 >>> item = instruction_data(seed=0, split="eval", n=5)[0]                    # doctest: +SKIP
 >>> item.messages, item.reply, item.technique, item.check(item.reply)  # doctest: +SKIP

@@ -52,6 +52,10 @@ class ChatRecipe:
     n_val: int = 100
     eval_every: int = 100
     seed: int = 0
+    # Token embeddings (tied to the output layer) kept as pretraining left them: otherwise every
+    # step's softmax pushes down the names that are never a reply's target (the held-out ones)
+    # and up the train names, and the tuned model answers with a train name instead of copying.
+    freeze_embeddings: bool = True
     time_budget: float | None = 540.0  # seconds; a busy CPU ends the run early, decay done
 
 
@@ -154,8 +158,11 @@ def train_chat(model, tokenizer, lm_docs: list[str], recipe: ChatRecipe) -> tupl
     pad = tokenizer.pad_token_id
     val_batches = [pad_chat_batch(val[i: i + 32], pad) for i in range(0, len(val), 32)]
     lm = pack(tokenizer, lm_docs, block) if recipe.lm_blocks else None
-    decay = [p for p in model.parameters() if p.dim() >= 2]
-    no_decay = [p for p in model.parameters() if p.dim() < 2]
+    if recipe.freeze_embeddings:
+        model.get_input_embeddings().weight.requires_grad_(False)
+    trained = [p for p in model.parameters() if p.requires_grad]
+    decay = [p for p in trained if p.dim() >= 2]
+    no_decay = [p for p in trained if p.dim() < 2]
     opt = torch.optim.AdamW([{"params": decay, "weight_decay": recipe.weight_decay},
                              {"params": no_decay, "weight_decay": 0.0}],
                             lr=recipe.lr, betas=(0.9, 0.95))
@@ -189,7 +196,7 @@ def train_chat(model, tokenizer, lm_docs: list[str], recipe: ChatRecipe) -> tupl
             log["lm_loss"].append(round(lm_loss.item(), 4))
         opt.zero_grad(set_to_none=True)
         total.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        torch.nn.utils.clip_grad_norm_(trained, 1.0)
         opt.step()
         log["step"].append(step)
         log["loss"].append(round(loss.item(), 4))
