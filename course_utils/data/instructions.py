@@ -16,11 +16,14 @@ exercises, and :meth:`Instruction.check`, a scorer that says whether a reply *fo
   positive reply X, otherwise Y": the right branch taken;
 - ``"iterative"``: "first ..., then ..., finally ...": every step done, in order.
 
-:func:`instructions` generates a split from a seed. The ``"eval"`` split is held out: its
+:func:`instruction_data` generates a split from a seed. The ``"eval"`` split is held out: its
 phrasings (system roles, requests, step wordings, canned replies), its names (the world's
 held-out names), its objects, animals, places and topics never occur in ``"train"``, for any
-seed. A base model continuing the text fails most checks; a model tuned on ``"train"``
-(``course-gpt-chat``) should pass most of ``"eval"``.
+seed. Train wordings are many (:func:`_combos` joins openers, slot lists, content orders and
+step words in every way), so a held-out wording is a new mix of pieces the tuned model knows,
+never a string it saw. The held-out names occur in course-gpt's pretraining stories
+(:mod:`course_utils.data.stories`) but in no train chat. A base model continuing the text fails
+most checks; a model tuned on ``"train"`` (``course-gpt-chat``) should pass most of ``"eval"``.
 
 >>> item = instruction_data(seed=0, split="eval", n=5)[0]                    # doctest: +SKIP
 >>> item.messages, item.reply, item.technique, item.check(item.reply)  # doctest: +SKIP
@@ -63,30 +66,60 @@ MADE_UP_NAMES = tuple(c + v + end for c in "BDFGKLMPRTVZ" for v in "aeiou"
                       not in _WORLD_LOWER)
 TRAIN_THINGS = tuple(a for a in w.ANIMALS if a not in EVAL_ANIMALS) + (
     "apple", "ball", "book", "cake", "hat", "box", "kite", "drum", "lamp", "pie", "robot",
-    "spoon", "boat", "sock")
+    "spoon", "boat", "sock", "cup", "bell", "coat", "shoe", "key", "map", "doll", "bag", "clock",
+    "chair", "tent", "flag", "cookie", "pencil", "sticker", "marble", "flower", "goose",
+    "lamb", "deer", "tiger", "lion", "crab", "snail", "bee", "ant", "seal", "toad")
 TRAIN_PLACES = tuple(p for p in w.PLACES if p not in EVAL_PLACES) + (
-    "house", "bakery", "harbour", "castle", "zoo", "pond", "bridge", "cafe", "barn", "tower")
+    "house", "bakery", "harbour", "castle", "zoo", "pond", "bridge", "cafe", "barn", "tower",
+    "playground", "island", "hall", "square", "cave", "valley", "shore", "meadow", "mill",
+    "corner", "hotel", "office", "church", "stable", "yard", "road", "bus stop", "camp")
 TRAIN_TOPICS = tuple(t for t in w.TOPICS if t not in EVAL_TOPICS) + (
     "the school trip", "the pie contest", "the dog show", "the art class", "the book club",
-    "the new shop", "the summer camp", "the chess club", "the swimming lessons", "the zoo visit")
+    "the new shop", "the summer camp", "the chess club", "the swimming lessons", "the zoo visit",
+    *(f"the {x} {y}" for x in ("garden", "farm", "river", "beach", "forest", "school", "park",
+                               "cake", "kite", "boat", "football", "art", "book", "dog", "cat",
+                               "summer", "winter", "Monday", "family", "village")
+      for y in ("party", "trip", "fair", "show", "club", "picnic", "contest", "race", "day",
+                "concert", "lesson", "walk", "plan")))
+
+def _combos(*parts: tuple[str, ...], held: tuple[str, ...] = ()) -> tuple[str, ...]:
+    """Every way of joining one piece of each part (in order), minus the held-out ``held``:
+    many train wordings, so that an eval wording is a new mix of known pieces."""
+    out = [""]
+    for part in parts:
+        out = [a + b for a in out for b in part]
+    return tuple(dict.fromkeys(x for x in out if x not in held))
+
 
 # (train phrasings, eval phrasings) of every instruction wording.
 BRIEF = (("Answer briefly.", "Give only the result.", "You are a brief answerer: only the result.",
           "Be brief. Reply with the result only.", "Just the answer, please.",
           "You answer in as few words as possible.", "Short answers only.",
-          "No steps, only the result.", "Reply with the answer and nothing else."),
+          "No steps, only the result.", "Reply with the answer and nothing else.",
+          *_combos(("You are a brief assistant. ", "Be short. ", "Keep it short. ", "Be quick. ",
+                    "You are a quick helper. ", "No working. "),
+                   ("Only the result.", "The result only.", "Just the answer.",
+                    "Give only the answer.", "Answer with the result only."))),
          ("Keep it brief: the result only.", "You are a terse assistant. Only the result."))
 TEACHER = (("You are a friendly teacher.", "You are a teacher. Show the worked steps.",
             "Explain each step like a teacher.", "You are a patient teacher who shows every step.",
             "Teach me: show your working.", "You are a teacher who explains the steps.",
             "Show me the steps, teacher.", "You are a teacher: explain the working.",
-            "Explain it step by step."),
+            "Explain it step by step.",
+            *_combos(("You are a teacher. ", "You are a patient teacher. ", "Be my teacher. ",
+                      "You are a helpful maths teacher. ", "Act as a teacher. "),
+                     ("Show the steps.", "Explain every step.", "Show your working.",
+                      "Go step by step.", "Explain the working."))),
            ("You are a kind maths teacher. Show each step.",
             "As a teacher, walk me through the steps."))
 STORYTELLER = (("You are a storyteller.", "Answer with a story sentence.",
                 "You are a storyteller: reply with one story sentence.", "Tell it as a story.",
                 "You are a storyteller who answers in one sentence.", "Reply like a storyteller.",
-                "Tell me the result as a little story.", "You tell stories. One sentence."),
+                "Tell me the result as a little story.", "You tell stories. One sentence.",
+                *_combos(("You are a storyteller. ", "You tell tales. ", "Be a storyteller. ",
+                          "Act as a storyteller. ", "You love stories. "),
+                         ("Reply in one story sentence.", "One story sentence.",
+                          "Answer with a story sentence.", "Tell it in one sentence."))),
                ("You are a teller of tales. One story sentence.",
                 "Reply as a storyteller would, in one sentence."))
 PROBLEM_HEADS = (("", "Question: ", "Please help: ", "Solve: ", "Work it out: "),
@@ -106,22 +139,67 @@ CARD_ASKS = (("Write a story card about {n}, {an} and the {p}. Use the slots Tit
               "Moral.",
               "Fill in a card with Title, Story and Moral for a story about {n} and {an} at the "
               "{p}.",
-              "Make a Title / Story / Moral card: {n}, {a}, {p}."),
+              "Make a Title / Story / Moral card: {n}, {a}, {p}.",
+              *_combos(("Write ", "Make ", "Fill in ", "Create ", "Give me ", "Could you write ",
+                        "Please write ", "Please make ", "Now fill in "),
+                       ("a story card", "a card", "this card", "a little card"),
+                       (" (Title, Story, Moral)", " with Title, Story and Moral",
+                        " using the slots Title, Story and Moral", " (Title / Story / Moral)",
+                        " with the slots Title, Story, Moral"),
+                       (" for {n}, {an} and the {p}.", " about {n}, {an} and the {p}.",
+                        " for {n} and {an} at the {p}.", " about {n} who meets {an} at the {p}.",
+                        " for a story of {an}, {n} and the {p}.",
+                        " at the {p} with {n} and {an}.", ": {n}, {a}, {p}."),
+                       held=("Please fill this card (Title, Story, Moral) for {n}, {an} and the "
+                             "{p}.",))),
              ("Please fill this card (Title, Story, Moral) for {n}, {an} and the {p}.",))
 MESSAGE_ASKS = (("Write a message from {n} to {m} about {t}, with Subject, Body and Closing.",
                  "Help {n} write to {m} about {t}. Slots: Subject, Body, Closing.",
-                 "Fill in Subject, Body and Closing: a note from {n} to {m} about {t}."),
+                 "Fill in Subject, Body and Closing: a note from {n} to {m} about {t}.",
+                 *_combos(("Write ", "Compose ", "Make ", "Prepare ", "Please write ",
+                           "Put together ", "Could you write ", "Fill in "),
+                          ("a message", "a note", "a letter", "an email", "a short note"),
+                          (" (Subject, Body, Closing)", " with Subject, Body and Closing",
+                           " (Subject / Body / Closing)",
+                           " using the slots Subject, Body and Closing"),
+                          (" from {n} to {m} about {t}.", " to {m} from {n} about {t}.",
+                           " from {n} to {m} on {t}.", " about {t}, from {n} to {m}.",
+                           " for {m}, from {n}, about {t}.", " that {n} sends to {m} about {t}."),
+                          held=("Draft a note (Subject / Body / Closing) from {n} to {m} about "
+                                "{t}.",))),
                 ("Draft a note (Subject / Body / Closing) from {n} to {m} about {t}.",))
+_BEGINNER_RULES = ("If I am a beginner, show the steps", "If I am a beginner, explain each step",
+                   "For beginners, show your working", "If I am new, go step by step",
+                   "A beginner gets the worked steps", "If I am a beginner, work it out in steps")
+_EXPERT_RULES = ("if I am an expert, give only the answer", "if I am an expert, just the answer",
+                 "experts get only the result", "for experts, the answer alone",
+                 "an expert gets just the answer", "if I am an expert, only the result")
 LEVEL_RULES = (("If I am a beginner, show the steps; if I am an expert, give only the answer.",
                 "Beginners get the steps, experts get only the answer.",
-                "If I am an expert, just the answer; if I am a beginner, explain the steps."),
+                "If I am an expert, just the answer; if I am a beginner, explain the steps.",
+                *_combos(_BEGINNER_RULES, ("; ", ", and "), _EXPERT_RULES, (".",)),
+                *(x[0].upper() + x[1:] for x in _combos(_EXPERT_RULES, ("; ", ", but "),
+                                                        tuple(b[0].lower() + b[1:]
+                                                              for b in _BEGINNER_RULES),
+                                                        (".",)))),
                ("For a beginner, explain step by step; for an expert, only the answer.",))
-LEVELS = ((("I am a beginner.", "I am new to this, a beginner.", "Beginner here."),
-           ("I am an expert.", "I know this well: I am an expert.", "Expert here.")),
+LEVELS = ((("I am a beginner.", "I am new to this, a beginner.", "Beginner here.",
+            "I am a total beginner.", "I'm a beginner.", "Level: beginner.",
+            "I am a beginner at maths.", "I am only a beginner.", "I just started: a beginner."),
+           ("I am an expert.", "I know this well: I am an expert.", "Expert here.",
+            "I am an expert in maths.", "I'm an expert.", "Level: expert.", "I am a real expert.",
+            "I have done this for years: an expert.")),
           (("I am just starting out, a beginner.",), ("I am an expert at sums.",)))
 # Train rules quote any two phrases of this pool (either may be either branch's reply), so the
 # reply must be copied from the rule; eval rules quote the held-out GOOD/BAD_REPLIES[1].
-QUOTE_POOL = tuple(p[0].upper() + p[1:] + "." for p in (*w.FRIENDLY_PHRASES, *w.NEUTRAL_PHRASES))
+QUOTE_POOL = tuple(p[0].upper() + p[1:] + "." for p in (
+    *w.FRIENDLY_PHRASES, *w.NEUTRAL_PHRASES, *w.POSITIVE_PHRASES, *w.NEGATIVE_PHRASES)) + _combos(
+    ("Thank you", "Thanks", "Thanks a lot", "We are glad", "Great", "Wonderful", "Sorry",
+     "We are sorry", "Oh no", "Please come back", "See you soon", "Hello", "Dear customer",
+     "Good news", "Bad luck", "Oh dear"),
+    (", we will do better.", ", come again.", ", we hope to see you.", ", that is great.",
+     ", we will fix it.", ", have a nice day.", ", you made our day.", ", we are listening.",
+     ", thanks for telling us.", ", it means a lot.", "!", "."))
 GOOD_REPLIES = (("Thank you!", "We are glad you liked it.", "Thanks for the kind words.",
                  "Great to hear!", "See you again soon!"),
                 ("Many thanks, come back soon.", "We are so happy you enjoyed it."))
@@ -129,16 +207,39 @@ BAD_REPLIES = (("We are sorry.", "Sorry to hear that.", "We will do better.",
                 "Please accept our apology."),
                ("We apologise and will improve.", "That is a pity, sorry."))
 # Iterative steps on a story sentence: what to do -> which value of the sentence it asks for.
-STEP_WORDS = (({"person": ("name the person", "write the name of the person"),
-                "animal": ("name the animal", "say which animal it is"),
-                "place": ("name the place", "say where it happens"),
-                "sentence": ("copy the sentence", "write the sentence again")}),
+_ASK = ("name ", "write ", "give ", "say ", "tell me ", "write down ", "state ")
+STEP_WORDS = (({"person": _combos(_ASK + ("copy ",), ("the person", "the person's name",
+                                                      "the name of the person",
+                                                      "who it is about"),
+                                  held=("give the person's name",)),
+                "animal": _combos(_ASK, ("the animal", "which animal it is", "the animal's name"),
+                                  held=("tell me the animal",)),
+                "place": _combos(_ASK, ("the place", "where it happens", "the place's name",
+                                        "where it is"), held=("tell me the place",)),
+                "sentence": _combos(("copy ", "write ", "say ", "give ", "write out ", "repeat ",
+                                     "write down "),
+                                    ("the sentence again", "the whole sentence",
+                                     "the sentence back", "the sentence word for word",
+                                     "the sentence"), held=("repeat the sentence",))}),
               ({"person": ("give the person's name",), "animal": ("tell me the animal",),
                 "place": ("tell me the place",), "sentence": ("repeat the sentence",)}))
-CONNECTIVES = ((("First", "Then", "Finally"), ("First", "Next", "Last")),
+CONNECTIVES = ((("First", "Then", "Finally"), ("First", "Next", "Last"),
+                ("First", "Second", "Third"), ("To begin", "Then", "Lastly"),
+                ("Start", "After this", "At the end"), ("Begin", "Next", "To finish"),
+                ("First", "After that", "Finally"), ("To start", "Next", "Lastly"),
+                ("Step one", "Step two", "Step three"), ("First of all", "Then", "At last")),
                (("To start", "After that", "In the end"),))
-PROBLEM_STEPS = (("{0}, list the numbers in the problem. {1}, solve it step by step. {2}, give "
-                  "the answer.",),
+PROBLEM_STEPS = (_combos(("{0}, ",),
+                         ("list the numbers in the problem", "write the numbers of the problem",
+                          "list the numbers", "copy the numbers of the problem",
+                          "write down the numbers", "note the numbers in the problem"),
+                         (". {1}, ",),
+                         ("solve it step by step", "work it out", "show the steps",
+                          "do the sums step by step", "solve it", "work through it step by step"),
+                         (". {2}, ",),
+                         ("give the answer", "write the answer", "say the answer",
+                          "give the result", "state the result", "tell me the answer"),
+                         (".",)),
                  ("{0}, write down the numbers of the problem. {1}, work it out step by step. "
                   "{2}, state the answer.",))
 MORALS = (("Be kind to animals.", "Friends help each other.", "Never give up.",

@@ -45,35 +45,74 @@ class ChatRecipe:
     lm_blocks: int = 1  # pretraining windows per step (0: chats only)
     lm_weight: float = 1.0
     lr: float = 1e-3
-    copy_share: float = 0.25  # extra "repeat after me" chats, as a share of the train chats
+    copy_share: float = 0.35  # extra "repeat after me" chats, as a share of the train chats
     warmup_steps: int = 30
     weight_decay: float = 0.0
-    n_train: int = 8000
+    n_train: int = 10000
     n_val: int = 100
     eval_every: int = 100
     seed: int = 0
+    # Token embeddings (tied to the output layer) kept as pretraining left them: otherwise every
+    # step's softmax pushes down the names that are never a reply's target (the held-out ones)
+    # and up the train names, and the tuned model answers with a train name instead of copying.
+    freeze_embeddings: bool = True
     time_budget: float | None = 540.0  # seconds; a busy CPU ends the run early, decay done
 
 
 def copy_drills(seed: int, n: int) -> list[list[dict[str, str]]]:
-    """``n`` chats asking the assistant to repeat a sentence of the world word for word (train
-    names and made-up ones only): the tuned model is asked to copy names, things and phrases
-    from the request into its reply, and these drills practise just that."""
+    """``n`` chats drilling the sub-skills the checks need, with train names and made-up ones
+    only: repeat a sentence word for word, reply with exactly a quoted phrase, fill named slots
+    in the order given, say who / what / where a sentence is about. The tuned model must copy
+    names, things and phrases from the request into its reply, and these drills practise just
+    that on values it never sees twice."""
     from course_utils.data import world as w
-    from course_utils.data.instructions import MADE_UP_NAMES, TRAIN_PLACES, TRAIN_THINGS
+    from course_utils.data.instructions import (
+        MADE_UP_NAMES,
+        QUOTE_POOL,
+        TRAIN_PLACES,
+        TRAIN_THINGS,
+    )
 
     rng = random.Random(f"copy/{seed}")
     asks = ("Repeat after me: ", "Say this back: ", "Copy this: ", "Repeat: ")
+    quote_asks = ('Reply with exactly "{q}".', 'Say "{q}" and nothing else.',
+                  'Your reply: "{q}"', 'Answer only with "{q}".')
+    slot_names = ("Name", "Friend", "Place", "Thing", "Title", "Story", "Moral", "Subject",
+                  "Body", "Closing", "From", "To", "Animal", "Where", "Who")
     names = w.names_for("train") + MADE_UP_NAMES
     chats = []
-    for _ in range(n):
+    for i in range(n):
         n1, n2 = rng.sample(names, 2)
-        text = rng.choice((f"{n1} and {n2} went to the {rng.choice(TRAIN_PLACES)}.",
-                           f"{n1} gave the {rng.choice(TRAIN_THINGS)} to {n2}.",
-                           f"{n1}, {n2}, {rng.choice(TRAIN_THINGS)}, {rng.choice(TRAIN_PLACES)}.",
-                           rng.choice(w.FRIENDLY_PHRASES + w.NEUTRAL_PHRASES).capitalize() + "."))
-        chats.append([{"role": "user", "content": rng.choice(asks) + text},
-                      {"role": "assistant", "content": text}])
+        place, thing = rng.choice(TRAIN_PLACES), rng.choice(TRAIN_THINGS)
+        kind = i % 4
+        if kind == 0:
+            text = rng.choice((f"{n1} and {n2} went to the {place}.",
+                               f"{n1} gave the {thing} to {n2}.",
+                               f"{n1}, {n2}, {thing}, {place}.",
+                               rng.choice(w.FRIENDLY_PHRASES + w.NEUTRAL_PHRASES).capitalize()
+                               + "."))
+            user, reply = rng.choice(asks) + text, text
+        elif kind == 1:
+            reply = rng.choice(QUOTE_POOL + (f"Hello {n1}.", f"See you at the {place}, {n2}!"))
+            user = rng.choice(quote_asks).format(q=reply)
+        elif kind == 2:
+            slots = rng.sample(slot_names, rng.choice((2, 3, 3)))
+            values = [rng.choice((n1, n2, place, thing, f"{n1} and the {thing}"))
+                      for _ in slots]
+            given = rng.sample(list(zip(slots, values, strict=True)), len(slots))
+            user = (f"Fill the slots {', '.join(slots)}. "
+                    + " ".join(f"{k} is {v}." for k, v in given))
+            reply = "\n".join(f"{k}: {v}" for k, v in zip(slots, values, strict=True))
+        else:
+            sentence = rng.choice((f"{n1} saw the {thing} at the {place}.",
+                                   f"At the {place}, {n1} found a {thing}.",
+                                   f"{n1} took the {thing} to the {place}."))
+            q, reply = rng.choice((("Who is in this sentence?", n1),
+                                   ("Which place is in this sentence?", place),
+                                   ("Which thing is in this sentence?", thing)))
+            user = f"{q}\n{sentence}"
+        chats.append([{"role": "user", "content": user},
+                      {"role": "assistant", "content": reply}])
     return chats
 
 
@@ -119,8 +158,11 @@ def train_chat(model, tokenizer, lm_docs: list[str], recipe: ChatRecipe) -> tupl
     pad = tokenizer.pad_token_id
     val_batches = [pad_chat_batch(val[i: i + 32], pad) for i in range(0, len(val), 32)]
     lm = pack(tokenizer, lm_docs, block) if recipe.lm_blocks else None
-    decay = [p for p in model.parameters() if p.dim() >= 2]
-    no_decay = [p for p in model.parameters() if p.dim() < 2]
+    if recipe.freeze_embeddings:
+        model.get_input_embeddings().weight.requires_grad_(False)
+    trained = [p for p in model.parameters() if p.requires_grad]
+    decay = [p for p in trained if p.dim() >= 2]
+    no_decay = [p for p in trained if p.dim() < 2]
     opt = torch.optim.AdamW([{"params": decay, "weight_decay": recipe.weight_decay},
                              {"params": no_decay, "weight_decay": 0.0}],
                             lr=recipe.lr, betas=(0.9, 0.95))
@@ -154,7 +196,7 @@ def train_chat(model, tokenizer, lm_docs: list[str], recipe: ChatRecipe) -> tupl
             log["lm_loss"].append(round(lm_loss.item(), 4))
         opt.zero_grad(set_to_none=True)
         total.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        torch.nn.utils.clip_grad_norm_(trained, 1.0)
         opt.step()
         log["step"].append(step)
         log["loss"].append(round(loss.item(), 4))
