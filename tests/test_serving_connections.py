@@ -336,7 +336,8 @@ async def _sigterm_scenario(url: str, process: subprocess.Popen) -> dict:
 
 
 @pytest.mark.slow
-def test_sigterm_finishes_short_requests_and_ends_the_rest_properly(tmp_path):
+@pytest.mark.parametrize("where", ["thread", "process"])
+def test_sigterm_finishes_short_requests_and_ends_the_rest_properly(tmp_path, where):
     """Two short requests in flight finish (200); two long streams and a long plain request
     outlast the grace period: the streams end with an error event and [DONE], the plain one
     gets 503; a request after the signal is refused or gets 503; the process exits soon after
@@ -347,7 +348,7 @@ def test_sigterm_finishes_short_requests_and_ends_the_rest_properly(tmp_path):
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(HERE.parent), str(HERE)])}
     with log.open("wb") as out:
         process = subprocess.Popen([sys.executable, str(HERE / "_slow_server.py"), str(port),
-                                    str(GRACE), str(STEP)], stdout=out,
+                                    str(GRACE), str(STEP), where], stdout=out,
                                    stderr=subprocess.STDOUT, env=env)
     try:
         wait_healthy(url, 90, lambda: process.poll() is None)

@@ -7,8 +7,10 @@
     python -m course_utils.serving --draft-model course-gpt-mini   # speculative greedy decoding
     python -m course_utils.serving --cors-origin http://localhost:3000   # let one page call it
 
-One worker process: the model lives in memory once, and the batcher, not extra
-processes, is what uses the CPU under load. Run more replicas behind a load balancer to scale.
+One server process: the model lives in memory once, and the batcher, not extra workers, is what
+uses the CPU under load; ``--engine-process`` moves the model and its batcher into one child
+process, so that it and the HTTP side each have their own GIL (as vLLM's engine core). Run more
+replicas behind a load balancer to scale.
 
 Slow and idle clients are bounded (``--header-timeout``, ``--body-timeout``,
 ``--keep-alive-timeout``, ``--max-connections``), and SIGTERM (``docker stop``) drains: no new
@@ -49,6 +51,10 @@ def main(argv: list[str] | None = None) -> None:
                         help="how long the batcher waits for more requests to join a batch")
     parser.add_argument("--threads", type=int, default=None,
                         help="torch threads (default: available CPUs minus one)")
+    parser.add_argument("--engine-process", action="store_true",
+                        help="run the model and its batcher in a child process, so that they "
+                             "and the HTTP server do not share one GIL (more throughput under "
+                             "load; one more process)")
     parser.add_argument("--quantize", action="store_true", help="serve the int8 model")
     parser.add_argument("--draft-model", default=None, metavar="NAME",
                         help="a smaller model with the same tokenizer (e.g. course-gpt-mini): "
@@ -90,7 +96,8 @@ def main(argv: list[str] | None = None) -> None:
                      max_batch_size=args.max_batch_size, max_wait_ms=args.max_wait_ms,
                      num_threads=args.threads, quantize=args.quantize,
                      draft_model=args.draft_model, num_draft_tokens=args.num_draft_tokens,
-                     limits=limits, cors_origins=args.cors_origin)
+                     limits=limits, cors_origins=args.cors_origin,
+                     engine_process=args.engine_process)
     serve(app, host=args.host, port=args.port, log_level=args.log_level)
 
 

@@ -50,7 +50,7 @@ def create_app(model: PreTrainedModel | None = None,
                quantize: bool = False,
                max_body_bytes: int = 64 * 1024, draft_model: str | None = None,
                num_draft_tokens: int = 4, limits: ConnectionLimits | None = None,
-               cors_origins: Sequence[str] = ()) -> FastAPI:
+               cors_origins: Sequence[str] = (), engine_process: bool = False) -> FastAPI:
     """Build the service around ``(model, tokenizer)``, or around ``loader(model_name)``.
 
     ``batching`` is ``"continuous"`` (the default: requests join and leave the running batch
@@ -65,6 +65,10 @@ def create_app(model: PreTrainedModel | None = None,
     requests speculatively, ``num_draft_tokens`` drafted per round, with the same text as
     without it; sampling requests take the ordinary path. A draft whose tokenizer is not the
     target's stops the start-up with an error saying so.
+
+    ``engine_process=True`` runs the batcher and the model in a child process
+    (:mod:`.engine_process`), so the event loop and the model do not share one GIL: more
+    throughput under load, one more process (and its memory) to run.
 
     ``limits`` (:class:`~.connections.ConnectionLimits`) bounds slow and idle clients and sets
     the SIGTERM grace period; POST bodies must be ``application/json`` (415 otherwise).
@@ -92,7 +96,8 @@ def create_app(model: PreTrainedModel | None = None,
         engine = Engine(m, tok, name=model_name, max_batch_size=max_batch_size,
                         max_wait_ms=max_wait_ms, max_queue=max_queue, draft=draft,
                         draft_tokenizer=draft_tok, draft_name=draft_model,
-                        num_draft_tokens=num_draft_tokens, batching=mode)
+                        num_draft_tokens=num_draft_tokens, batching=mode,
+                        engine_process=engine_process, num_threads=threads)
         engine.start()
         app.state.engine, app.state.threads = engine, threads
         app.state.quantized = quantize
@@ -170,6 +175,7 @@ def _add_routes(app: FastAPI) -> None:
                 "max_batch_size": engine.batcher.max_batch_size, "batching": engine.batching,
                 "torch_threads": request.app.state.threads,
                 "quantized": request.app.state.quantized, "draft_model": engine.draft_name,
+                "engine_process": engine.engine_process,
                 **engine.batcher.stats()}
 
     @app.post("/generate", response_model=GenerateResponse, responses=_ERRORS,

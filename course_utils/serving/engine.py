@@ -1,15 +1,23 @@
 """The bridge between async HTTP handlers and the batching worker thread.
 
 Handlers run on uvicorn's event loop; the model runs on the :class:`DynamicBatcher` thread.
-Each request gets an ``asyncio.Queue``; the worker pushes tokens into it with
-``loop.call_soon_threadsafe`` (the only safe way to touch a loop from another thread), and the
-handler awaits them, so waiting for the model never blocks the loop and a thousand waiting
-clients cost a thousand small queues, not a thousand threads.
+Each request gets an ``asyncio.Queue``; the worker hands tokens to the loop through a
+:class:`_Mailbox` (``loop.call_soon_threadsafe`` is the only safe way to touch a loop from
+another thread), and the handler awaits them, so waiting for the model never blocks the loop
+and a thousand waiting clients cost a thousand small queues, not a thousand threads.
+
+Two things keep the cost per token small when many rows share a step. The mailbox wakes the
+loop once per burst, not once per token: a decoding step of 16 rows is one wake-up (a write to
+the loop's self-pipe, a system call on the worker thread), not 16. And a handler that finds
+several tokens waiting sends them as one chunk, so a loop that falls behind (a busy CPU) sends
+fewer, larger events instead of falling further behind (vLLM merges its outputs the same way).
 """
 
 from __future__ import annotations
 
 import asyncio
+import threading
+import weakref
 from collections.abc import AsyncIterator, Sequence
 from contextlib import aclosing
 from dataclasses import dataclass
@@ -70,6 +78,46 @@ class TokenStream:
         await self._chunks.aclose()
 
 
+def _process_batcher(kind: str, model: PreTrainedModel, **kwargs):
+    from course_utils.serving.engine_process import ProcessBatcher  # only when asked for
+
+    return ProcessBatcher(kind, model, **kwargs)
+
+
+class _Mailbox:
+    """Events from the worker thread to one event loop, with one wake-up per burst.
+
+    ``put`` (worker thread) appends; the first ``put`` after a delivery schedules one
+    :meth:`_deliver` on the loop, which moves everything queued by then into the requests'
+    queues. An event is never lost or reordered; a closed loop drops them (nobody listens).
+    """
+
+    def __init__(self, loop: asyncio.AbstractEventLoop):
+        self.loop = loop
+        self._items: list[tuple[asyncio.Queue, tuple]] = []
+        self._lock = threading.Lock()
+        self._scheduled = False
+
+    def put(self, events: asyncio.Queue, item: tuple) -> None:
+        with self._lock:
+            self._items.append((events, item))
+            if self._scheduled:
+                return
+            self._scheduled = True
+        try:
+            self.loop.call_soon_threadsafe(self._deliver)
+        except RuntimeError:  # the loop has closed: nobody is listening any more
+            with self._lock:
+                self._items.clear()
+                self._scheduled = False
+
+    def _deliver(self) -> None:
+        with self._lock:
+            items, self._items, self._scheduled = self._items, [], False
+        for events, item in items:
+            events.put_nowait(item)
+
+
 class Engine:
     """A loaded model and tokenizer, their batcher, and :meth:`submit`, which streams a request's
     text (:func:`collect` joins the stream into one chunk)."""
@@ -79,14 +127,20 @@ class Engine:
                  max_queue: int = 256, draft: PreTrainedModel | None = None,
                  draft_tokenizer: PreTrainedTokenizerBase | None = None,
                  draft_name: str | None = None, num_draft_tokens: int = 4,
-                 batching: str | bool = "continuous"):
+                 batching: str | bool = "continuous", engine_process: bool = False,
+                 num_threads: int | None = None):
         """``batching`` is ``"continuous"`` (:mod:`.continuous`: requests join and leave the
         running batch at every step), ``"static"`` (:class:`DynamicBatcher`: a batch runs until
         its last row is done) or ``"none"`` (one request at a time). With a ``draft`` (and its
         tokenizer, which must be the target's), greedy requests are decoded speculatively
         (:mod:`.speculative_step`, which extends the static batcher: ``"continuous"`` then
-        means ``"static"``); the text is the same."""
+        means ``"static"``); the text is the same.
+
+        ``engine_process=True`` runs the batcher in a child process
+        (:class:`~.engine_process.ProcessBatcher`, with ``num_threads`` torch threads), so the
+        model and the event loop do not share one GIL; the requests' results are the same."""
         self.model = model.eval()
+        self._mailboxes: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
         self.tokenizer = tokenizer
         self.name = name
         self.context_length = context_length(model)
@@ -94,10 +148,16 @@ class Engine:
         self.draft_name = draft_name if draft is not None else None
         pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else self.eos_token_id
         self.batching = batching_mode(batching)
+        self.engine_process = engine_process
         options = dict(eos_token_id=self.eos_token_id, pad_token_id=pad if pad is not None else 0,
                        max_batch_size=1 if self.batching == "none" else max_batch_size,
                        max_wait_ms=max_wait_ms, max_queue=max_queue)
         if draft is None:
+            if engine_process:
+                self.batcher = _process_batcher(
+                    "continuous" if self.batching == "continuous" else "static", model,
+                    num_threads=num_threads, **options)
+                return
             kind = ContinuousBatcher if self.batching == "continuous" else DynamicBatcher
             self.batcher = kind(model, **options)
             return
@@ -109,6 +169,11 @@ class Engine:
             self.batching = "static"
         # Both models see prompt + new tokens: the shorter context is the service's.
         self.context_length = min(self.context_length, context_length(draft))
+        if engine_process:
+            self.batcher = _process_batcher("speculative", model, draft=draft,
+                                            num_draft_tokens=num_draft_tokens,
+                                            num_threads=num_threads, **options)
+            return
         self.batcher = SpeculativeBatcher(model, draft, num_draft_tokens=num_draft_tokens,
                                           **options)
 
@@ -146,13 +211,13 @@ class Engine:
                              "from (refuse empty prompts in the request schema)")
         self.check_budget(prompt_ids, max_new_tokens)
         loop = asyncio.get_running_loop()
+        mailbox = self._mailboxes.get(loop)
+        if mailbox is None:
+            mailbox = self._mailboxes[loop] = _Mailbox(loop)
         events: asyncio.Queue = asyncio.Queue()
 
         def post(*item: object) -> None:  # called on the worker thread
-            try:
-                loop.call_soon_threadsafe(events.put_nowait, item)
-            except RuntimeError:  # the loop has closed: nobody is listening any more
-                pass
+            mailbox.put(events, item)
 
         job = Job(prompt_ids=list(prompt_ids), max_new_tokens=max_new_tokens,
                   temperature=temperature, top_p=top_p, seed=seed,
@@ -167,21 +232,27 @@ class Engine:
                       decoder: IncrementalDecoder) -> AsyncIterator[Chunk]:
         try:
             while True:
-                kind, *rest = await events.get()
-                if kind == "token":
-                    text = decoder.push(rest[0])
-                    if decoder.stopped:
-                        job.cancelled.set()
-                        yield Chunk(text, "stop", decoder.tokens)
-                        return
-                    if text:
-                        yield Chunk(text, None, decoder.tokens)
-                    continue
-                reason, error = rest
-                if error is not None:
-                    raise GenerationFailed(f"generation failed: {error}") from error
-                yield Chunk(decoder.flush(), reason, decoder.tokens)
-                return
+                batch = [await events.get()]
+                while not events.empty():  # tokens that came meanwhile go out as one chunk
+                    batch.append(events.get_nowait())
+                parts = []
+                for kind, *rest in batch:
+                    if kind == "token":
+                        parts.append(decoder.push(rest[0]))
+                        if decoder.stopped:
+                            job.cancelled.set()
+                            yield Chunk("".join(parts), "stop", decoder.tokens)
+                            return
+                        continue
+                    reason, error = rest
+                    if error is not None:
+                        if any(parts):  # the text generated before the failure is sent
+                            yield Chunk("".join(parts), None, decoder.tokens)
+                        raise GenerationFailed(f"generation failed: {error}") from error
+                    yield Chunk("".join(parts) + decoder.flush(), reason, decoder.tokens)
+                    return
+                if any(parts):
+                    yield Chunk("".join(parts), None, decoder.tokens)
         finally:
             job.cancelled.set()
 
