@@ -3,6 +3,7 @@
     python benchmarks/load_test.py [--model course-gpt] [--clients 1 4 16 64]
     python benchmarks/load_test.py --quick                         # a smoke run (CI)
     python benchmarks/load_test.py --draft-model course-gpt-mini   # + a speculative server
+    python benchmarks/load_test.py --engine thread   # the batcher in the server's own thread
 
 The script starts one server per mode (``python -m course_utils.serving --batching
 {none,static,continuous}`` on 127.0.0.1, free ports), side by side, warms them up, then for
@@ -20,6 +21,11 @@ and ``.md``, and prints the table and the ratios the issue asks for (continuous 
 time and vs static at 16 clients). With ``--draft-model`` a fourth server decodes the same
 greedy requests speculatively on the static batcher (lesson 09); its results go to
 ``results/load_test_draft``.
+
+Every server runs its model in an engine process (``--engine-process``: the model and the
+HTTP side do not share one GIL, which on this small model is what bounds a batched step);
+``--engine thread`` measures the servers with the batcher in the server's own thread instead
+(results in ``results/load_test_thread``).
 
 Requests go to the OpenAI-compatible ``/v1/completions`` (greedy, streamed with
 ``stream_options.include_usage`` so the token count is exact). The load generator shares the
@@ -141,6 +147,8 @@ def measure(args: argparse.Namespace) -> tuple[list[dict], dict]:
     """The servers run side by side and take turns at each level (the first mode changes
     every round). Throughput is the median over rounds; percentiles pool every request."""
     threads = ["--threads", str(args.threads)] if args.threads else []
+    if args.engine == "process":
+        threads.append("--engine-process")
     modes = dict(MODES)
     if args.draft_model:
         modes[DRAFT_MODE] = ["--batching", "static", "--draft-model", args.draft_model,
@@ -253,17 +261,21 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--draft-model", default=None,
                         help="also serve with this draft model (e.g. course-gpt-mini)")
     parser.add_argument("--num-draft-tokens", type=int, default=4)
+    parser.add_argument("--engine", choices=["process", "thread"], default="process",
+                        help="where each server runs its batcher: an engine process "
+                             "(--engine-process, the default) or the server's own thread")
     args = parser.parse_args(argv)
     if args.quick:
         args.model, args.clients, args.rounds, args.seconds = "random-tiny", [1, 4], 1, 1.0
     print(f"model {args.model}, max_tokens {args.short} (and {args.long} for every "
           f"{args.long_every}th request), clients {args.clients}, {args.rounds} rounds of "
-          f"{args.seconds} s per mode and level")
+          f"{args.seconds} s per mode and level, batcher in an engine {args.engine}")
     started = time.perf_counter()
     rows, health = measure(args)
     data = {"model": args.model, "short_tokens": args.short, "long_tokens": args.long,
             "long_every": args.long_every, "max_batch_size": args.max_batch_size,
-            "rounds": args.rounds, "round_seconds": args.seconds, "rows": rows,
+            "rounds": args.rounds, "round_seconds": args.seconds, "engine": args.engine,
+            "rows": rows,
             "ratios": [r for c in args.clients if (r := ratios(rows, c))],
             "seconds": round(time.perf_counter() - started, 1)}
     if args.draft_model:
@@ -271,7 +283,8 @@ def main(argv: list[str] | None = None) -> dict:
     if args.quick:  # a smoke run: printed, not written over the real results
         print(table(rows, args.clients, health))
         return data
-    write_results("load_test_draft" if args.draft_model else "load_test", data,
+    name = "load_test_draft" if args.draft_model else "load_test"
+    write_results(name if args.engine == "process" else f"{name}_thread", data,
                   table(rows, args.clients, health))
     return data
 

@@ -39,7 +39,11 @@ BENCHMARKS = [
      "Lesson 08's load test: one request at a time vs static vs continuous batching, mixed "
      "output lengths, 1/4/16/64 clients: throughput, time to first token, p99 latency. Goals at "
      "16 clients: continuous >= 5x one at a time and >= 1.3x static throughput, p99 TTFT <= 1/3 "
-     "of static's, 0 failed."),
+     "of static's, 0 failed. Each server runs its batcher in an engine process "
+     "(`--engine-process`)."),
+    ("load_test.py --engine thread", "load_test_thread", "Serving, batcher in the server's thread",
+     "The same load test with each server's batcher in its own thread (the default of "
+     "`python -m course_utils.serving`): the model and the event loop share one GIL."),
     ("finetune.py", "finetune", "Fine-tuning",
      "Full fine-tuning vs LoRA vs prompt tuning: time per step and peak memory."),
     ("../scripts/binder_rehearsal.py", "binder_rehearsal", "Binder rehearsal",
@@ -86,13 +90,14 @@ def main(argv: list[str] | None = None) -> int:
         for script, name, heading, _ in BENCHMARKS:
             if args.only and name not in args.only:
                 continue
-            if not (HERE / script).exists():
-                print(f"-- {heading}: {script} does not exist, skipped")
+            path, *options = script.split()
+            if not (HERE / path).exists():
+                print(f"-- {heading}: {path} does not exist, skipped")
                 continue
             print(f"== {heading}: python benchmarks/{script}", flush=True)
             started = time.perf_counter()
             try:
-                code = subprocess.run([sys.executable, str(HERE / script)],
+                code = subprocess.run([sys.executable, str(HERE / path), *options],
                                       timeout=args.timeout).returncode
             except subprocess.TimeoutExpired:
                 code = "timeout"
