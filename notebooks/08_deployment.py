@@ -910,6 +910,17 @@ for clients in levels:
 # slots give. `benchmarks/load_test.py` measures the same three servers as separate processes
 # at 1 to 64 clients.
 #
+# One more limit hides in these servers, and it is Python's. The batcher's thread and the event
+# loop live in one process, and a small model's decoding step is mostly interpreter work (dozens
+# of small operations of a few microseconds each), so the two take turns holding the **global
+# interpreter lock**: together they use about one core, however many the machine has, and the
+# more tokens a batched step streams out, the more the loop takes from the model. That is why
+# vLLM runs its engine core in a separate process. This server can too:
+# `python -m course_utils.serving --engine-process` runs the batcher in a child process
+# (`course_utils/serving/engine_process.py`), which receives requests and sends back each
+# step's tokens over a pipe; `benchmarks/load_test.py` measures the three modes that way (and
+# with `--engine thread` as here).
+#
 # ## 7. Smaller weights: int8 dynamic quantization
 #
 # Each weight is a 32-bit float. **Int8 dynamic quantization** stores every linear layer's

@@ -55,6 +55,7 @@ LAYERS: dict[str, int] = {
     # Lesson 08's batching modes: the scheduler step (exercise 08.4) and the continuous worker.
     "course_utils.serving.scheduler": TECHNIQUES,
     "course_utils.serving.continuous": TECHNIQUES,
+    "course_utils.serving.engine_process": TECHNIQUES,  # the batcher in a child process
     "course_utils.evaluate_modules": TECHNIQUES,  # `evaluate.load(path)` wrappers of metrics
     # Lesson 09, smaller and faster: each idea its own module (`course_utils.speculative` is the
     # name the lesson and its issue give the library function).
