@@ -107,8 +107,17 @@ def usage(prompt_tokens: int, completion_tokens: int) -> dict:
 async def merged(streams: Sequence[TokenStream]) -> AsyncIterator[tuple[int, Chunk]]:
     """The choices' chunks as they come, tagged with their index; raises the first failure.
 
-    Leaving early (the client has gone, a choice failed) cancels every stream.
+    Leaving early (the client has gone, a choice failed) cancels every stream. One stream (the
+    usual ``n=1``) is read directly, without a task and a queue between it and the response.
     """
+    if len(streams) == 1:
+        try:
+            async with aclosing(streams[0]) as only:
+                async for chunk in only:
+                    yield 0, chunk
+        finally:
+            streams[0].cancel()
+        return
     queue: asyncio.Queue = asyncio.Queue()
 
     async def pump(k: int, stream: TokenStream) -> None:
