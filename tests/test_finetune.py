@@ -17,7 +17,6 @@ from course_utils.finetune import (
     LABEL_NAMES,
     LossHistory,
     Recipe,
-    accuracy_from_logits,
     balanced_subset,
     causal_lm_dataset,
     causal_lm_loss,
@@ -163,16 +162,12 @@ def test_compute_metrics_unpacks_tuples_skips_minus_100_and_returns_floats():
         compute_metrics(EvalPrediction(predictions=logits[0], label_ids=labels))
 
 
-def test_accuracy_and_compute_metrics_match_numpy():
+def test_compute_metrics_accuracy_matches_numpy():
     rng = np.random.default_rng(0)
     logits, labels = rng.normal(size=(50, 3)), rng.integers(0, 3, 50)
     expected = float((logits.argmax(1) == labels).mean())
-    assert accuracy_from_logits(torch.tensor(logits), torch.tensor(labels)) == \
-        pytest.approx(expected)
     assert compute_metrics(EvalPrediction(predictions=logits, label_ids=labels))["accuracy"] == \
         pytest.approx(expected)
-    with pytest.raises(ValueError):
-        accuracy_from_logits(torch.zeros(3, 2), torch.zeros(4))
 
 
 def test_causal_lm_loss_is_gpt2s_own_loss_on_a_collated_batch(review_sets):

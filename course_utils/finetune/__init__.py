@@ -35,7 +35,6 @@ from course_utils.finetune.data import (
     tokenize_for_causal_lm,
 )
 from course_utils.finetune.metrics import (
-    accuracy_from_logits,
     causal_lm_loss,
     compute_metrics,
     confusion_matrix,
@@ -59,7 +58,7 @@ from course_utils.finetune.sentiment import (
 from course_utils.finetune.sft import chat_features, pad_chat_batch
 
 __all__ = [
-    "LABEL_NAMES", "LossHistory", "Recipe", "Run", "accuracy_from_logits", "balanced_subset",
+    "LABEL_NAMES", "LossHistory", "Recipe", "Run", "balanced_subset",
     "baseline_dir", "causal_lm_dataset", "causal_lm_loss", "chat_features",
     "classification_dataset", "collator_for", "compute_metrics", "confusion_matrix",
     "cpu_training_arguments", "ensure_pad_token", "finetune", "full_finetune_baseline",

@@ -1,4 +1,4 @@
-"""Measuring a fine-tuned model: accuracy from logits, the causal-LM loss, label-word scoring.
+"""Measuring a fine-tuned model: accuracy and macro-F1, the causal-LM loss, label-word scoring.
 
 ``Trainer`` calls ``compute_metrics(EvalPrediction)`` after each evaluation with the logits and
 labels of the whole eval set (NumPy arrays); :func:`compute_metrics` turns them into accuracy and
@@ -19,17 +19,6 @@ import torch.nn.functional as F
 
 from course_utils.finetune.data import lm_prompt
 from course_utils.lm import label_token_ids
-
-
-def accuracy_from_logits(logits: Any, labels: Any) -> float:
-    """Fraction of rows whose highest logit is the label (``logits (N, C)``, ``labels (N,)``)."""
-    logits, labels = torch.as_tensor(logits), torch.as_tensor(labels)
-    if logits.dim() != 2 or labels.shape != logits.shape[:1]:
-        raise ValueError(f"expected logits (N, C) and labels (N,), got {tuple(logits.shape)} "
-                         f"and {tuple(labels.shape)}")
-    if labels.numel() == 0:
-        raise ValueError("cannot compute the accuracy of zero examples")
-    return (logits.argmax(dim=-1) == labels).float().mean().item()
 
 
 def macro_f1(predictions: Any, labels: Any) -> float:
