@@ -129,8 +129,9 @@ def forward_costs(model, reps: int = 60) -> None:
         return median_ms(lambda: batcher._forward(rows, feeds))
 
     for decoding, prompts, length, budget in [(16, 0, 0, 64), (15, 1, 6, 64), (14, 2, 6, 64),
-                                              (12, 4, 8, 64), (15, 1, 200, 64),
-                                              (15, 1, 200, 256), (0, 1, 6, 64)]:
+                                              (12, 4, 8, 64), (0, 1, 6, 64), (15, 1, 200, 32),
+                                              (15, 1, 200, 64), (15, 1, 200, 128),
+                                              (15, 1, 200, 256)]:
         print(f"continuous step, {decoding:2d} decoding rows (30 cached columns) + {prompts} "
               f"prompts of {length:3d} tokens, at most {budget} read: "
               f"{fused(decoding, 30, prompts, length, budget):.2f} ms", flush=True)
@@ -162,6 +163,7 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=1, help="run the modes this many times")
     parser.add_argument("--max-prefill-tokens", type=int, default=None)
     parser.add_argument("--profile", default=None, help="cProfile this mode's worker")
+    parser.add_argument("--sort", default="cumulative", help="the profile's order (tottime...)")
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--forward-costs", action="store_true",
                         help="time single forward passes instead")
@@ -197,7 +199,7 @@ def main() -> None:
             batcher.stop()
             print(f"{clients:>3} clients {mode:>10}: {stats}", flush=True)
             if profiler:
-                pstats.Stats(profiler).sort_stats("cumulative").print_stats(45)
+                pstats.Stats(profiler).sort_stats(args.sort).print_stats(45)
 
 
 if __name__ == "__main__":
