@@ -128,7 +128,8 @@ def forward_costs(model, reps: int = 60) -> None:
         feeds = batcher._feeds(rows)
         return median_ms(lambda: batcher._forward(rows, feeds))
 
-    for decoding, prompts, length, budget in [(16, 0, 0, 64), (15, 1, 6, 64), (14, 2, 6, 64),
+    for decoding, prompts, length, budget in [(1, 0, 0, 64), (16, 0, 0, 64), (15, 1, 6, 64),
+                                              (14, 2, 6, 64),
                                               (12, 4, 8, 64), (0, 1, 6, 64), (15, 1, 200, 32),
                                               (15, 1, 200, 64), (15, 1, 200, 128),
                                               (15, 1, 200, 256)]:
