@@ -413,6 +413,53 @@ def test_a_prompt_the_model_cannot_take_beside_decoding_rows_fails_alone(tok, mo
     assert rec.tokens[2] == hf_greedy(model, tok("The robot")["input_ids"], 12)
 
 
+@pytest.mark.parametrize("failing_first", [False, True], ids=["slot-reused", "row-moved"])
+def test_a_row_whose_cache_holds_nan_does_not_poison_the_next_row_in_its_slot(tok,
+                                                                              failing_first):
+    """A token whose embedding is NaN makes its row's keys and values NaN. That row fails
+    (alone); the request admitted into its cache slot next must not see the NaN, masked or not
+    (0 x NaN is NaN), nor must the row that moves into the freed slot (``failing_first``: the
+    failing row takes slot 0, the other row moves there from slot 1)."""
+    clean = tiny_model(tok)
+    first = tok("The robot counted")["input_ids"]
+    # the other row must attend (masked) columns beyond its own length where the NaN was:
+    # a short row beside a long one in the reused slot, a long one beside the moved row
+    later = (tok("Snow fell on the quiet")["input_ids"] * 9)[:40] if failing_first else \
+        tok("A")["input_ids"]
+    expected = {0: hf_greedy(clean, first, 30), 2: hf_greedy(clean, later, 12)}
+    used = set(first + later + expected[0] + expected[2])
+    poison = next(t for t in tok("Once upon a time, far")["input_ids"] if t not in used)
+    model = tiny_model(tok)
+    with torch.no_grad():  # untie the output head first: only the input embedding is NaN
+        model.lm_head.weight = torch.nn.Parameter(model.lm_head.weight.clone())
+        model.transformer.wte.weight[poison] = float("nan")
+    rec = Recorder(3)
+    b = batcher("continuous", model, tok, max_batch_size=2,
+                max_wait_ms=300 if failing_first else 0)
+    started = threading.Event()
+    try:
+        job = rec.job(0, first, 30, temperature=0.0)
+        job.on_token = lambda t: (rec.tokens[0].append(t), started.set())
+        failing = rec.job(1, [poison] * 9 + first, 5, temperature=0.7)
+        if failing_first:  # admitted together: the failing row in slot 0
+            b.submit(failing)
+            b.submit(job)
+        else:
+            b.submit(job)
+            assert started.wait(30)
+            b.submit(failing)
+        deadline = time.monotonic() + 30
+        while 1 not in rec.done and time.monotonic() < deadline:
+            time.sleep(0.005)
+        b.submit(rec.job(2, later, 12, temperature=0.0))
+        assert rec.all_done.wait(60)
+    finally:
+        b.stop()
+    assert rec.done[1][0] == "error" and rec.tokens[1] == []
+    assert rec.done[0] == ("length", None) and rec.tokens[0] == expected[0]
+    assert rec.done[2] == ("length", None) and rec.tokens[2] == expected[2]
+
+
 @pytest.mark.parametrize("kind", MODES)
 def test_a_prompt_the_worker_cannot_prefill_fails_alone_and_the_worker_lives(kind, tok, model):
     """An empty prompt (a caller that skipped validation) once killed the continuous worker

@@ -102,9 +102,11 @@ class _Plan:
 
     ``feeds[i]`` are row ``i``'s new tokens (it sits in slot ``slots[i]`` with ``lengths[i]``
     tokens already cached). Token ``t`` of the packed sequence belongs to row ``row_of[t]``
-    and is written at column ``column[t]`` of its slot. Each row's last new token (``last``)
-    gives its next-token logits; its queries are attended in the first call, the other
-    tokens of the rows reading a prompt in the second (``second``, padded to ``width``).
+    and is written at column ``column[t]`` of its slot (its position). Each row's last new
+    token (``last``) gives its next-token logits; those queries are attended in one batched
+    call, the other tokens of the rows reading a prompt in a second one (``reading``: their
+    slots, queries padded to the longest, mask). A padding query repeats a real one (it sees
+    real columns, so it is never NaN) and its output is dropped.
     """
 
     def __init__(self, slots: list[int], lengths: list[int], feeds: list[list[int]],
@@ -169,8 +171,8 @@ class _Plan:
         if self.contiguous:
             k, v = keys[:n, :, :self.columns], values[:n, :, :self.columns]
         else:
-            k = keys.index_select(0, self.slots)[:, :, :self.columns]
-            v = values.index_select(0, self.slots)[:, :, :self.columns]
+            k = keys[:, :, :self.columns].index_select(0, self.slots)
+            v = values[:, :, :self.columns].index_select(0, self.slots)
         q = query[0] if self.single else query[0].index_select(1, self.last)
         out = F.scaled_dot_product_attention(q.transpose(0, 1)[:, :, None], k, v,
                                              attn_mask=self.additive(0, self.mask, q.dtype),
@@ -205,8 +207,6 @@ class _Plan:
                                                 device=allowed.device).masked_fill_(
                 ~allowed, torch.finfo(dtype).min)
         return self._additive[which]
-
-
 
 
 def _slot_attention(module, query, key, value, attention_mask, scaling=None, dropout=0.0,
