@@ -17,7 +17,7 @@ import httpx
 import pytest
 import torch
 from serving_helpers import hf_greedy, tiny_model, tiny_tokenizer
-from transformers import TemperatureLogitsWarper, TopPLogitsWarper
+from transformers import DynamicCache, TemperatureLogitsWarper, TopPLogitsWarper
 
 from course_utils.lm import sample_next, sample_rows, sampling_probs
 from course_utils.serving import ServerThread, create_app
@@ -283,7 +283,9 @@ def test_stop_ends_every_row_and_queued_job_with_server_shutting_down(kind, tok,
 
 
 class Poisoned(torch.nn.Module):
-    """The tiny model, but its scores are NaN wherever the last input token is ``token``."""
+    """The tiny model, but its scores are NaN wherever the input token they follow is
+    ``token`` (whatever the layout: a batch of rows, or the continuous worker's packed
+    tokens with ``logits_to_keep`` picking each row's last one)."""
 
     def __init__(self, inner, token: int):
         super().__init__()
@@ -296,7 +298,9 @@ class Poisoned(torch.nn.Module):
 
     def forward(self, **kw):
         out = self.inner(**kw)
-        out.logits[kw["input_ids"][:, -1] == self.token, -1] = float("nan")
+        ids, keep = kw["input_ids"], kw.get("logits_to_keep", 0)
+        at = ids[:, keep] if isinstance(keep, torch.Tensor) else ids[:, -keep:] if keep else ids
+        out.logits[at == self.token] = float("nan")
         return out
 
 
@@ -315,6 +319,145 @@ def test_a_failing_row_fails_alone_and_the_batch_finishes(kind, tok, model):
     assert rec.done[1][0] == "error" and "sampled" in str(rec.done[1][1])
     assert rec.done[0] == ("length", None) and rec.done[2] == ("length", None)
     assert rec.tokens[0] == hf_greedy(model, tok("The robot")["input_ids"], 10)
+
+
+def hf_logits_after(model, ids: list[int], generated: list[int]) -> torch.Tensor:
+    """transformers' own GPT-2 on one unpadded row, the plain way: the prompt in one pass into
+    a fresh ``DynamicCache``, then the generated tokens one at a time; the last scores."""
+    cache = DynamicCache(config=model.config)
+    with torch.no_grad():
+        logits = model(input_ids=torch.tensor([ids]), cache=cache, use_cache=True).logits
+        for token in generated:
+            logits = model(input_ids=torch.tensor([[token]]), cache=cache,
+                           use_cache=True).logits
+    return logits[0, -1]
+
+
+def test_each_row_of_a_fused_step_gets_the_logits_of_its_solo_forward(tok, model):
+    """The continuous worker reads prompts (in chunks of at most max_prefill_tokens) in the
+    decoding rows' forward pass, packed. Every logit row it samples from equals transformers'
+    own forward of that row alone, whatever shared the pass: several prompts read at once,
+    a prompt split over steps, decoding rows beside them, rows moved to other slots."""
+    prompts = [tok(p)["input_ids"] for p in PROMPTS]
+    prompts[3] = (prompts[3] * 6)[:23]  # read in 3 chunks of at most 8 tokens
+    prompts[1] = prompts[1][:1]  # a one-token prompt: read as a decoding row reads
+    budgets = [2, 9, 12, 7, 5, 6]
+    rec = Recorder(len(budgets))
+    b = ContinuousBatcher(model, eos_token_id=None, pad_token_id=tok.pad_token_id,
+                          max_batch_size=4, max_wait_ms=200, max_prefill_tokens=8)
+    seen, shapes = [], []
+    sample, forward = b._sample, b._forward
+
+    def record_sample(rows, logits):
+        seen.extend((r.job, r.count, logits[i].clone()) for i, r in enumerate(rows))
+        sample(rows, logits)
+
+    def record_forward(rows, feeds):
+        shapes.append(([r.slot for r in rows], [len(f) for f in feeds]))
+        return forward(rows, feeds)
+    b._sample, b._forward = record_sample, record_forward
+    b.start()
+    try:
+        jobs = [rec.job(i, prompts[i], budget, temperature=0.0)
+                for i, budget in enumerate(budgets)]
+        for job in jobs[:4]:
+            b.submit(job)
+        time.sleep(0.4)
+        for job in jobs[4:]:
+            b.submit(job)
+        assert rec.all_done.wait(60)
+    finally:
+        b.stop()
+    assert all(done == ("length", None) for done in rec.done.values())
+    assert model.config._attn_implementation == "sdpa"  # selected for the worker's passes only
+    assert len(seen) == sum(budgets)
+    for job, count, logits in seen:
+        i = jobs.index(job)
+        expected = hf_logits_after(model, prompts[i], rec.tokens[i][:count])
+        torch.testing.assert_close(logits, expected, atol=1e-4, rtol=1e-4)
+    # the cases the test is about did happen
+    reading_together = [sizes for _, sizes in shapes if sum(s > 1 for s in sizes) > 1]
+    assert reading_together, shapes
+    assert any(1 in sizes and max(sizes) > 1 for sizes in reading_together), shapes
+    # 8 prompt tokens a step, oldest row first, at least one each: 3 + 1 + 4 (of 10), + 1
+    assert shapes[0][1] == [3, 1, 4, 1], shapes
+    assert sum(8 in sizes for _, sizes in shapes) >= 2, shapes  # the long prompt, in chunks
+    apart = [[slot for slot, size in zip(slots, sizes, strict=True) if size > 1]
+             for slots, sizes in shapes]
+    assert any(r and r != list(range(r[0], r[0] + len(r))) for r in apart), shapes
+    assert any(r == [0] and len(slots) > 1 for r, (slots, _) in zip(apart[2:], shapes[2:],
+                                                                      strict=True)), shapes
+
+
+def test_a_prompt_the_model_cannot_take_beside_decoding_rows_fails_alone(tok, model):
+    """A prompt longer than the model's positions (a caller that did not validate) makes the
+    fused pass raise midway through its chunks: the pass is retried without it, so the
+    decoding rows keep their solo tokens and only that request fails."""
+    too_long = (tok(PROMPTS[2])["input_ids"] * 40)[:model.config.n_positions + 20]
+    rec = Recorder(3)
+    b = batcher("continuous", model, tok, max_wait_ms=0)
+    started = threading.Event()
+    try:
+        first = rec.job(0, tok("Once upon a")["input_ids"], 40, temperature=0.0)
+        first.on_token = lambda t: (rec.tokens[0].append(t), started.set())
+        b.submit(first)
+        assert started.wait(30)
+        b.submit(rec.job(1, too_long, 5, temperature=0.0))
+        b.submit(rec.job(2, tok("The robot")["input_ids"], 12, temperature=0.0))
+        assert rec.all_done.wait(60)
+    finally:
+        b.stop()
+    assert rec.done[1][0] == "error" and rec.tokens[1] == []
+    assert rec.done[0] == ("length", None) and rec.done[2] == ("length", None)
+    assert rec.tokens[0] == hf_greedy(model, tok("Once upon a")["input_ids"], 40)
+    assert rec.tokens[2] == hf_greedy(model, tok("The robot")["input_ids"], 12)
+
+
+@pytest.mark.parametrize("failing_first", [False, True], ids=["slot-reused", "row-moved"])
+def test_a_row_whose_cache_holds_nan_does_not_poison_the_next_row_in_its_slot(tok,
+                                                                              failing_first):
+    """A token whose embedding is NaN makes its row's keys and values NaN. That row fails
+    (alone); the request admitted into its cache slot next must not see the NaN, masked or not
+    (0 x NaN is NaN), nor must the row that moves into the freed slot (``failing_first``: the
+    failing row takes slot 0, the other row moves there from slot 1)."""
+    clean = tiny_model(tok)
+    first = tok("The robot counted")["input_ids"]
+    # the other row must attend (masked) columns beyond its own length where the NaN was:
+    # a short row beside a long one in the reused slot, a long one beside the moved row
+    later = (tok("Snow fell on the quiet")["input_ids"] * 9)[:40] if failing_first else \
+        tok("A")["input_ids"]
+    expected = {0: hf_greedy(clean, first, 30), 2: hf_greedy(clean, later, 12)}
+    used = set(first + later + expected[0] + expected[2])
+    poison = next(t for t in tok("Once upon a time, far")["input_ids"] if t not in used)
+    model = tiny_model(tok)
+    with torch.no_grad():  # untie the output head first: only the input embedding is NaN
+        model.lm_head.weight = torch.nn.Parameter(model.lm_head.weight.clone())
+        model.transformer.wte.weight[poison] = float("nan")
+    rec = Recorder(3)
+    b = batcher("continuous", model, tok, max_batch_size=2,
+                max_wait_ms=300 if failing_first else 0)
+    started = threading.Event()
+    try:
+        job = rec.job(0, first, 30, temperature=0.0)
+        job.on_token = lambda t: (rec.tokens[0].append(t), started.set())
+        failing = rec.job(1, [poison] * 9 + first, 5, temperature=0.7)
+        if failing_first:  # admitted together: the failing row in slot 0
+            b.submit(failing)
+            b.submit(job)
+        else:
+            b.submit(job)
+            assert started.wait(30)
+            b.submit(failing)
+        deadline = time.monotonic() + 30
+        while 1 not in rec.done and time.monotonic() < deadline:
+            time.sleep(0.005)
+        b.submit(rec.job(2, later, 12, temperature=0.0))
+        assert rec.all_done.wait(60)
+    finally:
+        b.stop()
+    assert rec.done[1][0] == "error" and rec.tokens[1] == []
+    assert rec.done[0] == ("length", None) and rec.tokens[0] == expected[0]
+    assert rec.done[2] == ("length", None) and rec.tokens[2] == expected[2]
 
 
 @pytest.mark.parametrize("kind", MODES)
