@@ -232,8 +232,9 @@ def table(rows: list[dict], clients: list[int], health: dict) -> str:
                          "the static throughput (its greedy rows are decoded one after the "
                          "other).")
     for mode, stats in health.items():
-        extra = (f", {stats['steps']} decoding steps with {stats['mean_rows_per_step']} rows "
-                 "on average" if "steps" in stats else "")
+        extra = (f", {stats['steps']} steps (one forward pass each, new prompts read in it) "
+                 f"with {stats['mean_rows_per_step']} rows on average" if "steps" in stats
+                 else "")
         lines.append(f"- {mode}: {stats['requests']} requests in {stats['batches']} batches "
                      f"(mean {stats['mean_batch_size']}){extra}.")
     return "\n".join(lines)

@@ -865,8 +865,8 @@ continuous_stats = httpx.get(f"{servers['continuous'].url}/health").json()
 for srv in servers.values():
     srv.stop()
 torch.set_num_threads(kernel_threads)
-print(f"continuous: {continuous_stats['steps']} decoding steps, "
-      f"{continuous_stats['mean_rows_per_step']} rows per step on average")
+print(f"continuous: {continuous_stats['steps']} steps (one forward pass each, new prompts "
+      f"read in it), {continuous_stats['mean_rows_per_step']} rows per step on average")
 
 # %%
 fig, axes = plt.subplots(1, 3, figsize=(14, 3.8))

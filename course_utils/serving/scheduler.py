@@ -12,10 +12,12 @@ before every decoding step, instead of once per batch:
 3. waiting requests join in arrival order (FIFO), as many as the batch limit leaves room
    for; a cancelled waiting request is dropped without being admitted.
 
-:func:`schedule` is only the decision, on plain tensors: the worker
-(:mod:`.continuous`) prefills the admitted prompts and joins them to the batch with
-:func:`append_rows`. The cache is a list of tensors with the batch on axis 0 and the sequence
-on axis -2, as a KV cache's keys and values are ``(batch, heads, seq, head_dim)``.
+:func:`schedule` is only the decision, on plain tensors; :func:`append_rows` joins the
+admitted rows' mask and cache to a left-padded batch, the lesson's version of the join. The
+cache is a list of tensors with the batch on axis 0 and the sequence on axis -2, as a KV
+cache's keys and values are ``(batch, heads, seq, head_dim)``. The server's worker
+(:mod:`.continuous`) takes the same decision but keeps its cache in fixed slots, one per
+batch place, and reads the admitted prompts in the running rows' forward pass.
 """
 
 from __future__ import annotations
