@@ -115,6 +115,18 @@ def test_exposes_the_port_the_command_listens_on():
     assert port in first("EXPOSE")[-1].split()
 
 
+def test_the_command_line_is_one_the_server_accepts(monkeypatch):
+    """The CMD's options parse with the server's own argument parser (a typo in an option
+    would only show when the container starts)."""
+    from course_utils.serving import __main__ as cli
+
+    seen = {}
+    monkeypatch.setattr(cli, "create_app", lambda **kw: seen.setdefault("app", kw))
+    monkeypatch.setattr(cli, "serve", lambda app, **kw: seen.setdefault("serve", kw))
+    cli.main(json.loads(first("CMD")[-1])[3:])
+    assert seen["serve"]["host"] == "0.0.0.0" and seen["app"]["engine_process"] is True
+
+
 def test_the_model_is_baked_in_and_the_hub_is_off():
     copies = [args.split() for args in first("COPY")]
     sources = [src.rstrip("/") for args in copies for src in args[:-1]
