@@ -998,7 +998,9 @@ print(dockerfile)
 # - **`CMD [...] --host 0.0.0.0`**: inside a container the server must listen on all
 #   interfaces, or the published port reaches nothing. The exec form (a JSON list, no shell)
 #   makes the server PID 1, so `docker stop`'s SIGTERM reaches uvicorn, which finishes the
-#   requests in flight and shuts down cleanly.
+#   requests in flight and shuts down cleanly. `--engine-process` runs the model in a child
+#   process with its own GIL (section 6): the child ignores SIGTERM, and the server stops it
+#   once the requests in flight are done.
 #
 # The pins in the image must match what the course was tested with. A quick check against this
 # environment (the test suite checks more, in `tests/test_dockerfile.py`):
