@@ -16,7 +16,7 @@ Prints one table, for course-gpt and course-gpt-chat (or the tuned model in ``--
 
 A gap between the train and held-out columns of 2 means the tuned model recalls names it was
 trained to write rather than copying; near-zero repeat accuracy means it has no copying circuit
-to fall back on. Writes results/copying.{md,json}.
+to fall back on. On the bundled checkpoints (no --chat) it writes results/copying.{md,json}.
 """
 
 from __future__ import annotations
@@ -85,13 +85,14 @@ def name_copied(model, tok, names: tuple[str, ...], n: int, seed: int = 0) -> fl
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--chat", default=str(asset_path("course-gpt-chat")),
+    ap.add_argument("--chat", default=None,
                     help="the instruction-tuned GPT")
     ap.add_argument("--n", type=int, default=200, help="random runs per pool")
     args = ap.parse_args()
     torch.manual_seed(0)
     rows = []
-    for label, where in (("course-gpt", "course-gpt"), ("course-gpt-chat", args.chat)):
+    chat = args.chat or str(asset_path("course-gpt-chat"))
+    for label, where in (("course-gpt", "course-gpt"), ("course-gpt-chat", chat)):
         model, tok = load_pretrained(where)
         model.eval()
         held, other = token_pools(tok)
@@ -109,7 +110,10 @@ def main() -> None:
           + "---:|" * len(cols) + "\n")
     md += "".join(f"| {r['model']} | " + " | ".join(f"{r[c]:.3f}" for c in cols) + " |\n"
                   for r in rows)
-    write_results("copying", {"rows": rows, "chat": args.chat}, md)
+    if args.chat is None:
+        write_results("copying", {"rows": rows, "chat": "course-gpt-chat"}, md)
+    else:
+        print(md)
 
 
 if __name__ == "__main__":
