@@ -1,0 +1,120 @@
+"""Can the model copy a token it has just read? The skill course-gpt-chat's held-out
+instructions need (a card's name, a message's recipient, a quoted reply), measured directly.
+
+Run:  .venv/bin/python benchmarks/copying.py [--chat DIR] [--n 200]
+
+Prints one table, for course-gpt and course-gpt-chat (or the tuned model in ``--chat``):
+1. **repeat accuracy**: a run of 10 random tokens, then the same run again; the share of the
+   second run's tokens (after its first) the model predicts (greedy next token). A model with
+   an induction head (attend to what followed this token last time, copy it) scores near 1;
+   a model of n-gram statistics scores near 0. Separately for the held-out tokens of
+   :mod:`course_utils.data.instructions` (held-out names, animals, places, topic words) and for
+   all other tokens;
+2. **name copied in a card**: for a card request in the held-out wording, the probability the
+   model gives the request's name as the first token after ``Title:``, with a train name and
+   with a held-out name in the same request.
+
+A gap between the train and held-out columns of 2 means the tuned model recalls names it was
+trained to write rather than copying; near-zero repeat accuracy means it has no copying circuit
+to fall back on. On the bundled checkpoints (no --chat) it writes results/copying.{md,json}.
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import sys
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from common import write_results  # noqa: E402
+
+from course_utils.data import world as w  # noqa: E402
+from course_utils.data.instructions import (  # noqa: E402
+    CARD_ASKS,
+    EVAL_ANIMALS,
+    EVAL_PLACES,
+    EVAL_TOPICS,
+)
+from course_utils.pretrained import asset_path, load_pretrained  # noqa: E402
+
+HELD_WORDS = {x.lower() for x in (*w.HELD_OUT_NAMES, *EVAL_ANIMALS, *EVAL_PLACES,
+                                  *(x for t in EVAL_TOPICS for x in t.split()[1:]))}
+
+
+def token_pools(tok) -> tuple[list[int], list[int]]:
+    """(held-out token ids, all other non-special token ids)."""
+    special = set(tok.all_special_ids)
+    held, other = [], []
+    for t, i in sorted(tok.get_vocab().items(), key=lambda kv: kv[1]):
+        if i in special:
+            continue
+        (held if tok.convert_tokens_to_string([t]).strip().lower() in HELD_WORDS
+         else other).append(i)
+    return held, other
+
+
+@torch.no_grad()
+def repeat_accuracy(model, ids: list[int], n: int, seed: int = 0, length: int = 10) -> float:
+    """Share of a repeated random run's tokens (after the first) predicted greedily."""
+    rng = random.Random(seed)
+    runs = [[rng.choice(ids) for _ in range(length)] for _ in range(n)]
+    x = torch.tensor([r + r for r in runs])
+    pred = model(x).logits[:, length:-1].argmax(-1)
+    return (pred == x[:, length + 1:]).float().mean().item()
+
+
+@torch.no_grad()
+def name_copied(model, tok, names: tuple[str, ...], n: int, seed: int = 0) -> float:
+    """Mean probability of the request's name as the first token after "Title:"."""
+    rng = random.Random(seed)
+    total = 0.0
+    for _ in range(n):
+        name = rng.choice(names)
+        ask = CARD_ASKS[1][0].format(n=name, a="wolf", an="a wolf", p="hill")
+        text = tok.apply_chat_template([{"role": "user", "content": ask}], tokenize=False,
+                                       add_generation_prompt=True) + " Title:"
+        probs = model(tok(text, return_tensors="pt").input_ids).logits[0, -1].softmax(-1)
+        total += probs[tok(" " + name)["input_ids"][0]].item()
+    return total / n
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--chat", default=None,
+                    help="the instruction-tuned GPT")
+    ap.add_argument("--n", type=int, default=200, help="random runs per pool")
+    args = ap.parse_args()
+    torch.manual_seed(0)
+    rows = []
+    chat = args.chat or str(asset_path("course-gpt-chat"))
+    for label, where in (("course-gpt", "course-gpt"), ("course-gpt-chat", chat)):
+        model, tok = load_pretrained(where)
+        model.eval()
+        held, other = token_pools(tok)
+        rows.append({"model": label,
+                     "repeat accuracy, other tokens": repeat_accuracy(model, other, args.n),
+                     "repeat accuracy, held-out tokens": repeat_accuracy(model, held, args.n),
+                     "P(name copied), train names": name_copied(model, tok,
+                                                                w.names_for("train"), 40),
+                     "P(name copied), held-out names": name_copied(model, tok,
+                                                                   w.HELD_OUT_NAMES, 40)})
+    cols = list(rows[0])[1:]
+    md = ("Printed by `python benchmarks/copying.py`: repeated random runs of 10 tokens "
+          f"({args.n} per pool), and the held-out card request with a train or a held-out "
+          "name (40 each).\n\n| model | " + " | ".join(cols) + " |\n|---|"
+          + "---:|" * len(cols) + "\n")
+    md += "".join(f"| {r['model']} | " + " | ".join(f"{r[c]:.3f}" for c in cols) + " |\n"
+                  for r in rows)
+    if args.chat is None:
+        write_results("copying", {"rows": rows, "chat": "course-gpt-chat"}, md)
+    else:
+        print(md)
+
+
+if __name__ == "__main__":
+    main()
