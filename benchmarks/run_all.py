@@ -53,6 +53,9 @@ BENCHMARKS = [
      "Lesson 09: int8/int4 weight quantization vs fp32, the distilled course-gpt-mini vs its "
      "twin trained from scratch, speculative decoding vs plain cached greedy. Goals: int8 <= 30% "
      "of the weight bytes within 2% perplexity; distilled < from scratch; >= 1.5x tokens/s."),
+    ("copying.py", "copying", "Copying (why course-gpt-chat misses held-out instructions)",
+     "Whether course-gpt and course-gpt-chat copy a token they have just read: repeated random "
+     "runs (an induction head scores near 1) and a held-out card request's name."),
     ("capabilities.py", "capabilities", "Bundled checkpoints",
      "What `course-gpt` and `course-bert` can do: few-shot vs zero-shot, chain of thought vs "
      "direct, perplexity, MLM accuracy."),
