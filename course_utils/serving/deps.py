@@ -40,8 +40,11 @@ def error_responses(*codes: int) -> dict[int | str, dict[str, Any]]:
 POST_ERRORS = error_responses(400, 404, 413, 415, 503)
 
 
-def get_engine(request: Request) -> Engine:
-    """The app's engine (a FastAPI dependency): built in the app's lifespan, one per app."""
+async def get_engine(request: Request) -> Engine:
+    """The app's engine (a FastAPI dependency): built in the app's lifespan, one per app.
+
+    ``async`` although it awaits nothing: FastAPI runs a plain ``def`` dependency in a worker
+    thread, a thread hop per request for one attribute lookup."""
     return request.app.state.engine
 
 
