@@ -696,10 +696,15 @@ print("greedy continuations, batched == one at a time:", together == one_by_one)
 # 2. the columns that are now padding in every remaining row are cut off (rows are
 #    left-padded, so such columns are a prefix): a long prompt that left no longer makes every
 #    later step attend over its length;
-# 3. waiting requests join, oldest first, as many as the batch limit leaves room for. The
-#    server reads their prompts in one prefill pass, samples their first token and appends
-#    their cache rows to the batch (left-padded to a common width), so they take part in the
-#    very next step.
+# 3. waiting requests join, oldest first, as many as the batch limit leaves room for: their
+#    prompts are read (prefilled), their first token sampled and their cache rows appended to
+#    the batch (left-padded to a common width), so they take part in the very next step.
+#
+# The course's server goes one step further, as vLLM and Sarathi-Serve do (**chunked
+# prefill**): it reads the new prompts in the same forward pass as the running rows' next
+# tokens, packed one after the other, so joining costs no pass of its own, and a long prompt is
+# read a chunk per step, so the running rows never stall behind it. (It also keeps each row's
+# cache in a fixed slot instead of re-padding the batch: `course_utils/serving/continuous.py`.)
 #
 # ```
 # before:  a [0 1 1 1 1]   finished   ->   after:  c [0 1 1 1]     (one column cut)
@@ -709,7 +714,7 @@ print("greedy continuations, batched == one at a time:", together == one_by_one)
 # ```
 #
 # Every row keeps its own positions (the mask says which columns are real, and the position
-# of a row's next token counts its real tokens, the formula of exercise 08.2), so a row gives
+# of a row's next token counts its real tokens, the formula of exercise 08.3), so a row gives
 # the same tokens whatever shares its batch. `python -m course_utils.serving` does this by
 # default (`--batching continuous`); `--batching static` and `--batching none` are the two
 # designs it replaces.
