@@ -8,10 +8,16 @@ token, which makes "batched equals single" a real test.
 
 from __future__ import annotations
 
+import asyncio
+import concurrent.futures
+import threading
+
 import torch
 from _tiny_lm import tiny_gpt2
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 from transformers import GPT2LMHeadModel, PreTrainedTokenizerFast
+
+from course_utils.serving.batching import Job
 
 EOS = "<|endoftext|>"
 CORPUS = [
@@ -49,3 +55,26 @@ def hf_greedy(model: GPT2LMHeadModel, ids: list[int], new_tokens: int) -> list[i
                          do_sample=False, max_new_tokens=new_tokens,
                          pad_token_id=model.config.pad_token_id)
     return out[0, len(ids):].tolist()
+
+
+def run_in_fresh_loop(coro):
+    """Run ``coro`` with ``asyncio.run`` on another thread (pytest's own loop may be running)."""
+    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(asyncio.run, coro).result()
+
+
+class Recorder:
+    """on_token / on_done of several jobs, and an event when all are done."""
+
+    def __init__(self, n: int):
+        self.tokens = {i: [] for i in range(n)}
+        self.done: dict[int, tuple] = {}
+        self.all_done = threading.Event()
+        self.n = n
+
+    def job(self, i: int, ids: list[int], new: int, **kw) -> Job:
+        def finish(reason, error):
+            self.done[i] = (reason, error)
+            if len(self.done) == self.n:
+                self.all_done.set()
+        return Job(ids, new, on_token=self.tokens[i].append, on_done=finish, **kw)

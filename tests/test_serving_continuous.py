@@ -9,19 +9,18 @@ alone for "the same tokens whatever shares the batch".
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
 import threading
 import time
 
 import httpx
 import pytest
 import torch
-from serving_helpers import hf_greedy, tiny_model, tiny_tokenizer
+from serving_helpers import Recorder, hf_greedy, run_in_fresh_loop, tiny_model, tiny_tokenizer
 from transformers import DynamicCache, TemperatureLogitsWarper, TopPLogitsWarper
 
 from course_utils.lm import sample_next, sample_rows, sampling_probs
 from course_utils.serving import ServerThread, create_app
-from course_utils.serving.batching import DynamicBatcher, Job, ServerShuttingDown
+from course_utils.serving.batching import DynamicBatcher, ServerShuttingDown
 from course_utils.serving.continuous import ContinuousBatcher
 from course_utils.serving.scheduler import Request, append_rows, schedule
 
@@ -30,10 +29,6 @@ PROMPTS = ["Once upon a", "The", "Tea or coffee? The café on the corner", "Two 
 TIMEOUT = httpx.Timeout(60.0)
 MODES = ["continuous", "static", "none"]
 
-
-def run_in_fresh_loop(coro):
-    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
-        return pool.submit(asyncio.run, coro).result()
 
 
 @pytest.fixture(scope="module")
@@ -133,22 +128,6 @@ def test_schedule_drops_trims_and_admits_in_order():
 
 # --------------------------------------------------------------------------- the batchers
 
-
-class Recorder:
-    """on_token / on_done of several jobs, and an event when all are done."""
-
-    def __init__(self, n: int):
-        self.tokens = {i: [] for i in range(n)}
-        self.done: dict[int, tuple] = {}
-        self.all_done = threading.Event()
-        self.n = n
-
-    def job(self, i: int, ids: list[int], new: int, **kw) -> Job:
-        def finish(reason, error):
-            self.done[i] = (reason, error)
-            if len(self.done) == self.n:
-                self.all_done.set()
-        return Job(ids, new, on_token=self.tokens[i].append, on_done=finish, **kw)
 
 
 def batcher(kind: str, model, tok, **kw):

@@ -7,17 +7,16 @@ sampling. The SIGTERM drain with an engine process is in ``test_serving_connecti
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
 import os
 import signal
 import threading
 
 import httpx
 import pytest
-from serving_helpers import hf_greedy, tiny_model, tiny_tokenizer
+from serving_helpers import Recorder, hf_greedy, run_in_fresh_loop, tiny_model, tiny_tokenizer
 
 from course_utils.serving import ServerThread, create_app
-from course_utils.serving.batching import Job, ServerShuttingDown
+from course_utils.serving.batching import ServerShuttingDown
 from course_utils.serving.engine_process import ProcessBatcher
 
 TIMEOUT = httpx.Timeout(60.0)
@@ -42,24 +41,6 @@ def model(tok):
     return tiny_model(tok)
 
 
-def run_in_fresh_loop(coro):
-    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
-        return pool.submit(asyncio.run, coro).result()
-
-
-class Recorder:
-    def __init__(self, n: int):
-        self.tokens = {i: [] for i in range(n)}
-        self.done: dict[int, tuple] = {}
-        self.all_done = threading.Event()
-        self.n = n
-
-    def job(self, i: int, ids: list[int], new: int, **kw) -> Job:
-        def finish(reason, error):
-            self.done[i] = (reason, error)
-            if len(self.done) == self.n:
-                self.all_done.set()
-        return Job(ids, new, on_token=self.tokens[i].append, on_done=finish, **kw)
 
 
 def process_batcher(kind, model, tok, **kw):
