@@ -482,14 +482,11 @@ class ContinuousBatcher(DynamicBatcher):
 
     def _sample(self, rows: list[_Row], logits: torch.Tensor) -> None:
         """Sample each row's next token and hand it over; a row that fails fails alone."""
-        if all(r.job.temperature == 0 for r in rows):  # greedy: what sample_rows would do
-            tokens, errors = logits.argmax(dim=-1).tolist(), {}
-        else:
-            device = logits.device
-            temps = torch.tensor([r.job.temperature for r in rows], device=device)
-            tops = torch.tensor([r.job.top_p for r in rows], device=device)
-            chosen, errors = sample_rows(logits, temps, tops, [r.generator for r in rows])
-            tokens = chosen.tolist()
+        device = logits.device
+        temps = torch.tensor([r.job.temperature for r in rows], device=device)
+        tops = torch.tensor([r.job.top_p for r in rows], device=device)
+        chosen, errors = sample_rows(logits, temps, tops, [r.generator for r in rows])
+        tokens = chosen.tolist()
         for i, row in enumerate(rows):
             if i in errors:
                 row.finish("error", errors[i])

@@ -25,8 +25,8 @@ from dataclasses import dataclass
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from course_utils.lm import context_length
-from course_utils.serving.batching import DynamicBatcher, Job
-from course_utils.serving.continuous import ContinuousBatcher
+from course_utils.serving.batching import Job
+from course_utils.serving.engine_process import ProcessBatcher, make_batcher
 from course_utils.serving.streaming import IncrementalDecoder
 
 BATCHING_MODES = ("continuous", "static", "none")
@@ -78,12 +78,6 @@ class TokenStream:
         await self._chunks.aclose()
 
 
-def _process_batcher(kind: str, model: PreTrainedModel, **kwargs):
-    from course_utils.serving.engine_process import ProcessBatcher  # only when asked for
-
-    return ProcessBatcher(kind, model, **kwargs)
-
-
 class _Mailbox:
     """Events from the worker thread to one event loop, with one wake-up per burst.
 
@@ -130,11 +124,11 @@ class Engine:
                  batching: str | bool = "continuous", engine_process: bool = False,
                  num_threads: int | None = None):
         """``batching`` is ``"continuous"`` (:mod:`.continuous`: requests join and leave the
-        running batch at every step), ``"static"`` (:class:`DynamicBatcher`: a batch runs until
-        its last row is done) or ``"none"`` (one request at a time). With a ``draft`` (and its
-        tokenizer, which must be the target's), greedy requests are decoded speculatively
-        (:mod:`.speculative_step`, which extends the static batcher: ``"continuous"`` then
-        means ``"static"``); the text is the same.
+        running batch at every step), ``"static"`` (:class:`~.batching.DynamicBatcher`: a batch
+        runs until its last row is done) or ``"none"`` (one request at a time). With a
+        ``draft`` (and its tokenizer, which must be the target's), greedy requests are decoded
+        speculatively (:mod:`.speculative_step`, which extends the static batcher:
+        ``"continuous"`` then means ``"static"``); the text is the same.
 
         ``engine_process=True`` runs the batcher in a child process
         (:class:`~.engine_process.ProcessBatcher`, with ``num_threads`` torch threads), so the
@@ -152,30 +146,23 @@ class Engine:
         options = dict(eos_token_id=self.eos_token_id, pad_token_id=pad if pad is not None else 0,
                        max_batch_size=1 if self.batching == "none" else max_batch_size,
                        max_wait_ms=max_wait_ms, max_queue=max_queue)
-        if draft is None:
-            if engine_process:
-                self.batcher = _process_batcher(
-                    "continuous" if self.batching == "continuous" else "static", model,
-                    num_threads=num_threads, **options)
-                return
-            kind = ContinuousBatcher if self.batching == "continuous" else DynamicBatcher
-            self.batcher = kind(model, **options)
-            return
-        from course_utils.serving.speculative_step import SpeculativeBatcher, check_draft
+        kind = "continuous" if self.batching == "continuous" else "static"
+        extra: dict = {}
+        if draft is not None:
+            from course_utils.serving.speculative_step import check_draft
 
-        check_draft(model, tokenizer, draft, draft_tokenizer or tokenizer,
-                    draft_name=draft_name or "the draft")
-        if self.batching == "continuous":  # the speculative step extends the static batcher
-            self.batching = "static"
-        # Both models see prompt + new tokens: the shorter context is the service's.
-        self.context_length = min(self.context_length, context_length(draft))
+            check_draft(model, tokenizer, draft, draft_tokenizer or tokenizer,
+                        draft_name=draft_name or "the draft")
+            if self.batching == "continuous":  # the speculative step extends the static one
+                self.batching = "static"
+            # Both models see prompt + new tokens: the shorter context is the service's.
+            self.context_length = min(self.context_length, context_length(draft))
+            kind, extra = "speculative", dict(draft=draft, num_draft_tokens=num_draft_tokens)
         if engine_process:
-            self.batcher = _process_batcher("speculative", model, draft=draft,
-                                            num_draft_tokens=num_draft_tokens,
-                                            num_threads=num_threads, **options)
-            return
-        self.batcher = SpeculativeBatcher(model, draft, num_draft_tokens=num_draft_tokens,
+            self.batcher = ProcessBatcher(kind, model, num_threads=num_threads, **extra,
                                           **options)
+        else:
+            self.batcher = make_batcher(kind, model, **extra, **options)
 
     def start(self) -> None:
         self.batcher.start()

@@ -212,7 +212,11 @@ class ProcessBatcher:
 
 # ---------------------------------------------------------------------- the child process
 
-def _make_batcher(kind: str, model: Any, draft: Any, num_draft_tokens: int, options: dict):
+def make_batcher(kind: str, model: Any, *, draft: Any = None, num_draft_tokens: int = 4,
+                 **options: Any):
+    """The batcher of ``kind`` (``"continuous"``, ``"static"``, ``"speculative"`` with a
+    ``draft``) in this process; ``options`` are its keyword arguments. The engine builds its
+    in-thread batcher with it, and the engine process its own."""
     if kind == "speculative":
         from course_utils.serving.speculative_step import SpeculativeBatcher
 
@@ -275,7 +279,8 @@ def _child_main(conn, kind: str, model: Any, draft: Any, num_draft_tokens: int,
         from course_utils.serving.runtime import configure_torch_threads
 
         configure_torch_threads(num_threads)
-        batcher = _make_batcher(kind, model, draft, num_draft_tokens, options)
+        batcher = make_batcher(kind, model, draft=draft, num_draft_tokens=num_draft_tokens,
+                               **options)
         batcher.start()
     except Exception as exc:  # noqa: BLE001 - reported to the server, which refuses to start
         conn.send(("failed", f"{type(exc).__name__}: {exc}"))
