@@ -1,7 +1,7 @@
 """Can the model copy a token it has just read? The skill course-gpt-chat's held-out
 instructions need (a card's name, a message's recipient, a quoted reply), measured directly.
 
-Run:  .venv/bin/python benchmarks/copying.py [--chat DIR] [--n 200]
+Run:  .venv/bin/python benchmarks/copying.py [--gpt DIR] [--chat DIR] [--n 200]
 
 Prints one table, for course-gpt and course-gpt-chat (or the tuned model in ``--chat``):
 1. **repeat accuracy**: a run of 10 random tokens, then the same run again; the share of the
@@ -12,11 +12,18 @@ Prints one table, for course-gpt and course-gpt-chat (or the tuned model in ``--
    all other tokens;
 2. **name copied in a card**: for a card request in the held-out wording, the probability the
    model gives the request's name as the first token after ``Title:``, with a train name and
-   with a held-out name in the same request.
+   with a held-out name in the same request;
+3. **name in the answer** of a word problem in the pretraining format, where every train
+   solution names its person again: the probability of the problem's name as the answer's
+   first token, for every train name and every held-out name (the word problems of
+   pretraining use train names only).
+
+A model that copies train names in 3 but not held-out ones has learnt copying per token, for
+the tokens its training text copied, not as one circuit for any token.
 
 A gap between the train and held-out columns of 2 means the tuned model recalls names it was
 trained to write rather than copying; near-zero repeat accuracy means it has no copying circuit
-to fall back on. On the bundled checkpoints (no --chat) it writes results/copying.{md,json}.
+to fall back on. On the bundled checkpoints (no --gpt/--chat) it writes results/copying.{md,json}.
 """
 
 from __future__ import annotations
@@ -83,8 +90,23 @@ def name_copied(model, tok, names: tuple[str, ...], n: int, seed: int = 0) -> fl
     return total / n
 
 
+@torch.no_grad()
+def name_in_answer(model, tok, names: tuple[str, ...]) -> float:
+    """Mean probability of the problem's name as the first token of the answer of a one-step
+    word problem in the pretraining format (``Q: ... A:``), where every train solution starts
+    by naming the person again."""
+    total = 0.0
+    for name in names:
+        text = (f"Q: {name} has 5 apples. {name} gives 2 apples to Tom. How many apples does "
+                f"{name} have left?\nA:")
+        probs = model(tok(text, return_tensors="pt").input_ids).logits[0, -1].softmax(-1)
+        total += probs[tok(" " + name)["input_ids"][0]].item()
+    return total / len(names)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--gpt", default=None, help="the base GPT (default: the bundled one)")
     ap.add_argument("--chat", default=None,
                     help="the instruction-tuned GPT")
     ap.add_argument("--n", type=int, default=200, help="random runs per pool")
@@ -92,7 +114,8 @@ def main() -> None:
     torch.manual_seed(0)
     rows = []
     chat = args.chat or str(asset_path("course-gpt-chat"))
-    for label, where in (("course-gpt", "course-gpt"), ("course-gpt-chat", chat)):
+    gpt = args.gpt or "course-gpt"
+    for label, where in (("course-gpt", gpt), ("course-gpt-chat", chat)):
         model, tok = load_pretrained(where)
         model.eval()
         held, other = token_pools(tok)
@@ -102,15 +125,20 @@ def main() -> None:
                      "P(name copied), train names": name_copied(model, tok,
                                                                 w.names_for("train"), 40),
                      "P(name copied), held-out names": name_copied(model, tok,
-                                                                   w.HELD_OUT_NAMES, 40)})
+                                                                   w.HELD_OUT_NAMES, 40),
+                     "P(name in answer), train names": name_in_answer(model, tok,
+                                                                      w.names_for("train")),
+                     "P(name in answer), held-out names": name_in_answer(model, tok,
+                                                                         w.HELD_OUT_NAMES)})
     cols = list(rows[0])[1:]
     md = ("Printed by `python benchmarks/copying.py`: repeated random runs of 10 tokens "
-          f"({args.n} per pool), and the held-out card request with a train or a held-out "
-          "name (40 each).\n\n| model | " + " | ".join(cols) + " |\n|---|"
+          f"({args.n} per pool); the held-out card request with a train or a held-out "
+          "name (40 each); a one-step word problem with each train and held-out name."
+          "\n\n| model | " + " | ".join(cols) + " |\n|---|"
           + "---:|" * len(cols) + "\n")
     md += "".join(f"| {r['model']} | " + " | ".join(f"{r[c]:.3f}" for c in cols) + " |\n"
                   for r in rows)
-    if args.chat is None:
+    if args.chat is None and args.gpt is None:
         write_results("copying", {"rows": rows, "chat": "course-gpt-chat"}, md)
     else:
         print(md)

@@ -55,7 +55,8 @@ BENCHMARKS = [
      "of the weight bytes within 2% perplexity; distilled < from scratch; >= 1.5x tokens/s."),
     ("copying.py", "copying", "Copying (why course-gpt-chat misses held-out instructions)",
      "Whether course-gpt and course-gpt-chat copy a token they have just read: repeated random "
-     "runs (an induction head scores near 1) and a held-out card request's name."),
+     "runs (an induction head scores near 1), a held-out card request's name, and a word "
+     "problem's name, which pretraining copies for train names only."),
     ("capabilities.py", "capabilities", "Bundled checkpoints",
      "What `course-gpt` and `course-bert` can do: few-shot vs zero-shot, chain of thought vs "
      "direct, perplexity, MLM accuracy."),
