@@ -21,7 +21,7 @@ Prints one table, for course-gpt and course-gpt-chat (or the tuned model in ``--
 A model that copies train names in 3 but not held-out ones has learnt copying per token, for
 the tokens its training text copied, not as one circuit for any token.
 
-A gap between the train and held-out columns of 2 means the tuned model recalls names it was
+A gap between the train and held-out columns of 2 or 3 means the tuned model recalls names it was
 trained to write rather than copying; near-zero repeat accuracy means it has no copying circuit
 to fall back on. On the bundled checkpoints (no --gpt/--chat) it writes results/copying.{md,json}.
 """
@@ -40,6 +40,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from common import write_results  # noqa: E402
 
+from course_utils.data import prompts  # noqa: E402
 from course_utils.data import world as w  # noqa: E402
 from course_utils.data.instructions import (  # noqa: E402
     CARD_ASKS,
@@ -47,6 +48,7 @@ from course_utils.data.instructions import (  # noqa: E402
     EVAL_PLACES,
     EVAL_TOPICS,
 )
+from course_utils.lm import label_token_ids, next_token_logits  # noqa: E402
 from course_utils.pretrained import asset_path, load_pretrained  # noqa: E402
 
 HELD_WORDS = {x.lower() for x in (*w.HELD_OUT_NAMES, *EVAL_ANIMALS, *EVAL_PLACES,
@@ -76,32 +78,33 @@ def repeat_accuracy(model, ids: list[int], n: int, seed: int = 0, length: int = 
 
 
 @torch.no_grad()
+def name_probability(model, tok, texts: list[str], names: list[str]) -> float:
+    """Mean probability the model gives each text's name (one token) as the next token."""
+    unique = sorted(set(names))
+    ids = dict(zip(unique, label_token_ids(tok, unique), strict=True))
+    probs = next_token_logits(model, tok, texts).softmax(-1)
+    return probs[torch.arange(len(names)), [ids[n] for n in names]].mean().item()
+
+
 def name_copied(model, tok, names: tuple[str, ...], n: int, seed: int = 0) -> float:
     """Mean probability of the request's name as the first token after "Title:"."""
     rng = random.Random(seed)
-    total = 0.0
-    for _ in range(n):
-        name = rng.choice(names)
-        ask = CARD_ASKS[1][0].format(n=name, a="wolf", an="a wolf", p="hill")
-        text = tok.apply_chat_template([{"role": "user", "content": ask}], tokenize=False,
-                                       add_generation_prompt=True) + " Title:"
-        probs = model(tok(text, return_tensors="pt").input_ids).logits[0, -1].softmax(-1)
-        total += probs[tok(" " + name)["input_ids"][0]].item()
-    return total / n
+    picked = [rng.choice(names) for _ in range(n)]
+    texts = [tok.apply_chat_template(
+        [{"role": "user", "content": CARD_ASKS[1][0].format(n=name, a="wolf", an="a wolf",
+                                                              p="hill")}],
+        tokenize=False, add_generation_prompt=True) + " Title:" for name in picked]
+    return name_probability(model, tok, texts, picked)
 
 
-@torch.no_grad()
 def name_in_answer(model, tok, names: tuple[str, ...]) -> float:
     """Mean probability of the problem's name as the first token of the answer of a one-step
     word problem in the pretraining format (``Q: ... A:``), where every train solution starts
     by naming the person again."""
-    total = 0.0
-    for name in names:
-        text = (f"Q: {name} has 5 apples. {name} gives 2 apples to Tom. How many apples does "
-                f"{name} have left?\nA:")
-        probs = model(tok(text, return_tensors="pt").input_ids).logits[0, -1].softmax(-1)
-        total += probs[tok(" " + name)["input_ids"][0]].item()
-    return total / len(names)
+    texts = [prompts.word_problem_prompt(f"{name} has 5 apples. {name} gives 2 apples to Tom. "
+                                         f"How many apples does {name} have left?")
+             for name in names]
+    return name_probability(model, tok, texts, list(names))
 
 
 def main() -> None:
