@@ -70,6 +70,7 @@ RANDOM_LABEL_WORDS = (
 )
 RANDOM_LABEL_SHARE = 0.8
 COPY_DOCS = 6000
+RETELL_DOCS = 15000
 TOXIC_LABEL_SETS = (("fine", "bad"), ("good", "bad"), ("kind", "bad"), ("no", "up"),
                     ("well", "cold"))
 FIELDS = (("Review", "Sentiment"), ("Review", "Label"), ("Comment", "Verdict"),
@@ -197,6 +198,34 @@ def copying(rng: random.Random, words: tuple[str, ...]) -> str:
     return f"{run}\n{run}"
 
 
+_RETELL = (
+    "{n} went to the {p} with a {a}. At the {p}, {n} and the {a} played. {n} was happy, and "
+    "the {a} was happy too.",
+    "{n} met a {a} at the {p}. The {a} looked at {n}. Then {n} and the {a} walked home from "
+    "the {p}.",
+    "This is {n}. {n} has a {a}. Every day {n} takes the {a} to the {p}, and {n} sings there.",
+    "One day {n} saw a {a} near the {p}. \"Hello, {a},\" said {n}. The {a} stayed at the {p} "
+    "with {n} until night.",
+    "{n} and {m} talked about {t}. \"I liked {t},\" said {m}. {n} said, \"Me too, {m}.\"",
+    "Dear {m}, I went to {t} at the {p}. I hope to see you soon. Best wishes, {n}.",
+    "{m} wrote to {n} about {t}. In the note, {m} asked {n} to come to the {p}. {n} said yes "
+    "to {m}.",
+)
+
+
+def retell(rng: random.Random) -> str:
+    """2-4 short stories that name their people, animals, places and topics again and again,
+    drawn from the whole world (held-out names included): each later mention is a copy of the
+    first. The model learns to copy a name it has read only in contexts where names are copied
+    (measured: it copied train names in word problems, never held-out ones)."""
+    parts = []
+    for _ in range(rng.randint(2, 4)):
+        n, m = rng.sample(w.NAMES, 2)
+        parts.append(rng.choice(_RETELL).format(n=n, m=m, a=rng.choice(w.ANIMALS),
+                                                p=rng.choice(w.PLACES), t=rng.choice(w.TOPICS)))
+    return " ".join(parts) if rng.random() < 0.5 else "\n".join(parts)
+
+
 def pretraining_corpus(seed: int = 0, scale: float = 1.0, copy_docs: bool = True) -> list[str]:
     """Shuffled documents (strings) for pretraining; ``scale`` shrinks it for quick builds.
 
@@ -228,4 +257,6 @@ def pretraining_corpus(seed: int = 0, scale: float = 1.0, copy_docs: bool = True
         crng, pool = random.Random(f"copying/{seed}"), _words(stories)
         for _ in range(n(COPY_DOCS)):
             docs.insert(crng.randrange(len(docs) + 1), copying(crng, pool))
+        for _ in range(n(RETELL_DOCS)):
+            docs.insert(crng.randrange(len(docs) + 1), retell(crng))
     return [d.strip() for d in docs]

@@ -39,7 +39,11 @@ class GPTRecipe:
     time_budget: float | None = None  # seconds; on a busy CPU, stop early with the decay done
     # Extra rows per batch of random tokens repeated (see repeated_runs): they grow the copying
     # circuit (an induction head) the course text alone did not grow in this many steps.
-    copy_rows: int = 2
+    copy_rows: int = 0
+    # Before the corpus: train on repeated random runs only until the copy loss falls below
+    # copy_warmup_loss (the induction head has formed), at most copy_warmup_steps steps.
+    copy_warmup_steps: int = 0
+    copy_warmup_loss: float = 1.0
 
     @property
     def steps(self) -> int:
@@ -135,6 +139,26 @@ def train_gpt(tokenizer: PreTrainedTokenizerBase, train_docs: list[str], val_doc
     gen = torch.Generator().manual_seed(recipe.seed)
     start = time.time()
     model.train()
+    recent: list[float] = []
+    log["warmup_loss"] = []
+    wstep = -1
+    for wstep in range(recipe.copy_warmup_steps):
+        for group in opt.param_groups:
+            group["lr"] = recipe.lr * min(1.0, (wstep + 1) / recipe.warmup_steps)
+        wx, wl = repeated_runs(vocab, 8, min(128, recipe.n_positions), gen)
+        wloss = model(input_ids=wx, labels=wl).loss
+        opt.zero_grad(set_to_none=True)
+        wloss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        recent = (recent + [wloss.item()])[-50:]
+        if wstep % 100 == 0:
+            log["warmup_loss"].append(round(sum(recent) / len(recent), 3))
+            print(f"copy warm-up step {wstep}: loss {log['warmup_loss'][-1]}", flush=True)
+        if len(recent) == 50 and sum(recent) / 50 < recipe.copy_warmup_loss:
+            break
+    log["warmup_steps"] = wstep + 1
+    log["warmup_seconds"] = round(time.time() - start, 1)
     bar = tqdm(range(total), desc="course-gpt", unit="step")
     for step in bar:
         if len(order) < recipe.batch_size:  # a new epoch: reshuffle the blocks
