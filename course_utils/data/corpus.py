@@ -70,7 +70,7 @@ RANDOM_LABEL_WORDS = (
 )
 RANDOM_LABEL_SHARE = 0.8
 COPY_DOCS = 6000
-RETELL_DOCS = 15000
+RETELL_DOCS = 25000
 TOXIC_LABEL_SETS = (("fine", "bad"), ("good", "bad"), ("kind", "bad"), ("no", "up"),
                     ("well", "cold"))
 FIELDS = (("Review", "Sentiment"), ("Review", "Label"), ("Comment", "Verdict"),
@@ -210,6 +210,9 @@ _RETELL = (
     "Dear {m}, I went to {t} at the {p}. I hope to see you soon. Best wishes, {n}.",
     "{m} wrote to {n} about {t}. In the note, {m} asked {n} to come to the {p}. {n} said yes "
     "to {m}.",
+    "At the {p}\n{n} was at the {p} with a {a}. The {p} was quiet, so the {a} slept at the {p}.",
+    "News about {t}\nEveryone talked about {t}. {n} wrote about {t} for the town paper.",
+    "The {a} of the {p}\nA {a} lived at the {p}. {n} visited the {a} at the {p} each week.",
 )
 
 
