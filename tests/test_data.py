@@ -137,3 +137,43 @@ def test_pretraining_corpus_holds_no_held_out_example_and_no_eval_labels(sets):
     # the evaluation label words never serve as labels in pretraining
     assert not re.search(r"^\w+: (negative|neutral|positive)$", corpus, flags=re.M)
     assert " positive" in corpus and " negative" in corpus and " neutral" in corpus
+
+
+def _repeats(doc: str) -> bool:
+    """Whether the second half of a copying document says again what the first half said."""
+    if '"' in doc:  # a quote said again by someone else
+        return all(len(set(re.findall(r'"([^"]+)"', line))) == 1 for line in doc.split("\n"))
+    if "?" in doc:  # facts asked back: every answer is in the facts, in the same words
+        facts, *asks = doc.split("\n")
+        return bool(asks) and all(a.split("? ")[1].removeprefix("At ").removeprefix("The ")
+                                  .rstrip(".").lower() in facts.lower() for a in asks)
+    blocks = [b.split("\n") for b in doc.split("\n\n")]
+    return all(len(b) == 2 and b[0].split(": ", 1)[-1] == b[1].split(": ", 1)[-1]
+               for b in blocks)
+
+
+def test_copying_documents_repeat_what_they_said_with_every_name():
+    import random
+
+    from course_utils.data.corpus import _words, copying
+
+    pool = _words(list(data.stories(0)["train"]["text"]))
+    rng = random.Random(0)
+    docs = [copying(rng, pool) for _ in range(400)]
+    assert all(_repeats(d) for d in docs), next(d for d in docs if not _repeats(d))
+    # the held-out names are copied too: the skill is for every token, not the task formats'
+    text = " ".join(docs)
+    assert all(re.search(rf"\b{n}\b", text) for n in world.HELD_OUT_NAMES)
+    # a broken document is caught: the check above can fail
+    assert not _repeats("Say: Ella owl lake.\nAgain: Ella owl hill.")
+    assert not _repeats('Tom said, "Hi there." Then Mia said, "Hi you." too.')
+
+
+def test_copying_documents_leave_the_other_documents_and_their_order_unchanged():
+    from course_utils.data.corpus import COPY_DOCS
+
+    plain = pretraining_corpus(0, scale=0.05, copy_docs=False)
+    full = pretraining_corpus(0, scale=0.05)
+    assert len(full) - len(plain) == int(COPY_DOCS * 0.05)
+    rest = iter(full)
+    assert all(any(d == x for x in rest) for d in plain)  # plain is a subsequence of full

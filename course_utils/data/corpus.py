@@ -11,12 +11,18 @@ teaches (see the design notes on the bundled causal LM):
   labels to copy per document. The evaluation words negative/neutral/positive are never labels;
 - arithmetic drills (8-20 small facts a document): each step of a worked solution is a known fact;
 - word problems, several per document, all with worked steps or all with direct answers;
-- summaries ("TL;DR:"), translations ("English:/Lingo:") and short chats ("User:/Assistant:").
+- summaries ("TL;DR:"), translations ("English:/Lingo:") and short chats ("User:/Assistant:");
+- copying (:func:`copying`): text that says again what it has just said (a word list read
+  back, a quote repeated, facts asked back, a run of words repeated), over every name, animal,
+  place and story word, the held-out ones included. Without it the model copied only the
+  tokens its task formats made it copy (numbers, label words) and never a name it had read:
+  the skill instruction following needs (a card for the name given, a reply quoted).
 """
 
 from __future__ import annotations
 
 import random
+import re
 
 from course_utils import data
 from course_utils.data import prompts, tasks
@@ -63,6 +69,8 @@ RANDOM_LABEL_WORDS = (
     "will", "with", "work", "works", "would", "you",
 )
 RANDOM_LABEL_SHARE = 0.8
+COPY_DOCS = 6000
+RETELL_DOCS = 25000
 TOXIC_LABEL_SETS = (("fine", "bad"), ("good", "bad"), ("kind", "bad"), ("no", "up"),
                     ("well", "cold"))
 FIELDS = (("Review", "Sentiment"), ("Review", "Label"), ("Comment", "Verdict"),
@@ -134,8 +142,98 @@ def _chat(rng: random.Random, stories: list[str], problems: list[dict]) -> str:
     return f"{head}User: Tell me {topic}.\nAssistant: {s}\n"
 
 
-def pretraining_corpus(seed: int = 0, scale: float = 1.0) -> list[str]:
-    """Shuffled documents (strings) for pretraining; ``scale`` shrinks it for quick builds."""
+_ECHO_HEADS = (("Say:", "Again:"), ("Read:", "Read back:"), ("The list:", "Once more:"),
+               ("Words:", "The same words:"), ("He wrote:", "She copied:"))
+_QUOTE_VERBS = ("said", "wrote", "asked", "called out", "read out", "whispered")
+
+
+def _words(stories: list[str]) -> tuple[str, ...]:
+    """Every word of the world and of the stories (letters only), sorted: the copying pool."""
+    words = set(re.findall(r"[A-Za-z]+", " ".join(stories)))
+    words.update((*w.NAMES, *w.ANIMALS, *w.PLACES, *w.FOODS, *w.COLORS))
+    return tuple(sorted(words))
+
+
+def copying(rng: random.Random, words: tuple[str, ...]) -> str:
+    """One document whose later half repeats something of its first half, word for word.
+
+    Four kinds: a list of random words read back; a quoted phrase said again by another
+    person; facts ("Ella has the owl.") asked back ("Who has the owl? Ella."); a run of random
+    words written twice with nothing around it (the plain induction pattern). Names, animals and
+    places come from the whole world, held-out ones included, so the copy is learnt for every
+    token rather than for the few the task formats repeat."""
+    kind = rng.randrange(4)
+    if kind == 0:
+        parts = []
+        for _ in range(rng.randint(2, 4)):
+            first, again = rng.choice(_ECHO_HEADS)
+            run = " ".join(rng.choice(words) for _ in range(rng.randint(3, 10)))
+            parts.append(f"{first} {run}.\n{again} {run}.")
+        return "\n\n".join(parts)
+    if kind == 1:
+        lines = []
+        for _ in range(rng.randint(2, 4)):
+            a, b = rng.sample(w.NAMES, 2)
+            phrase = rng.choice((*w.FRIENDLY_PHRASES, *w.NEUTRAL_PHRASES, *w.POSITIVE_PHRASES,
+                                 " ".join(rng.choice(words) for _ in range(rng.randint(3, 7)))))
+            phrase = phrase[0].upper() + phrase[1:]
+            lines.append(f'{a} {rng.choice(_QUOTE_VERBS)}, "{phrase}." '
+                         f'Then {b} {rng.choice(_QUOTE_VERBS)}, "{phrase}." too.')
+        return "\n".join(lines)
+    if kind == 2:
+        k = rng.randint(2, 4)
+        people = rng.sample(w.NAMES, k)
+        things = rng.sample((*w.ANIMALS, *w.FOODS, *(c[0] for c in w.COUNTABLES)), k)
+        places = rng.sample(w.PLACES, k)
+        facts = [f"{p} has the {t} at the {q}." for p, t, q in zip(people, things, places,
+                                                                     strict=True)]
+        asks = []
+        for i in rng.sample(range(k), k):
+            p, t, q = people[i], things[i], places[i]
+            asks.append(rng.choice((f"Who has the {t}? {p}.", f"What does {p} have? The {t}.",
+                                    f"Where is {p}? At the {q}.",
+                                    f"Who is at the {q}? {p}.")))
+        return " ".join(facts) + "\n" + "\n".join(asks)
+    run = ", ".join(rng.choice(words) for _ in range(rng.randint(6, 16)))
+    return f"{run}\n{run}"
+
+
+_RETELL = (
+    "{n} went to the {p} with a {a}. At the {p}, {n} and the {a} played. {n} was happy, and "
+    "the {a} was happy too.",
+    "{n} met a {a} at the {p}. The {a} looked at {n}. Then {n} and the {a} walked home from "
+    "the {p}.",
+    "This is {n}. {n} has a {a}. Every day {n} takes the {a} to the {p}, and {n} sings there.",
+    "One day {n} saw a {a} near the {p}. \"Hello, {a},\" said {n}. The {a} stayed at the {p} "
+    "with {n} until night.",
+    "{n} and {m} talked about {t}. \"I liked {t},\" said {m}. {n} said, \"Me too, {m}.\"",
+    "Dear {m}, I went to {t} at the {p}. I hope to see you soon. Best wishes, {n}.",
+    "{m} wrote to {n} about {t}. In the note, {m} asked {n} to come to the {p}. {n} said yes "
+    "to {m}.",
+    "At the {p}\n{n} was at the {p} with a {a}. The {p} was quiet, so the {a} slept at the {p}.",
+    "News about {t}\nEveryone talked about {t}. {n} wrote about {t} for the town paper.",
+    "The {a} of the {p}\nA {a} lived at the {p}. {n} visited the {a} at the {p} each week.",
+)
+
+
+def retell(rng: random.Random) -> str:
+    """2-4 short stories that name their people, animals, places and topics again and again,
+    drawn from the whole world (held-out names included): each later mention is a copy of the
+    first. The model learns to copy a name it has read only in contexts where names are copied
+    (measured: it copied train names in word problems, never held-out ones)."""
+    parts = []
+    for _ in range(rng.randint(2, 4)):
+        n, m = rng.sample(w.NAMES, 2)
+        parts.append(rng.choice(_RETELL).format(n=n, m=m, a=rng.choice(w.ANIMALS),
+                                                p=rng.choice(w.PLACES), t=rng.choice(w.TOPICS)))
+    return " ".join(parts) if rng.random() < 0.5 else "\n".join(parts)
+
+
+def pretraining_corpus(seed: int = 0, scale: float = 1.0, copy_docs: bool = True) -> list[str]:
+    """Shuffled documents (strings) for pretraining; ``scale`` shrinks it for quick builds.
+
+    ``copy_docs=False`` leaves out the copying documents (and only them: the others are the
+    same, in the same order); the course tokenizer is trained on that corpus."""
     if not (0 < scale <= 1):
         raise ValueError(f"scale must be in (0, 1], got {scale!r}")
     rng = random.Random(f"corpus/{seed}")
@@ -158,4 +256,10 @@ def pretraining_corpus(seed: int = 0, scale: float = 1.0) -> list[str]:
                      for r in rng.sample(trans, rng.randint(3, 8))) for _ in range(n(1000))]
     docs += [_chat(rng, stories, problems) for _ in range(n(1500))]
     rng.shuffle(docs)
+    if copy_docs:  # their own random stream, so the other documents do not change
+        crng, pool = random.Random(f"copying/{seed}"), _words(stories)
+        for _ in range(n(COPY_DOCS)):
+            docs.insert(crng.randrange(len(docs) + 1), copying(crng, pool))
+        for _ in range(n(RETELL_DOCS)):
+            docs.insert(crng.randrange(len(docs) + 1), retell(crng))
     return [d.strip() for d in docs]

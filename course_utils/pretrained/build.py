@@ -99,8 +99,10 @@ def build(out_dir: Path, quick: bool = False, only: str | None = None, seed: int
         recipe = gpt_recipe or (QUICK_GPT if quick else GPTRecipe(seed=seed))
         # The tokenizer also reads every train story, so the words the lessons test (the
         # label words negative/neutral/positive, held-out names) stay single tokens even
-        # though the model trains on only part of the stories.
-        tok_texts = docs + list(story_sets["train"]["text"])
+        # though the model trains on only part of the stories. It does not read the copying
+        # documents (random word runs would shift its merges for nothing).
+        tok_texts = (pretraining_corpus(seed, scale=scale, copy_docs=False)
+                     + list(story_sets["train"]["text"]))
         tok = train_gpt_tokenizer(tok_texts, vocab_size=300 if quick else 1024,
                                   model_max_length=recipe.n_positions)
         model, log = train_gpt(tok, docs, val_docs, recipe)
