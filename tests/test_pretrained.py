@@ -186,21 +186,3 @@ def test_quick_build_runs_end_to_end(tmp_path):
         "base"] == "course-gpt"
     assert AutoTokenizer.from_pretrained(tmp_path / "course-gpt-chat").get_vocab() == \
         AutoTokenizer.from_pretrained(tmp_path / "course-gpt").get_vocab()
-
-
-def test_repeated_runs_repeat_a_random_run_and_leave_the_first_unlabelled():
-    from course_utils.pretrained.train_gpt import repeated_runs
-
-    ids = torch.tensor([3, 5, 7, 11, 13, 17, 19, 23, 29, 31])
-    x, labels = repeated_runs(ids, 6, 64, torch.Generator().manual_seed(1))
-    assert x.shape == labels.shape == (6, 64)
-    assert set(x.flatten().tolist()) <= set(ids.tolist())
-    lengths = set()
-    for row, lab in zip(x, labels, strict=True):
-        n = int((lab == -100).sum())
-        lengths.add(n)
-        assert 8 <= n <= 32 and (lab[:n] == -100).all()  # the first run: nothing to copy yet
-        assert torch.equal(lab[n:], row[n:]) and torch.equal(row[n:], row[:-n])
-    assert len(lengths) > 1  # runs of several lengths, not one period to memorise
-    empty, _ = repeated_runs(ids, 0, 64, torch.Generator())
-    assert empty.shape == (0, 64)

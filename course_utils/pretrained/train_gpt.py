@@ -5,8 +5,6 @@ The recipe follows the design notes: 4 layers, width 160, 4 heads, context 256, 
 short warm-up, cosine decay. On a busy shared CPU a run may be cut short by a time budget
 (``--time-budget``); ``training_log.json`` records how many tokens a run actually saw.
 Documents are joined with ``<|endoftext|>`` and cut into windows of ``n_positions`` tokens.
-Each batch also holds ``copy_rows`` windows of random tokens repeated (:func:`repeated_runs`),
-so that the model learns to copy any token it has read, held-out names included.
 """
 
 from __future__ import annotations
@@ -37,13 +35,6 @@ class GPTRecipe:
     eval_every: int = 100
     seed: int = 0
     time_budget: float | None = None  # seconds; on a busy CPU, stop early with the decay done
-    # Extra rows per batch of random tokens repeated (see repeated_runs): they grow the copying
-    # circuit (an induction head) the course text alone did not grow in this many steps.
-    copy_rows: int = 0
-    # Before the corpus: train on repeated random runs only until the copy loss falls below
-    # copy_warmup_loss (the induction head has formed), at most copy_warmup_steps steps.
-    copy_warmup_steps: int = 0
-    copy_warmup_loss: float = 1.0
 
     @property
     def steps(self) -> int:
@@ -74,26 +65,6 @@ def lr_at(step: int, recipe, total: int, elapsed_fraction: float = 0.0) -> float
     progress = (step - recipe.warmup_steps) / max(1, total - recipe.warmup_steps)
     progress = max(progress, elapsed_fraction)
     return recipe.lr * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(1.0, progress))))
-
-
-def repeated_runs(ids: torch.Tensor, rows: int, block: int,
-                  generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
-    """``rows`` windows of ``block`` tokens, each a run of random tokens (drawn from ``ids``,
-    8 to 48 long) said again and again; labels are -100 on the first run (it cannot be
-    predicted) and the tokens themselves after it, where each one is a copy of the token that
-    followed the same token one run earlier. Returns (input_ids, labels)."""
-    if rows == 0:
-        empty = torch.empty(0, block, dtype=torch.long)
-        return empty, empty
-    x = torch.empty(rows, block, dtype=torch.long)
-    labels = torch.empty_like(x)
-    for r in range(rows):
-        n = int(torch.randint(8, max(9, min(48, block // 2) + 1), (1,), generator=generator))
-        run = ids[torch.randint(len(ids), (n,), generator=generator)]
-        x[r] = run.repeat(block // n + 1)[:block]
-        labels[r] = x[r]
-        labels[r, :n] = -100
-    return x, labels
 
 
 @torch.no_grad()
@@ -134,31 +105,8 @@ def train_gpt(tokenizer: PreTrainedTokenizerBase, train_docs: list[str], val_doc
     rng = random.Random(recipe.seed)
     log: dict = {"recipe": dict(recipe.__dict__, steps=total), "train_blocks": len(train),
                  "step": [], "loss": [], "val_step": [], "val_loss": []}
-    special = set(tokenizer.all_special_ids)
-    vocab = torch.tensor([i for i in range(len(tokenizer)) if i not in special])
-    gen = torch.Generator().manual_seed(recipe.seed)
     start = time.time()
     model.train()
-    recent: list[float] = []
-    log["warmup_loss"] = []
-    wstep = -1
-    for wstep in range(recipe.copy_warmup_steps):
-        for group in opt.param_groups:
-            group["lr"] = recipe.lr * min(1.0, (wstep + 1) / recipe.warmup_steps)
-        wx, wl = repeated_runs(vocab, 8, min(128, recipe.n_positions), gen)
-        wloss = model(input_ids=wx, labels=wl).loss
-        opt.zero_grad(set_to_none=True)
-        wloss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        opt.step()
-        recent = (recent + [wloss.item()])[-50:]
-        if wstep % 100 == 0:
-            log["warmup_loss"].append(round(sum(recent) / len(recent), 3))
-            print(f"copy warm-up step {wstep}: loss {log['warmup_loss'][-1]}", flush=True)
-        if len(recent) == 50 and sum(recent) / 50 < recipe.copy_warmup_loss:
-            break
-    log["warmup_steps"] = wstep + 1
-    log["warmup_seconds"] = round(time.time() - start, 1)
     bar = tqdm(range(total), desc="course-gpt", unit="step")
     for step in bar:
         if len(order) < recipe.batch_size:  # a new epoch: reshuffle the blocks
@@ -173,8 +121,7 @@ def train_gpt(tokenizer: PreTrainedTokenizerBase, train_docs: list[str], val_doc
             break
         for group in opt.param_groups:
             group["lr"] = lr_at(step, recipe, total, frac)
-        runs, run_labels = repeated_runs(vocab, recipe.copy_rows, recipe.n_positions, gen)
-        loss = model(input_ids=torch.cat([x, runs]), labels=torch.cat([x, run_labels])).loss
+        loss = model(input_ids=x, labels=x).loss
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
