@@ -16,7 +16,11 @@ teaches (see the design notes on the bundled causal LM):
   back, a quote repeated, facts asked back, a run of words repeated), over every name, animal,
   place and story word, the held-out ones included. Without it the model copied only the
   tokens its task formats made it copy (numbers, label words) and never a name it had read:
-  the skill instruction following needs (a card for the name given, a reply quoted).
+  the skill instruction following needs (a card for the name given, a reply quoted);
+- retelling stories (:func:`retell`): short stories that name their people, animals, places and
+  topics again and again, held-out ones included, some under a heading ("News about the bake
+  sale"). Copying is learnt per token and per context in a model this small; these give every
+  name and topic contexts where it is said again (measured in ``benchmarks/copying.py``).
 """
 
 from __future__ import annotations
