@@ -467,13 +467,13 @@ def _contents(rng: random.Random, held: int) -> tuple[str, str, str, str, str]:
 def _template(rng: random.Random, kind: str, held: int) -> Instruction:
     n, m, a, p, t = _contents(rng, held)
     if kind == "card":
-        reply = (f"Title: {n} and the {a.capitalize()}\n"
+        reply = (f"Title: {n} and {_an(a)}\n"
                  f"Story: {rng.choice(STORY_LINES).format(n=n, a=a, an=_an(a), p=p)}\n"
                  f"Moral: {rng.choice(MORALS[held])}")
         ask = rng.choice(CARD_ASKS[held]).format(n=n, a=a, an=_an(a), p=p)
         return Instruction(_user(ask), reply, "template", "template/card",
                            {"name": n, "animal": a, "place": p})
-    reply = (f"Subject: {t.removeprefix('the ').capitalize()}\n"
+    reply = (f"Subject: News about {t}\n"
              f"Body: {rng.choice(BODIES).format(m=m, t=t)}\n"
              f"Closing: {rng.choice(CLOSINGS)}, {n}.")
     return Instruction(_user(rng.choice(MESSAGE_ASKS[held]).format(n=n, m=m, t=t)), reply,

@@ -40,7 +40,7 @@ from course_utils.pretrained.train_gpt import lr_at, pack
 class ChatRecipe:
     """Settings of the fine-tuning run."""
 
-    steps: int = 2400
+    steps: int = 5000  # 2400 followed 59%/59% of held-out items (seeds 0/1), 5000 70%/68%
     batch_size: int = 8  # chats per step: more, smaller steps learned more in the same time
     lm_blocks: int = 1  # pretraining windows per step (0: chats only)
     lm_weight: float = 1.0
@@ -56,7 +56,11 @@ class ChatRecipe:
     # step's softmax pushes down the names that are never a reply's target (the held-out ones)
     # and up the train names, and the tuned model answers with a train name instead of copying.
     freeze_embeddings: bool = True
-    time_budget: float | None = 540.0  # seconds; a busy CPU ends the run early, decay done
+    # The weights kept are an exponential moving average of the trained ones (Polyak
+    # averaging); None keeps the last step's. Each step's small batch pulls the last weights
+    # towards a few techniques, so one run's last weights follow some kinds and not others.
+    ema_decay: float | None = 0.998  # 5000 steps: 73%/76% with it, 70%/68% without
+    time_budget: float | None = 1200.0  # seconds; a busy CPU ends the run early, decay done
 
 
 def copy_drills(seed: int, n: int) -> list[list[dict[str, str]]]:
@@ -68,6 +72,7 @@ def copy_drills(seed: int, n: int) -> list[list[dict[str, str]]]:
     from course_utils.data import world as w
     from course_utils.data.instructions import (
         MADE_UP_NAMES,
+        _iterative,
         QUOTE_POOL,
         TRAIN_PLACES,
         TRAIN_THINGS,
@@ -84,7 +89,7 @@ def copy_drills(seed: int, n: int) -> list[list[dict[str, str]]]:
     for i in range(n):
         n1, n2 = rng.sample(names, 2)
         place, thing = rng.choice(TRAIN_PLACES), rng.choice(TRAIN_THINGS)
-        kind = i % 4
+        kind = i % 6
         if kind == 0:
             text = rng.choice((f"{n1} and {n2} went to the {place}.",
                                f"{n1} gave the {thing} to {n2}.",
@@ -103,6 +108,16 @@ def copy_drills(seed: int, n: int) -> list[list[dict[str, str]]]:
             user = (f"Fill the slots {', '.join(slots)}. "
                     + " ".join(f"{k} is {v}." for k, v in given))
             reply = "\n".join(f"{k}: {v}" for k, v in zip(slots, values, strict=True))
+        elif kind in (4, 5):
+            item = _iterative(rng, "entities", 0)
+            if kind == 4:  # one step of the list alone: the asked value, nothing else
+                user, reply = item.messages[-1]["content"], item.reply
+                steps, sentence = user.split("\n")
+                first = steps.split(". ")[0].split(", ", 1)[1]
+                user = f"{first[0].upper() + first[1:]}.\n{sentence}"
+                reply = reply.split("\n")[0][3:]
+            else:
+                user, reply = item.messages[-1]["content"], item.reply
         else:
             sentence = rng.choice((f"{n1} saw the {thing} at the {place}.",
                                    f"At the {place}, {n1} found a {thing}.",
@@ -173,6 +188,7 @@ def train_chat(model, tokenizer, lm_docs: list[str], recipe: ChatRecipe) -> tupl
                  "val_step": [], "val_loss": []}
     log["val_step"].append(-1)
     log["val_loss"].append(round(reply_loss(model, val_batches), 4))
+    ema = [p.detach().clone() for p in trained] if recipe.ema_decay else None
     start = time.time()
     model.train()
     for step in tqdm(range(recipe.steps), desc="course-gpt-chat", unit="step"):
@@ -198,11 +214,21 @@ def train_chat(model, tokenizer, lm_docs: list[str], recipe: ChatRecipe) -> tupl
         total.backward()
         torch.nn.utils.clip_grad_norm_(trained, 1.0)
         opt.step()
+        if ema is not None:
+            with torch.no_grad():
+                for e, p in zip(ema, trained, strict=True):
+                    e.lerp_(p, 1 - recipe.ema_decay)
         log["step"].append(step)
         log["loss"].append(round(loss.item(), 4))
         if (step + 1) % recipe.eval_every == 0 or step == recipe.steps - 1:
             log["val_step"].append(step)
             log["val_loss"].append(round(reply_loss(model, val_batches), 4))
+    if ema is not None:
+        with torch.no_grad():
+            for p, e in zip(trained, ema, strict=True):
+                p.copy_(e)
+        log["val_step"].append(log["step"][-1])
+        log["val_loss"].append(round(reply_loss(model, val_batches), 4))
     if log["step"] and log["val_step"][-1] != log["step"][-1]:
         log["val_step"].append(log["step"][-1])
         log["val_loss"].append(round(reply_loss(model, val_batches), 4))
