@@ -699,9 +699,10 @@ for when, replies in (("before", replies_before), ("after", replies_after)):
           f"{right / len(sft_held):.0%}")
 
 # %% [markdown]
-# A few steps changed *how* the model answers: the base model works the problem out step by
-# step (it was pretrained on worked solutions) whatever the system turn says; after SFT it
-# gives only the result, on problems it never saw, in wordings of the role it never saw. The
+# A few steps changed *how* the model answers: whatever the system turn says, the base model
+# continues the text the way pretraining taught it (worked steps, or a story about the
+# problem's people, as printed above); after SFT it gives only the result, on problems it
+# never saw, in wordings of the role it never saw. The
 # check scores the format the role asks for, not the arithmetic, so the last line counts the
 # right answers too: compare them before and after. Answering at once takes away the worked
 # steps the base model computed with (lesson 04's chain of thought), and these few steps of

@@ -170,10 +170,25 @@ def test_copying_documents_repeat_what_they_said_with_every_name():
 
 
 def test_copying_documents_leave_the_other_documents_and_their_order_unchanged():
-    from course_utils.data.corpus import COPY_DOCS
+    from course_utils.data.corpus import COPY_DOCS, RETELL_DOCS
 
     plain = pretraining_corpus(0, scale=0.05, copy_docs=False)
     full = pretraining_corpus(0, scale=0.05)
-    assert len(full) - len(plain) == int(COPY_DOCS * 0.05)
+    assert len(full) - len(plain) == int(COPY_DOCS * 0.05) + int(RETELL_DOCS * 0.05)
     rest = iter(full)
     assert all(any(d == x for x in rest) for d in plain)  # plain is a subsequence of full
+
+
+def test_retelling_stories_name_their_people_again_held_out_ones_included():
+    import random
+
+    from course_utils.data import world as w
+    from course_utils.data.corpus import retell
+
+    rng = random.Random(0)
+    docs = [retell(rng) for _ in range(400)]
+    named = {n for d in docs for n in w.NAMES if re.search(rf"\b{n}\b", d)}
+    assert set(w.HELD_OUT_NAMES) <= named  # every held-out name is retold somewhere
+    counts = [len(re.findall(rf"\b{n}\b", d)) for d in docs for n in w.NAMES
+              if re.search(rf"\b{n}\b", d)]
+    assert sum(c >= 2 for c in counts) > 0.5 * len(counts)  # most names are said again (63%)

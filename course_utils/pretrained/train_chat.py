@@ -72,10 +72,10 @@ def copy_drills(seed: int, n: int) -> list[list[dict[str, str]]]:
     from course_utils.data import world as w
     from course_utils.data.instructions import (
         MADE_UP_NAMES,
-        _iterative,
         QUOTE_POOL,
         TRAIN_PLACES,
         TRAIN_THINGS,
+        _iterative,
     )
 
     rng = random.Random(f"copy/{seed}")
