@@ -186,3 +186,37 @@ def test_quick_build_runs_end_to_end(tmp_path):
         "base"] == "course-gpt"
     assert AutoTokenizer.from_pretrained(tmp_path / "course-gpt-chat").get_vocab() == \
         AutoTokenizer.from_pretrained(tmp_path / "course-gpt").get_vocab()
+
+
+def test_step_list_drills_ask_train_values_and_pass_the_lists_check():
+    from course_utils.data import world as w
+    from course_utils.data.instructions import CHECKS, EVAL_ANIMALS, EVAL_PLACES
+    from course_utils.pretrained.train_chat import copy_drills
+
+    drills = copy_drills(0, 120)
+    held = {*EVAL_ANIMALS, *EVAL_PLACES, *w.HELD_OUT_NAMES}
+    for single, whole in zip(drills[4::6], drills[5::6], strict=True):
+        ask, sentence = single[0]["content"].split("\n")
+        assert sentence.startswith("Sentence: ") and "." not in ask[:-1]  # one step only
+        assert single[1]["content"] in sentence and single[1]["content"] not in held
+        lines = whole[1]["content"].split("\n")
+        assert CHECKS["iterative/entities"]({"answers": [ln[3:] for ln in lines]},
+                                            whole[1]["content"])
+        assert not any(x in whole[0]["content"].split() for x in held)
+
+
+def test_the_chat_run_keeps_the_averaged_weights():
+    from course_utils.pretrained.tokenizer_build import CHAT_TEMPLATE
+    from course_utils.pretrained.train_chat import ChatRecipe, train_chat
+
+    def run(ema_decay):
+        model, tok = load_pretrained("course-gpt")
+        tok.chat_template = CHAT_TEMPLATE
+        start = {k: v.clone() for k, v in model.state_dict().items()}
+        recipe = ChatRecipe(steps=3, batch_size=2, lm_blocks=0, n_train=8, n_val=5,
+                            copy_share=0.0, warmup_steps=1, ema_decay=ema_decay, time_budget=None)
+        model, _ = train_chat(model, tok, [], recipe)
+        return max((v - start[k]).abs().max().item() for k, v in model.state_dict().items())
+
+    assert run(None) > 1e-3  # three steps at lr 1e-3 move the last weights
+    assert run(1 - 1e-9) < 1e-6  # an average that barely moves keeps the starting weights

@@ -10,8 +10,10 @@ pretraining text with the ordinary next-token loss on all tokens (``lm_weight``)
 
 Weights start from ``course-gpt`` (the one under the build's output directory if there is one,
 else the bundled one); the tokenizer is course-gpt's, so prompts and template do not change.
-The log records the loss on held-out ("eval") chats and, at the end, the share of held-out
-instructions followed (``val_follow``), per technique.
+The weights saved are an exponential moving average of the trained ones (``ema_decay``); its
+loss on the held-out chats is the log's last ``val_loss``. The log records the loss on held-out
+("eval") chats and, at the end, the share of held-out instructions followed (``val_follow``),
+per technique.
 """
 
 from __future__ import annotations
@@ -66,9 +68,10 @@ class ChatRecipe:
 def copy_drills(seed: int, n: int) -> list[list[dict[str, str]]]:
     """``n`` chats drilling the sub-skills the checks need, with train names and made-up ones
     only: repeat a sentence word for word, reply with exactly a quoted phrase, fill named slots
-    in the order given, say who / what / where a sentence is about. The tuned model must copy
-    names, things and phrases from the request into its reply, and these drills practise just
-    that on values it never sees twice."""
+    in the order given, say who / what / where a sentence is about, answer a step list on a
+    sentence (more of the train split's lists, and their first step asked alone). The tuned
+    model must copy names, things and phrases from the request into its reply, and these drills
+    practise just that on values it never sees twice."""
     from course_utils.data import world as w
     from course_utils.data.instructions import (
         MADE_UP_NAMES,
@@ -108,16 +111,14 @@ def copy_drills(seed: int, n: int) -> list[list[dict[str, str]]]:
             user = (f"Fill the slots {', '.join(slots)}. "
                     + " ".join(f"{k} is {v}." for k, v in given))
             reply = "\n".join(f"{k}: {v}" for k, v in zip(slots, values, strict=True))
-        elif kind in (4, 5):
+        elif kind in (4, 5):  # a step list ("First, ... Then, ...") on a story sentence
             item = _iterative(rng, "entities", 0)
-            if kind == 4:  # one step of the list alone: the asked value, nothing else
-                user, reply = item.messages[-1]["content"], item.reply
+            user, reply = item.messages[-1]["content"], item.reply
+            if kind == 4:  # its first step alone: the asked value, nothing else
                 steps, sentence = user.split("\n")
                 first = steps.split(". ")[0].split(", ", 1)[1]
-                user = f"{first[0].upper() + first[1:]}.\n{sentence}"
-                reply = reply.split("\n")[0][3:]
-            else:
-                user, reply = item.messages[-1]["content"], item.reply
+                user = f"{first[0].upper()}{first[1:]}.\n{sentence}"
+                reply = item.spec["answers"][0]
         else:
             sentence = rng.choice((f"{n1} saw the {thing} at the {place}.",
                                    f"At the {place}, {n1} found a {thing}.",
